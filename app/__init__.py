@@ -1,0 +1,1 @@
+"""Undersigned: a registry of open letters, their signatories and their recipients."""

@@ -1,0 +1,89 @@
+"""API keys and the dependency that guards writes.
+
+A key looks like `us_<prefix>_<secret>`. Only the SHA-256 of the whole key is stored (keys are
+long random strings, so a fast hash is enough; there is nothing to brute-force); the prefix
+finds the row and the hashes are compared in constant time. Scopes: `write` may create,
+update, withdraw and import; `admin` adds hard deletes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Annotated, Literal
+
+from fastapi import Depends, Request
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.db import get_database, session_scope
+from app.errors import Forbidden, Unauthorized
+from app.models import ApiKey
+
+Scope = Literal["write", "admin"]
+SCOPES: tuple[Scope, ...] = ("write", "admin")
+_SCOPE_RANK = {"write": 1, "admin": 2}
+KEY_PREFIX = "us"
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def new_key() -> tuple[str, str]:
+    """A fresh key and its lookup prefix."""
+    prefix = secrets.token_hex(6)
+    return f"{KEY_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}", prefix
+
+
+def find_key(session: Session, presented: str) -> ApiKey | None:
+    parts = presented.split("_")
+    if len(parts) < 3 or parts[0] != KEY_PREFIX:
+        return None
+    key = session.scalar(select(ApiKey).where(ApiKey.prefix == parts[1]))
+    if key is None or not hmac.compare_digest(key.key_hash, hash_key(presented)):
+        return None
+    return key
+
+
+@dataclass
+class Writer:
+    """A write in progress: the session (its transaction is the request's) and who writes."""
+
+    session: Session
+    key_name: str
+    scope: Scope
+
+
+def _authenticate(request: Request, session: Session, needed: Scope) -> Writer:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("writes need an API key: send 'Authorization: Bearer <key>'")
+    key = find_key(session, token.strip())
+    if key is None:
+        raise Unauthorized("the API key is not known")
+    if key.revoked_at is not None:
+        raise Unauthorized("the API key has been revoked")
+    if _SCOPE_RANK.get(key.scope, 0) < _SCOPE_RANK[needed]:
+        raise Forbidden(f"this key has scope '{key.scope}'; this request needs '{needed}'")
+    request.state.key_name = key.name
+    return Writer(session=session, key_name=key.name, scope=key.scope)  # type: ignore[arg-type]
+
+
+def _writer(request: Request) -> Iterator[Writer]:
+    with session_scope(get_database(request).write_sessions) as session:
+        yield _authenticate(request, session, "write")
+
+
+def _admin(request: Request) -> Iterator[Writer]:
+    with session_scope(get_database(request).write_sessions) as session:
+        yield _authenticate(request, session, "admin")
+
+
+# Every write route takes one of these; a test walks the route table to make sure.
+WriteAccess = Annotated[Writer, Depends(_writer, scope="function")]
+AdminAccess = Annotated[Writer, Depends(_admin, scope="function")]

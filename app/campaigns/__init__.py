@@ -1,0 +1,1 @@
+"""Campaigns: named groups of letters."""

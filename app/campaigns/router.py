@@ -1,0 +1,82 @@
+"""HTTP for campaigns: parse, call the service, shape the response."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response, status
+
+from app.auth import AdminAccess, WriteAccess
+from app.campaigns import service
+from app.campaigns.schemas import CampaignCreate, CampaignOut, CampaignUpdate
+from app.db import ReadSession
+from app.errors import responses
+from app.pagination import Page, PageParams, page_params, set_link_header
+
+router = APIRouter(prefix="/v1/campaigns", tags=["campaigns"])
+
+
+@router.get(
+    "",
+    operation_id="list_campaigns",
+    summary="List campaigns",
+    response_model=Page[CampaignOut],
+    responses=responses(422),
+)
+def list_campaigns(
+    request: Request,
+    response: Response,
+    session: ReadSession,
+    page: Annotated[PageParams, Depends(page_params)],
+) -> Page[CampaignOut]:
+    items, cursor = service.list_campaigns(session, page)
+    set_link_header(request, response, cursor)
+    return Page[CampaignOut](items=[CampaignOut.model_validate(c) for c in items], next_cursor=cursor)
+
+
+@router.post(
+    "",
+    operation_id="create_campaign",
+    summary="Create a campaign",
+    status_code=status.HTTP_201_CREATED,
+    response_model=CampaignOut,
+    responses=responses(401, 403, 409, 422),
+)
+def create_campaign(data: CampaignCreate, writer: WriteAccess, response: Response) -> CampaignOut:
+    campaign = service.create_campaign(writer, data)
+    response.headers["Location"] = f"/v1/campaigns/{campaign.slug}"
+    return CampaignOut.model_validate(campaign)
+
+
+@router.get(
+    "/{slug}",
+    operation_id="get_campaign",
+    summary="A campaign with its letters",
+    response_model=CampaignOut,
+    responses=responses(404),
+)
+def get_campaign(slug: str, session: ReadSession) -> CampaignOut:
+    return CampaignOut.model_validate(service.get_campaign(session, slug))
+
+
+@router.patch(
+    "/{slug}",
+    operation_id="update_campaign",
+    summary="Update a campaign",
+    response_model=CampaignOut,
+    responses=responses(401, 403, 404, 422),
+)
+def update_campaign(slug: str, data: CampaignUpdate, writer: WriteAccess) -> CampaignOut:
+    return CampaignOut.model_validate(service.update_campaign(writer, slug, data))
+
+
+@router.delete(
+    "/{slug}",
+    operation_id="delete_campaign",
+    summary="Delete a campaign (admin); its letters stay",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=responses(401, 403, 404),
+)
+def delete_campaign(slug: str, writer: AdminAccess) -> Response:
+    service.delete_campaign(writer, slug)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,66 @@
+"""Settings, read from the environment (and an optional `.env` file).
+
+`DATABASE_URL` is accepted as people write it (`sqlite:///registry.db`,
+`postgresql://user@host/db`, `postgres://…`); `driver_url()` turns it into the URL SQLAlchemy
+needs, choosing the driver the project ships with (the standard `sqlite3`, `psycopg` 3).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import URL, make_url
+
+DEFAULT_DATABASE_URL = "sqlite:///undersigned.db"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    database_url: str = Field(
+        default=DEFAULT_DATABASE_URL,
+        description="sqlite:///PATH or postgresql://USER[:PASSWORD]@HOST[:PORT]/DB",
+    )
+    public_url: str | None = Field(
+        default=None, description="Scheme, host and port this service is reached at (for oEmbed, links)."
+    )
+    max_body_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
+    default_page_size: int = Field(default=50, ge=1, le=1000)
+    max_page_size: int = Field(default=1000, ge=1)
+    statement_timeout_ms: int = Field(
+        default=15_000, ge=0, description="PostgreSQL statement timeout for analytics (0 = none)."
+    )
+    sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0)
+    db_pool_size: int = Field(default=10, ge=1)
+    db_max_overflow: int = Field(default=10, ge=0)
+    log_level: str = "info"
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        driver_url(value)  # raises ValueError for anything we cannot serve
+        return value
+
+
+def driver_url(raw: str) -> URL:
+    """Map a database URL as people write it to one with the driver this project uses."""
+    raw = raw.strip()
+    if raw.startswith("postgres://"):
+        raw = "postgresql://" + raw[len("postgres://") :]
+    try:
+        url = make_url(raw)
+    except Exception as exc:  # sqlalchemy raises ArgumentError with a clear message
+        raise ValueError(f"DATABASE_URL is not a database URL: {exc}") from exc
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        return url.set(drivername="sqlite+pysqlite")
+    if backend == "postgresql":
+        return url.set(drivername="postgresql+psycopg")
+    raise ValueError(f"DATABASE_URL must be sqlite:///PATH or postgresql://…, not {backend!r}")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,164 @@
+"""Domain errors carry their HTTP status; one set of handlers renders every error as RFC 9457
+`application/problem+json` with `type`, `title`, `status`, `detail` (and `errors` naming the
+fields that failed validation)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger("undersigned.errors")
+
+PROBLEM_JSON = "application/problem+json"
+TYPE_BASE = "https://undersigned.dev/problems/"
+
+
+class AppError(Exception):
+    status = 400
+    title = "Bad request"
+    slug = "bad-request"
+
+    def __init__(
+        self, detail: str, *, extra: dict[str, Any] | None = None, headers: dict[str, str] | None = None
+    ):
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra or {}
+        self.headers = headers or {}
+
+
+class NotFound(AppError):
+    status, title, slug = 404, "Not found", "not-found"
+
+
+class Conflict(AppError):
+    status, title, slug = 409, "Conflict", "conflict"
+
+
+class Invalid(AppError):
+    """Input that parsed but breaks a rule. `field` names where (`body.published_on`)."""
+
+    status, title, slug = 422, "Invalid input", "invalid"
+
+    def __init__(self, detail: str, *, field: str | None = None, extra: dict[str, Any] | None = None):
+        errors = [{"loc": field.split("."), "field": field, "msg": detail}] if field else []
+        merged = {"errors": errors, **(extra or {})} if errors else dict(extra or {})
+        super().__init__(f"{field}: {detail}" if field else detail, extra=merged)
+
+
+class Unauthorized(AppError):
+    status, title, slug = 401, "Unauthorized", "unauthorized"
+
+    def __init__(self, detail: str):
+        super().__init__(detail, headers={"WWW-Authenticate": 'Bearer realm="undersigned"'})
+
+
+class Forbidden(AppError):
+    status, title, slug = 403, "Forbidden", "forbidden"
+
+
+class PayloadTooLarge(AppError):
+    status, title, slug = 413, "Payload too large", "payload-too-large"
+
+
+class UnsupportedMediaType(AppError):
+    status, title, slug = 415, "Unsupported media type", "unsupported-media-type"
+
+
+class Unavailable(AppError):
+    status, title, slug = 503, "Service unavailable", "unavailable"
+
+
+def problem(status: int, title: str, detail: str, *, slug: str | None = None, **extra: Any) -> JSONResponse:
+    body = {"type": TYPE_BASE + (slug or str(status)), "title": title, "status": status, "detail": detail}
+    body.update(extra)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
+
+
+def _field(loc: tuple[Any, ...] | list[Any]) -> str:
+    return ".".join(str(p) for p in loc)
+
+
+async def _app_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, AppError)
+    response = problem(exc.status, exc.title, exc.detail, slug=exc.slug, **exc.extra)
+    response.headers.update(exc.headers)
+    return response
+
+
+async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = []
+    for err in exc.errors():
+        loc = list(err.get("loc", ()))
+        errors.append(
+            {"loc": loc, "field": _field(loc), "msg": err.get("msg", "invalid"), "type": err.get("type")}
+        )
+    detail = "; ".join(f"{e['field']}: {e['msg']}" for e in errors[:10]) or "invalid input"
+    return problem(422, "Invalid input", detail, slug="invalid", errors=errors)
+
+
+async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    titles = {404: "Not found", 405: "Method not allowed", 413: "Payload too large", 400: "Bad request"}
+    response = problem(exc.status_code, titles.get(exc.status_code, "Error"), str(exc.detail))
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
+
+
+async def _integrity_error(_request: Request, exc: Exception) -> JSONResponse:
+    # Unique and foreign-key violations that a service did not turn into a clearer error.
+    log.info("integrity error: %s", exc)
+    return problem(
+        409,
+        "Conflict",
+        "the write conflicts with existing data (a duplicate or a missing reference)",
+        slug="conflict",
+    )
+
+
+async def _operational_error(_request: Request, exc: Exception) -> JSONResponse:
+    text = str(exc).lower()
+    if "statement timeout" in text or "canceling statement" in text or "database is locked" in text:
+        response = problem(
+            503, "Service unavailable", "the database took too long; try again shortly", slug="unavailable"
+        )
+        response.headers["Retry-After"] = "5"
+        return response
+    raise exc
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(AppError, _app_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(IntegrityError, _integrity_error)
+    app.add_exception_handler(OperationalError, _operational_error)
+
+
+def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """`responses=` for a route: the problem documents it may answer with, for an honest OpenAPI."""
+    described = {
+        401: "No valid API key",
+        403: "The key lacks the scope",
+        404: "Unknown slug or id",
+        409: "Duplicate",
+        413: "Body over the limit",
+        415: "Unsupported media type",
+        422: "Invalid input",
+        503: "The database took too long",
+    }
+    return {
+        s: {
+            "description": described.get(s, "Error"),
+            "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+        for s in statuses
+    }

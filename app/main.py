@@ -1,0 +1,84 @@
+"""The application factory: lifespan, middleware, routers, error handlers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.utils import get_openapi
+
+from app import ops
+from app.campaigns.router import router as campaigns_router
+from app.config import Settings, get_settings
+from app.db import Database, create_engine_for
+from app.errors import install_error_handlers
+from app.limits import BodyLimitMiddleware
+
+DESCRIPTION = """A registry of open letters, their signatories and their recipients.
+
+Reads are public. Writes need `Authorization: Bearer <key>` (keys come from
+`undersigned keys create`). Errors are `application/problem+json` (RFC 9457). Lists are pages
+of `{"items": [...], "next_cursor": ...}` with a `Link: <…>; rel="next"` header.
+"""
+
+PROBLEM_SCHEMA = {
+    "type": "object",
+    "title": "Problem",
+    "description": "RFC 9457 problem details.",
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "errors": {"type": "array", "items": {"type": "object"}},
+    },
+    "required": ["type", "title", "status", "detail"],
+}
+
+
+def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
+    """Build the app. `database` lets tests hand in an engine they control; otherwise the
+    lifespan builds one from the settings and disposes of it at shutdown."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = database is None
+        app.state.database = database or Database(create_engine_for(settings))
+        try:
+            yield
+        finally:
+            if owned:
+                app.state.database.dispose()
+
+    app = FastAPI(title="Undersigned", version="1.0.0", description=DESCRIPTION, lifespan=lifespan)
+    app.state.settings = settings
+    if database is not None:
+        app.state.database = database
+    install_error_handlers(app)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=["*"],
+        allow_methods=["GET", "HEAD", "OPTIONS"],
+        allow_headers=["*"],
+        expose_headers=["ETag", "Link", "Location"],
+    )
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+
+    app.include_router(ops.router)
+    app.include_router(campaigns_router)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title, version=app.version, description=app.description, routes=app.routes
+            )
+            schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app

@@ -1,0 +1,27 @@
+"""All ORM classes. Importing this package registers every table on `Base.metadata`
+(Alembic's autogenerate and `alembic check` read it from here)."""
+
+from app.models.actors import Actor, Body, Identifier, Membership, Party
+from app.models.audit import ApiKey, ChangeRecord, IdempotencyRecord
+from app.models.base import Base
+from app.models.campaigns import Campaign
+from app.models.letters import Claim, Event, Letter, Recipient, Signature, Source
+
+__all__ = [
+    "Actor",
+    "ApiKey",
+    "Base",
+    "Body",
+    "Campaign",
+    "ChangeRecord",
+    "Claim",
+    "Event",
+    "IdempotencyRecord",
+    "Identifier",
+    "Letter",
+    "Membership",
+    "Party",
+    "Recipient",
+    "Signature",
+    "Source",
+]

@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import Date, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.models.base import Base, Timestamped
+
+
+class Actor(Timestamped, Base):
+    """Anyone who signs or receives a letter: a person or an organisation (Popolo)."""
+
+    __tablename__ = "actors"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20), index=True)
+    name: Mapped[str] = mapped_column(String(1000))
+    sort_name: Mapped[str | None] = mapped_column(String(1000))
+    country: Mapped[str | None] = mapped_column(String(2), index=True)
+    org_type: Mapped[str | None] = mapped_column(String(30), index=True)
+    # Normalised forms kept alongside the name as given: `match_name` for entity resolution
+    # (imports), `search_text` for the `q` filter.
+    match_name: Mapped[str] = mapped_column(String(1000), index=True)
+    search_text: Mapped[str] = mapped_column(String(2000))
+
+    identifiers: Mapped[list[Identifier]] = relationship(
+        back_populates="actor", lazy="raise", cascade="all, delete-orphan", order_by="Identifier.id"
+    )
+    memberships: Mapped[list[Membership]] = relationship(
+        back_populates="actor", lazy="raise", cascade="all, delete-orphan", order_by="Membership.start_date"
+    )
+
+
+class Identifier(Base):
+    """An external identifier of an actor: `(scheme, value)` is unique across the registry."""
+
+    __tablename__ = "identifiers"
+    __table_args__ = (UniqueConstraint("scheme", "value"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    actor_id: Mapped[int] = mapped_column(ForeignKey("actors.id", ondelete="CASCADE"), index=True)
+    scheme: Mapped[str] = mapped_column(String(50))
+    value: Mapped[str] = mapped_column(String(500))
+
+    actor: Mapped[Actor] = relationship(back_populates="identifiers", lazy="raise")
+
+
+class Body(Timestamped, Base):
+    """A legislature or chamber: House of Commons, House of Lords, European Parliament, …"""
+
+    __tablename__ = "bodies"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(200), unique=True)
+    name: Mapped[str] = mapped_column(String(500))
+    country: Mapped[str | None] = mapped_column(String(2))
+
+
+class Party(Timestamped, Base):
+    """A political party."""
+
+    __tablename__ = "parties"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(200), unique=True)
+    name: Mapped[str] = mapped_column(String(500))
+    country: Mapped[str | None] = mapped_column(String(2))
+
+
+class Membership(Timestamped, Base):
+    """A person's dated seat in a body, for a party (optional: independents, crossbenchers)."""
+
+    __tablename__ = "memberships"
+    __table_args__ = (Index(None, "actor_id", "start_date", "end_date"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    actor_id: Mapped[int] = mapped_column(ForeignKey("actors.id", ondelete="CASCADE"))
+    body_id: Mapped[int] = mapped_column(ForeignKey("bodies.id"), index=True)
+    party_id: Mapped[int | None] = mapped_column(ForeignKey("parties.id"), index=True)
+    constituency: Mapped[str | None] = mapped_column(String(500))
+    start_date: Mapped[date] = mapped_column(Date)
+    end_date: Mapped[date | None] = mapped_column(Date)
+
+    actor: Mapped[Actor] = relationship(back_populates="memberships", lazy="raise")
+    body: Mapped[Body] = relationship(lazy="raise")
+    party: Mapped[Party | None] = relationship(lazy="raise")

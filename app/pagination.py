@@ -1,0 +1,117 @@
+"""Keyset pagination: opaque cursors, the `{items, next_cursor}` envelope and the `Link` header.
+
+A cursor is the sort key of the last row of a page, base64url-encoded JSON; the next page
+starts strictly after it, so pages never repeat or skip a row even while rows are added.
+Sort keys must not be NULL (wrap nullable columns in `coalesce`) and must end with a unique
+column (the id) so the order is total.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, Generic, TypeVar
+
+from fastapi import Query, Request, Response
+from pydantic import BaseModel
+from sqlalchemy import ColumnElement, Select, and_, or_
+from sqlalchemy.orm import InstrumentedAttribute, Session
+
+from app.errors import Invalid
+
+T = TypeVar("T")
+MAX_LIMIT = 1000
+
+
+class Page(BaseModel, Generic[T]):
+    """A page of a list. `next_cursor` is null on the last page."""
+
+    items: list[T]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class PageParams:
+    limit: int
+    cursor: str | None
+
+
+def page_params(
+    limit: int = Query(50, ge=1, le=MAX_LIMIT, description="Page size (1 to 1000)."),
+    cursor: str | None = Query(None, max_length=2000, description="Opaque cursor from `next_cursor`."),
+) -> PageParams:
+    return PageParams(limit=limit, cursor=cursor)
+
+
+@dataclass(frozen=True)
+class SortKey:
+    column: ColumnElement[Any] | InstrumentedAttribute[Any]
+    descending: bool = False
+
+
+def _encode_value(value: Any) -> Any:
+    if isinstance(value, date):
+        return {"d": value.isoformat()}
+    return value
+
+
+def _decode_value(value: Any) -> Any:
+    if isinstance(value, dict) and set(value) == {"d"}:
+        return date.fromisoformat(value["d"])
+    return value
+
+
+def encode_cursor(values: Sequence[Any]) -> str:
+    raw = json.dumps([_encode_value(v) for v in values], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, width: int) -> list[Any]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        values = json.loads(raw)
+        if not isinstance(values, list) or len(values) != width:
+            raise ValueError("wrong shape")
+        decoded = [_decode_value(v) for v in values]
+        if any(v is None or isinstance(v, dict | list) for v in decoded):
+            raise ValueError("wrong value")
+        return decoded
+    except (ValueError, binascii.Error, UnicodeDecodeError, TypeError) as exc:
+        raise Invalid("not a cursor this service issued", field="query.cursor") from exc
+
+
+def _after(keys: Sequence[SortKey], values: Sequence[Any]) -> ColumnElement[bool]:
+    """Rows strictly after `values` in the order of `keys` (mixed directions allowed)."""
+    clauses = []
+    for i, key in enumerate(keys):
+        equal = [keys[j].column == values[j] for j in range(i)]
+        beyond = key.column < values[i] if key.descending else key.column > values[i]
+        clauses.append(and_(*equal, beyond))
+    return or_(*clauses)
+
+
+def keyset_page(
+    session: Session, stmt: Select[Any], keys: Sequence[SortKey], params: PageParams
+) -> tuple[list[Any], str | None]:
+    """Run `stmt` (selecting rows whose last len(keys) columns are the sort keys' values)
+    one page at a time. Returns the rows (sort columns included) and the next cursor."""
+    if params.cursor:
+        stmt = stmt.where(_after(keys, decode_cursor(params.cursor, len(keys))))
+    order = [k.column.desc() if k.descending else k.column.asc() for k in keys]
+    stmt = stmt.add_columns(*(k.column for k in keys)).order_by(*order).limit(params.limit + 1)
+    rows = list(session.execute(stmt).all())
+    next_cursor = None
+    if len(rows) > params.limit:
+        rows = rows[: params.limit]
+        next_cursor = encode_cursor(list(rows[-1])[-len(keys) :])
+    return rows, next_cursor
+
+
+def set_link_header(request: Request, response: Response, next_cursor: str | None) -> None:
+    if next_cursor:
+        url = request.url.include_query_params(cursor=next_cursor)
+        response.headers["Link"] = f'<{url}>; rel="next"'

@@ -1,0 +1,45 @@
+"""Field types shared by every domain's request and response schemas."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+Slug = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=200, pattern=r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$"),
+    Field(
+        description="Lower-case letters, digits, '-' and '_': URL-safe and unique.",
+        examples=["xinjiang-2020"],
+    ),
+]
+Country = Annotated[
+    str,
+    StringConstraints(min_length=2, max_length=2, pattern=r"^[A-Z]{2}$", to_upper=True),
+    Field(description="ISO 3166-1 alpha-2 country code.", examples=["GB"]),
+]
+ShortText = Annotated[str, StringConstraints(min_length=1, max_length=1000), AfterValidator(_no_nul)]
+LongText = Annotated[str, StringConstraints(max_length=1_000_000), AfterValidator(_no_nul)]
+Url = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=2000, pattern=r"^[a-zA-Z][a-zA-Z0-9+.-]*:[^\s]*$"),
+    Field(description="An absolute URL.", examples=["https://www.hrw.org/"]),
+]
+
+
+class Input(BaseModel):
+    """Base of request bodies: unknown fields are an error, not silently dropped."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Output(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
