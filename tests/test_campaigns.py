@@ -20,10 +20,8 @@ def test_create_read_update_campaign(client: TestClient, db: Session) -> None:
 
     changes = db.scalars(select(ChangeRecord).where(ChangeRecord.entity == "campaign")).all()
     assert [c.action for c in changes] == ["create", "update"]
-    assert (
-        changes[1].before["description"] is None
-        and changes[1].after["description"] == "Letters on the Uighurs"
-    )
+    before, after = changes[1].before or {}, changes[1].after or {}
+    assert before["description"] is None and after["description"] == "Letters on the Uighurs"
     assert changes[0].key_name.startswith("test-write-")
 
 
