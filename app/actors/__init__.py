@@ -1,0 +1,1 @@
+"""Actors (people and organisations), their identifiers and memberships; bodies and parties."""
