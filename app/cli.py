@@ -75,6 +75,7 @@ def serve(
         workers=workers,
         log_level=settings.log_level,
         proxy_headers=True,
+        access_log=False,  # ours is structured, with the request id (app.observability)
     )
 
 

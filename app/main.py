@@ -10,12 +10,14 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 
-from app import ops
+from app import observability, ops
 from app.campaigns.router import router as campaigns_router
 from app.config import Settings, get_settings
 from app.db import Database, create_engine_for
 from app.errors import install_error_handlers
+from app.http_cache import ConditionalGetMiddleware
 from app.limits import BodyLimitMiddleware
+from app.observability import RequestContextMiddleware
 
 DESCRIPTION = """A registry of open letters, their signatories and their recipients.
 
@@ -43,6 +45,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     """Build the app. `database` lets tests hand in an engine they control; otherwise the
     lifespan builds one from the settings and disposes of it at shutdown."""
     settings = settings or get_settings()
+    observability.configure_logging(settings.log_level)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -59,16 +62,20 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     if database is not None:
         app.state.database = database
     install_error_handlers(app)
+    # Outermost last: request id and logs -> body limit -> CORS -> conditional GETs -> routes.
+    app.add_middleware(ConditionalGetMiddleware)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=["*"],
         allow_methods=["GET", "HEAD", "OPTIONS"],
         allow_headers=["*"],
-        expose_headers=["ETag", "Link", "Location"],
+        expose_headers=["ETag", "Link", "Location", "X-Request-ID", "Retry-After"],
     )
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware)
 
     app.include_router(ops.router)
+    app.include_router(observability.router)
     app.include_router(campaigns_router)
 
     def openapi() -> dict[str, Any]:

@@ -1,0 +1,78 @@
+"""Conditional GETs: a strong `ETag` on every read and `If-None-Match` answered with 304.
+
+Endpoints that can tell their version cheaply (a letter's counts, badge and embed: from the
+letter's `version`) set their own `ETag` and answer 304 before computing anything; for the
+others this middleware hashes the body of a complete (single-chunk) 200 response. Streamed
+responses (exports, SSE) pass through untouched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+
+def etag_for(*parts: object) -> str:
+    """A strong validator from the values a response depends on."""
+    digest = hashlib.sha256("\x1f".join(str(p) for p in parts).encode()).hexdigest()[:32]
+    return f'"{digest}"'
+
+
+def etag_matches(if_none_match: str | None, etag: str) -> bool:
+    if not if_none_match:
+        return False
+    if if_none_match.strip() == "*":
+        return True
+    candidates = {c.strip().removeprefix("W/") for c in if_none_match.split(",")}
+    return etag in candidates
+
+
+_KEPT_ON_304 = {b"etag", b"cache-control", b"vary", b"content-location", b"expires", b"last-modified"}
+
+
+class ConditionalGetMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "GET":
+            await self.app(scope, receive, send)
+            return
+        if_none_match = dict(scope.get("headers", [])).get(b"if-none-match", b"").decode("latin-1") or None
+        start: Message | None = None
+        passthrough = False
+
+        async def wrapped(message: Message) -> None:
+            nonlocal start, passthrough
+            if passthrough:
+                await send(message)
+                return
+            if message["type"] == "http.response.start":
+                start = message
+                if message["status"] != 200:
+                    passthrough = True
+                    await send(message)
+                return
+            if message["type"] != "http.response.body" or start is None:
+                await send(message)
+                return
+            if message.get("more_body", False):  # streamed: leave it alone
+                passthrough = True
+                await send(start)
+                await send(message)
+                return
+            headers = list(start.get("headers", []))
+            existing = next((v.decode("latin-1") for k, v in headers if k == b"etag"), None)
+            etag = existing or etag_for(message.get("body", b""))
+            if existing is None:
+                headers.append((b"etag", etag.encode()))
+            if etag_matches(if_none_match, etag):
+                kept = [(k, v) for k, v in headers if k in _KEPT_ON_304]
+                await send({"type": "http.response.start", "status": 304, "headers": kept})
+                await send({"type": "http.response.body", "body": b""})
+                return
+            await send({**start, "headers": headers})
+            await send(message)
+
+        await self.app(scope, receive, wrapped)

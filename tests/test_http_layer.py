@@ -1,0 +1,68 @@
+"""The HTTP layer every route shares: conditional GETs, CORS, request ids, metrics."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+from fastapi.testclient import TestClient
+
+
+def test_reads_carry_a_strong_etag_and_answer_304(client: TestClient) -> None:
+    client.post("/v1/campaigns", json={"slug": "etag-c", "name": "E"})
+    first = client.get("/v1/campaigns/etag-c")
+    etag = first.headers["etag"]
+    assert etag.startswith('"') and not etag.startswith("W/")
+    again = client.get("/v1/campaigns/etag-c", headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.content == b"" and again.headers["etag"] == etag
+    client.patch("/v1/campaigns/etag-c", json={"name": "Changed"})
+    after = client.get("/v1/campaigns/etag-c", headers={"If-None-Match": etag})
+    assert after.status_code == 200 and after.headers["etag"] != etag and after.json()["name"] == "Changed"
+
+
+def test_errors_and_writes_get_no_etag(client: TestClient) -> None:
+    assert "etag" not in client.get("/v1/campaigns/missing").headers
+    assert "etag" not in client.post("/v1/campaigns", json={"slug": "w", "name": "W"}).headers
+
+
+def test_cors_is_open_for_reads(anon: TestClient) -> None:
+    r = anon.get("/v1/campaigns", headers={"Origin": "https://news.example"})
+    assert r.headers["access-control-allow-origin"] == "*"
+    pre = anon.options(
+        "/v1/campaigns",
+        headers={"Origin": "https://news.example", "Access-Control-Request-Method": "GET"},
+    )
+    assert pre.status_code == 200 and "GET" in pre.headers["access-control-allow-methods"]
+
+
+def test_request_id_is_echoed_or_made(anon: TestClient) -> None:
+    assert anon.get("/healthz", headers={"X-Request-ID": "abc-123"}).headers["x-request-id"] == "abc-123"
+    made = anon.get("/healthz", headers={"X-Request-ID": "bad id\n"}).headers["x-request-id"]
+    assert len(made) == 32 and made != "bad id"
+
+
+def test_access_log_is_json_with_route_and_key_name_never_the_key(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    logger = logging.getLogger("undersigned")
+    logger.addHandler(caplog.handler)
+    try:
+        with caplog.at_level(logging.INFO, logger="undersigned.access"):
+            client.post("/v1/campaigns", json={"slug": "logged", "name": "L"})
+    finally:
+        logger.removeHandler(caplog.handler)
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "undersigned.access"]
+    entry = lines[-1]
+    assert entry["route"] == "/v1/campaigns" and entry["status"] == 201 and entry["method"] == "POST"
+    assert entry["key"].startswith("test-write-")
+    auth = client.headers["authorization"].split(" ", 1)[1]
+    assert all(auth not in r.getMessage() for r in caplog.records)
+
+
+def test_metrics_count_requests_by_route(anon: TestClient) -> None:
+    anon.get("/v1/campaigns/nope-metrics")
+    text = anon.get("/metrics").text
+    assert 'undersigned_requests_total{method="GET",route="/v1/campaigns/{slug}",status="404"}' in text
+    assert "undersigned_request_duration_seconds_bucket" in text
+    assert "undersigned_db_pool_checked_out" in text and "undersigned_sse_streams_open" in text
