@@ -83,6 +83,9 @@ def serve(
 def keys_create(
     name: Annotated[str, typer.Option(help="A unique name for the key (shown in change records).")],
     scope: Annotated[str, typer.Option(help="write or admin.")] = "write",
+    rate_limit: Annotated[
+        int | None, typer.Option("--rate-limit", min=1, help="Writes a minute for this key (default: none).")
+    ] = None,
 ) -> None:
     """Create a key. The key is printed once, alone on the last line; only its hash is kept."""
     if scope not in SCOPES:
@@ -98,7 +101,15 @@ def keys_create(
                 typer.echo(f"error: a key named {name!r} exists already", err=True)
                 raise typer.Exit(1)
             key, prefix = new_key()
-            session.add(ApiKey(name=name, prefix=prefix, key_hash=hash_key(key), scope=scope))
+            session.add(
+                ApiKey(
+                    name=name,
+                    prefix=prefix,
+                    key_hash=hash_key(key),
+                    scope=scope,
+                    rate_limit_per_minute=rate_limit,
+                )
+            )
     finally:
         database.dispose()
     typer.echo(f"created key {name!r} with scope {scope}; it is shown once:")

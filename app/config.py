@@ -27,8 +27,14 @@ class Settings(BaseSettings):
         default=None, description="Scheme, host and port this service is reached at (for oEmbed, links)."
     )
     max_body_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
-    default_page_size: int = Field(default=50, ge=1, le=1000)
-    max_page_size: int = Field(default=1000, ge=1)
+    rate_limit_per_address: int = Field(
+        default=0, ge=0, description="Requests a minute per client address (0 = no limit)."
+    )
+    rate_limit_per_key: int = Field(
+        default=0,
+        ge=0,
+        description="Writes a minute per API key, unless the key sets its own (0 = no limit).",
+    )
     statement_timeout_ms: int = Field(
         default=15_000, ge=0, description="PostgreSQL statement timeout for analytics (0 = none)."
     )
@@ -36,6 +42,13 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=10, ge=1)
     db_max_overflow: int = Field(default=10, ge=0)
     log_level: str = "info"
+    match_scorer: str = Field(
+        default="token_sort_ratio",
+        description="rapidfuzz scorer for fuzzy name matching in imports: token_sort_ratio, token_set_ratio, ratio, WRatio, …",
+    )
+    match_threshold: float = Field(
+        default=92, ge=0, le=100, description="Lowest fuzzy score (0-100) that counts as a match in imports."
+    )
 
     @field_validator("database_url")
     @classmethod

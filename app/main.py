@@ -18,6 +18,7 @@ from app.errors import install_error_handlers
 from app.http_cache import ConditionalGetMiddleware
 from app.limits import BodyLimitMiddleware
 from app.observability import RequestContextMiddleware
+from app.ratelimit import AddressRateLimitMiddleware
 
 DESCRIPTION = """A registry of open letters, their signatories and their recipients.
 
@@ -72,6 +73,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         expose_headers=["ETag", "Link", "Location", "X-Request-ID", "Retry-After"],
     )
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    if settings.rate_limit_per_address:
+        app.add_middleware(AddressRateLimitMiddleware, per_minute=settings.rate_limit_per_address)
     app.add_middleware(RequestContextMiddleware)
 
     app.include_router(ops.router)

@@ -87,6 +87,8 @@ def engine(settings: Settings) -> Iterator[Engine]:
 
 
 class TestDatabase(Database):
+    __test__ = False  # a fixture helper, not a test class
+
     """Sessions that join the test's outer transaction through savepoints."""
 
     def __init__(self, engine: Engine, connection: Connection) -> None:

@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+from sqlalchemy import Connection, Engine
+
+from app.config import Settings
+from app.main import create_app
+from tests.conftest import Keys, TestDatabase
+
+
+def test_address_limit_answers_429_with_retry_after(
+    settings: Settings, engine: Engine, connection: Connection
+) -> None:
+    app = create_app(
+        settings.model_copy(update={"rate_limit_per_address": 3}), TestDatabase(engine, connection)
+    )
+    with TestClient(app) as c:
+        assert [c.get("/v1/campaigns").status_code for _ in range(3)] == [200, 200, 200]
+        r = c.get("/v1/campaigns")
+        assert r.status_code == 429 and r.headers["content-type"].startswith("application/problem+json")
+        assert 1 <= int(r.headers["retry-after"]) <= 61
+        assert c.get("/healthz").status_code == 200  # probes are never limited
+
+
+def test_key_limit_counts_writes_per_key(
+    settings: Settings, engine: Engine, connection: Connection, keys: Keys
+) -> None:
+    app = create_app(settings.model_copy(update={"rate_limit_per_key": 2}), TestDatabase(engine, connection))
+    with TestClient(app, headers={"Authorization": f"Bearer {keys.write}"}) as c:
+        codes = [c.post("/v1/campaigns", json={"slug": f"rl-{i}", "name": "R"}).status_code for i in range(3)]
+        assert codes == [201, 201, 429]
+        assert c.get("/v1/campaigns/rl-0").status_code == 200  # reads are not counted per key
+        assert c.get("/v1/campaigns/rl-2").status_code == 404  # the refused write left nothing
+
+
+def test_limits_are_off_by_default(client: TestClient) -> None:
+    assert all(client.get("/v1/campaigns").status_code == 200 for _ in range(30))
