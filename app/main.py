@@ -11,6 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 
 from app import observability, ops
+from app.analytics.router import router as analytics_router
 from app.campaigns.router import router as campaigns_router
 from app.config import Settings, get_settings
 from app.db import Database, create_engine_for
@@ -80,6 +81,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(ops.router)
     app.include_router(observability.router)
     app.include_router(campaigns_router)
+    app.include_router(analytics_router)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -7,7 +7,7 @@ from datetime import date
 
 from sqlalchemy.orm import Session
 
-from app.models import Actor, Body, Campaign, Identifier, Letter, Membership, Party, Signature
+from app.models import Actor, Body, Campaign, Event, Identifier, Letter, Membership, Party, Signature
 from app.text import match_name, search_text
 
 
@@ -120,6 +120,27 @@ def sign(
         withdrawn_on=withdrawn_on,
         capacity=capacity,
         status=status,
+    )
+    db.add(row)
+    db.flush()
+    return row
+
+
+def event(
+    db: Session,
+    day: date,
+    kind: str = "other",
+    *,
+    on: Letter | None = None,
+    of_campaign: Campaign | None = None,
+    note: str | None = None,
+) -> Event:
+    row = Event(
+        letter_id=on.id if on else None,
+        campaign_id=of_campaign.id if of_campaign else None,
+        date=day,
+        kind=kind,
+        note=note,
     )
     db.add(row)
     db.flush()

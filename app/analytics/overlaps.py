@@ -1,0 +1,163 @@
+"""Overlaps between letters (sizes, pairs, exact UpSet intersections), the actors in an
+overlap, and an actor's co-signatories. Only signatures that still count (not withdrawn) are
+considered: overlaps are about now."""
+
+from __future__ import annotations
+
+from itertools import combinations
+from typing import Any, Literal
+
+from sqlalchemy import BigInteger, case, cast, func, literal_column, select
+from sqlalchemy.orm import Session, aliased, selectinload
+
+from app.analytics.common import campaign_letters, get_campaign
+from app.analytics.results import Intersection, Overlaps, Pair
+from app.errors import Invalid, NotFound
+from app.models import Actor, Letter, Signature
+from app.pagination import PageParams, SortKey, keyset_page
+
+Match = Literal["all", "any", "only"]
+MIN_LETTERS, MAX_LETTERS = 2, 50
+
+_counts = Signature.withdrawn_on.is_(None)
+
+
+def resolve_letters(session: Session, slugs: str | None, campaign: str | None) -> list[Letter]:
+    """The letters of `?letters=a,b,c` (comma-separated slugs, duplicates dropped, order kept)
+    or of `?campaign=slug`: between 2 and 50 of them, else 422; an unknown slug is a 404."""
+    if slugs is not None and campaign is not None:
+        raise Invalid("give either letters or campaign, not both", field="query.campaign")
+    if campaign is not None:
+        letters = campaign_letters(session, get_campaign(session, campaign))
+        if not MIN_LETTERS <= len(letters) <= MAX_LETTERS:
+            raise Invalid(
+                f"the campaign has {len(letters)} letters; overlaps need {MIN_LETTERS} to {MAX_LETTERS}",
+                field="query.campaign",
+            )
+        return letters
+    wanted = list(dict.fromkeys(s.strip() for s in (slugs or "").split(",") if s.strip()))
+    if not MIN_LETTERS <= len(wanted) <= MAX_LETTERS:
+        raise Invalid(
+            f"give {MIN_LETTERS} to {MAX_LETTERS} distinct letter slugs, comma-separated (got {len(wanted)})",
+            field="query.letters",
+        )
+    found = {letter.slug: letter for letter in session.scalars(select(Letter).where(Letter.slug.in_(wanted)))}
+    missing = [s for s in wanted if s not in found]
+    if missing:
+        raise NotFound(f"no letter with slug {', '.join(repr(s) for s in missing)}")
+    return [found[s] for s in wanted]
+
+
+def overlaps(session: Session, letters: list[Letter]) -> Overlaps:
+    """Sizes, the union, every pair (in the order given) and the exact intersections.
+
+    Three GROUP BYs: signatures per letter; common actors per pair of letters (a self-join on
+    the actor); and, for the intersections, each actor's set of letters as a bitmask (the sum of
+    one power of two per letter) grouped by mask — so only the distinct sets come back."""
+    ids = [letter.id for letter in letters]
+    slug_of = {letter.id: letter.slug for letter in letters}
+    position = {letter.id: i for i, letter in enumerate(letters)}
+    sizes_rows = session.execute(
+        select(Signature.letter_id, func.count())
+        .where(Signature.letter_id.in_(ids), _counts)
+        .group_by(Signature.letter_id)
+    ).all()
+    size_by_id = {letter_id: int(n) for letter_id, n in sizes_rows}
+
+    s1, s2 = aliased(Signature), aliased(Signature)
+    pair_rows = session.execute(
+        select(s1.letter_id, s2.letter_id, func.count())
+        .join(s2, s2.actor_id == s1.actor_id)
+        .where(
+            s1.letter_id.in_(ids),
+            s2.letter_id.in_(ids),
+            s1.letter_id < s2.letter_id,
+            s1.withdrawn_on.is_(None),
+            s2.withdrawn_on.is_(None),
+        )
+        .group_by(s1.letter_id, s2.letter_id)
+    ).all()
+    common = {(a, b): int(n) for a, b, n in pair_rows}
+
+    bit = case(
+        {letter_id: literal_column(str(1 << position[letter_id])) for letter_id in ids},
+        value=Signature.letter_id,
+    )
+    masks = (
+        select(Signature.actor_id, cast(func.sum(bit), BigInteger).label("mask"))
+        .where(Signature.letter_id.in_(ids), _counts)
+        .group_by(Signature.actor_id)
+        .subquery("masks")
+    )
+    mask_rows = session.execute(select(masks.c.mask, func.count()).group_by(masks.c.mask)).all()
+
+    pairs = []
+    for a, b in combinations(letters, 2):
+        shared = common.get((min(a.id, b.id), max(a.id, b.id)), 0)
+        union = size_by_id.get(a.id, 0) + size_by_id.get(b.id, 0) - shared
+        pairs.append(Pair(a=a.slug, b=b.slug, common=shared, jaccard=shared / union if union else 0.0))
+
+    groups = []
+    for mask, n in mask_rows:
+        members = [i for i in range(len(letters)) if int(mask) >> i & 1]
+        groups.append((members, int(n)))
+    groups.sort(key=lambda g: (-g[1], g[0]))
+    return Overlaps(
+        letters=[letter.slug for letter in letters],
+        sizes={slug_of[i]: size_by_id.get(i, 0) for i in ids},
+        union=sum(n for _, n in groups),
+        pairs=pairs,
+        intersections=[
+            Intersection(letters=[letters[i].slug for i in members], count=n) for members, n in groups
+        ],
+    )
+
+
+def overlap_signatories(
+    session: Session, letters: list[Letter], match: Match, params: PageParams
+) -> tuple[list[Actor], str | None]:
+    """A page (by actor id) of the actors who signed every listed letter (`all`), at least one
+    (`any`), or the first listed and none of the others (`only`)."""
+    ids = [letter.id for letter in letters]
+    first = ids[0]
+    per_actor = select(Signature.actor_id).where(Signature.letter_id.in_(ids), _counts)
+    if match == "all":
+        wanted: Any = per_actor.group_by(Signature.actor_id).having(
+            func.count(func.distinct(Signature.letter_id)) == len(ids)
+        )
+    elif match == "any":
+        wanted = per_actor
+    else:
+        wanted = per_actor.group_by(Signature.actor_id).having(
+            func.max(case((Signature.letter_id == first, 0), else_=1)) == 0
+        )
+    stmt = select(Actor).where(Actor.id.in_(wanted)).options(selectinload(Actor.identifiers))
+    rows, cursor = keyset_page(session, stmt, [SortKey(Actor.id)], params)
+    return [row[0] for row in rows], cursor
+
+
+def co_signatories(
+    session: Session, actor_id: int, params: PageParams
+) -> tuple[list[tuple[Actor, int]], str | None]:
+    """A page of the actors who signed the same letters as `actor_id` (both signatures still
+    counting), by the number of letters shared, descending, then actor id."""
+    if session.get(Actor, actor_id) is None:
+        raise NotFound(f"no actor with id {actor_id}")
+    mine, theirs = aliased(Signature), aliased(Signature)
+    shared = (
+        select(theirs.actor_id.label("actor_id"), func.count().label("shared"))
+        .select_from(mine)
+        .join(theirs, theirs.letter_id == mine.letter_id)
+        .where(
+            mine.actor_id == actor_id,
+            mine.withdrawn_on.is_(None),
+            theirs.withdrawn_on.is_(None),
+            theirs.actor_id != actor_id,
+        )
+        .group_by(theirs.actor_id)
+        .subquery("shared")
+    )
+    stmt = select(Actor).join(shared, shared.c.actor_id == Actor.id).options(selectinload(Actor.identifiers))
+    keys = [SortKey(shared.c.shared, descending=True), SortKey(Actor.id)]
+    rows, cursor = keyset_page(session, stmt, keys, params)
+    return [(row[0], int(row[1])) for row in rows], cursor

@@ -1,0 +1,110 @@
+"""The typed results of the analytics. They know nothing of HTTP: the JSON and CSV routes
+render them, and so can SVG charts, embeds and the SSE stream."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from pydantic import BaseModel, Field
+
+
+class Entry(BaseModel):
+    """One line of a breakdown. `key` is a slug, an ISO country code, a `kind` or an
+    `org_type`; `null` (label "Unknown") counts those without a value."""
+
+    key: str | None
+    label: str
+    count: int
+
+
+class BodyEntry(Entry):
+    share_of_body: float | None = Field(
+        description="count / seats held in the body on the letter's date (unrounded); "
+        "null when unknown (no seats recorded that day, or the Unknown line)."
+    )
+
+
+class Breakdowns(BaseModel):
+    by_kind: list[Entry]
+    by_body: list[BodyEntry]
+    by_party: list[Entry]
+    by_country: list[Entry]
+    by_org_type: list[Entry]
+
+
+class Counts(Breakdowns):
+    letter: str
+    as_of: date | None = Field(description="As asked; null means today.")
+    claimed: int | None = Field(description="The count the letter or its press claims.")
+    recorded: int = Field(description="Signatures made on or before `as_of` and not withdrawn by then.")
+    withdrawn: int = Field(description="Signatures made and withdrawn on or before `as_of`.")
+
+
+class Reach(Breakdowns):
+    campaign: str
+    letters: int = Field(description="Number of letters in the campaign.")
+    distinct: int = Field(description="Distinct actors with at least one signature that still counts.")
+    signed_more_than_one: int
+
+
+class Pair(BaseModel):
+    a: str
+    b: str
+    common: int
+    jaccard: float
+
+
+class Intersection(BaseModel):
+    letters: list[str]
+    count: int
+
+
+class Overlaps(BaseModel):
+    letters: list[str]
+    sizes: dict[str, int]
+    union: int
+    pairs: list[Pair]
+    intersections: list[Intersection]
+
+
+class Point(BaseModel):
+    date: date
+    new: int
+    withdrawn: int
+    cumulative: int
+
+
+class DistinctPoint(BaseModel):
+    date: date
+    new: int
+    cumulative: int
+
+
+class TimelineEvent(BaseModel):
+    date: date
+    kind: str
+    note: str | None
+
+
+class CampaignEvent(TimelineEvent):
+    letter: str | None = Field(description="The letter's slug, or null for an event of the campaign.")
+
+
+class Timeline(BaseModel):
+    letter: str
+    interval: str
+    points: list[Point]
+    events: list[TimelineEvent]
+
+
+class Series(BaseModel):
+    letter: str
+    points: list[Point]
+
+
+class CampaignTimeline(BaseModel):
+    campaign: str
+    interval: str
+    series: list[Series]
+    distinct: list[DistinctPoint]
+    events: list[CampaignEvent]

@@ -1,0 +1,280 @@
+"""HTTP for the analytics: parse, call the compute functions, render JSON or CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Sequence
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+
+from app.actors.schemas import ActorOut
+from app.analytics import (
+    Interval,
+    Match,
+    campaign_reach,
+    campaign_timeline,
+    co_signatories,
+    get_campaign,
+    get_letter,
+    letter_counts,
+    letter_timeline,
+    overlap_signatories,
+    overlaps,
+    resolve_letters,
+)
+from app.analytics.results import CampaignTimeline, Counts, Entry, Overlaps, Point, Reach, Timeline
+from app.analytics.schemas import CoSignatoryOut
+from app.db import ReadSession
+from app.errors import responses
+from app.pagination import Page, PageParams, page_params, set_link_header
+
+router = APIRouter(tags=["analytics"])
+
+Format = Literal["json", "csv"]
+CACHE_CONTROL = "public, max-age=60"
+CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/csv": {"schema": {"type": "string"}}}}
+}
+
+FormatQuery = Annotated[
+    Format | None,
+    Query(description="`csv` for text/csv (also chosen by `Accept: text/csv`); JSON otherwise."),
+]
+IntervalQuery = Annotated[
+    Interval, Query(description="`day`, `week` (ISO weeks, from Monday) or `month` (from the 1st).")
+]
+LettersQuery = Annotated[
+    str | None,
+    Query(max_length=20_000, description="2 to 50 letter slugs, comma-separated, in the order wanted."),
+]
+CampaignQuery = Annotated[
+    str | None, Query(max_length=200, description="Take the campaign's letters instead of `letters`.")
+]
+
+
+def _wants_csv(request: Request, fmt: Format | None) -> bool:
+    if fmt is not None:
+        return fmt == "csv"
+    return "text/csv" in request.headers.get("accept", "")
+
+
+def _csv(header: Sequence[str], rows: Iterable[Sequence[Any]], *, cache: bool = True) -> Response:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow(["" if v is None else v for v in row])
+    response = Response(out.getvalue(), media_type="text/csv; charset=utf-8")
+    if cache:
+        response.headers["Cache-Control"] = CACHE_CONTROL
+    return response
+
+
+def _point_rows(points: Iterable[Point], *prefix: Any) -> list[list[Any]]:
+    return [[*prefix, p.date.isoformat(), p.new, p.withdrawn, p.cumulative] for p in points]
+
+
+@router.get(
+    "/v1/letters/{slug}/counts",
+    operation_id="letter_counts",
+    summary="How many signed a letter, by kind, body, party, country and org type",
+    description=(
+        "`recorded` counts signatures made on or before `as_of` (default: today) and not withdrawn "
+        "on or before it; `withdrawn` those withdrawn by then. Breakdowns are over the recorded "
+        "signatures, by body and party as of each signature's day (the membership valid that day; "
+        "if several are, the latest-starting one); each is sorted by count, then key (null last), "
+        "and sums to `recorded`. `share_of_body` = count / seats held in the body on the letter's "
+        "publication date (or `as_of` when it has none). CSV columns: "
+        "breakdown,key,label,count,share_of_body."
+    ),
+    response_model=Counts,
+    responses={**responses(404, 422), **CSV_RESPONSE},
+)
+def get_letter_counts(
+    slug: str,
+    request: Request,
+    response: Response,
+    session: ReadSession,
+    as_of: Annotated[date | None, Query(description="Count as of this day (default: today).")] = None,
+    format: FormatQuery = None,
+) -> Counts | Response:
+    result = letter_counts(session, get_letter(session, slug), as_of)
+    if _wants_csv(request, format):
+        breakdowns: dict[str, Sequence[Entry]] = {
+            "kind": result.by_kind,
+            "body": result.by_body,
+            "party": result.by_party,
+            "country": result.by_country,
+            "org_type": result.by_org_type,
+        }
+        return _csv(
+            ["breakdown", "key", "label", "count", "share_of_body"],
+            (
+                [name, e.key, e.label, e.count, getattr(e, "share_of_body", None)]
+                for name, entries in breakdowns.items()
+                for e in entries
+            ),
+        )
+    response.headers["Cache-Control"] = CACHE_CONTROL
+    return result
+
+
+@router.get(
+    "/v1/letters/{slug}/timeline",
+    operation_id="letter_timeline",
+    summary="New signatures, withdrawals and the running total per day, week or month",
+    description=(
+        "Points run without gaps from the interval of the first signature to the last interval "
+        "holding a signature, a withdrawal or an event of the letter. `new` counts signatures made "
+        "in the interval (even if withdrawn later), `withdrawn` the withdrawals in it, "
+        "`cumulative` the running sum of new − withdrawn. A point's `date` is the first day of "
+        "its interval. CSV columns: date,new,withdrawn,cumulative."
+    ),
+    response_model=Timeline,
+    responses={**responses(404, 422), **CSV_RESPONSE},
+)
+def get_letter_timeline(
+    slug: str,
+    request: Request,
+    response: Response,
+    session: ReadSession,
+    interval: IntervalQuery = "day",
+    format: FormatQuery = None,
+) -> Timeline | Response:
+    result = letter_timeline(session, get_letter(session, slug), interval)
+    if _wants_csv(request, format):
+        return _csv(["date", "new", "withdrawn", "cumulative"], _point_rows(result.points))
+    response.headers["Cache-Control"] = CACHE_CONTROL
+    return result
+
+
+@router.get(
+    "/v1/campaigns/{slug}/timeline",
+    operation_id="campaign_timeline",
+    summary="A timeline per letter of a campaign, and of its distinct signatories",
+    description=(
+        "`series` holds each letter's timeline points (as `GET /v1/letters/{slug}/timeline`), "
+        "letters in id order. `distinct` counts each actor once, in the interval of its FIRST "
+        "signature on any of the campaign's letters that still counts (not withdrawn); its last "
+        "`cumulative` is the campaign's distinct reach. `events` are the campaign's and its "
+        "letters' events. CSV columns: letter,date,new,withdrawn,cumulative (the distinct "
+        "series has an empty letter and withdrawn)."
+    ),
+    response_model=CampaignTimeline,
+    responses={**responses(404, 422), **CSV_RESPONSE},
+)
+def get_campaign_timeline(
+    slug: str,
+    request: Request,
+    response: Response,
+    session: ReadSession,
+    interval: IntervalQuery = "day",
+    format: FormatQuery = None,
+) -> CampaignTimeline | Response:
+    result = campaign_timeline(session, get_campaign(session, slug), interval)
+    if _wants_csv(request, format):
+        rows = [row for s in result.series for row in _point_rows(s.points, s.letter)]
+        rows += [[None, p.date.isoformat(), p.new, None, p.cumulative] for p in result.distinct]
+        return _csv(["letter", "date", "new", "withdrawn", "cumulative"], rows)
+    response.headers["Cache-Control"] = CACHE_CONTROL
+    return result
+
+
+@router.get(
+    "/v1/campaigns/{slug}/reach",
+    operation_id="campaign_reach",
+    summary="Distinct signatories across a campaign's letters, with breakdowns",
+    description=(
+        "Actors with at least one signature on the campaign's letters that still counts (not "
+        "withdrawn), each counted once; by body and party as of the day of its latest such "
+        "signature. `share_of_body` is null (a campaign has no single date to count seats on)."
+    ),
+    response_model=Reach,
+    responses=responses(404),
+)
+def get_campaign_reach(slug: str, response: Response, session: ReadSession) -> Reach:
+    response.headers["Cache-Control"] = CACHE_CONTROL
+    return campaign_reach(session, get_campaign(session, slug))
+
+
+@router.get(
+    "/v1/overlaps",
+    operation_id="overlaps",
+    summary="Overlaps between 2 to 50 letters: sizes, pairs and exact intersections",
+    description=(
+        "Only signatures that still count (not withdrawn). `pairs` lists every unordered pair in "
+        "the order the letters were given, with `jaccard` = common / size of their union. "
+        "`intersections` are exact (UpSet): the actors who signed exactly that set of the given "
+        "letters; non-empty ones only, by count descending, then by the letters' positions; they "
+        "sum to `union`. CSV (the pairs): a,b,common,jaccard."
+    ),
+    response_model=Overlaps,
+    responses={**responses(404, 422), **CSV_RESPONSE},
+)
+def get_overlaps(
+    request: Request,
+    response: Response,
+    session: ReadSession,
+    letters: LettersQuery = None,
+    campaign: CampaignQuery = None,
+    format: FormatQuery = None,
+) -> Overlaps | Response:
+    result = overlaps(session, resolve_letters(session, letters, campaign))
+    if _wants_csv(request, format):
+        return _csv(["a", "b", "common", "jaccard"], ([p.a, p.b, p.common, p.jaccard] for p in result.pairs))
+    response.headers["Cache-Control"] = CACHE_CONTROL
+    return result
+
+
+@router.get(
+    "/v1/overlaps/signatories",
+    operation_id="overlap_signatories",
+    summary="The actors in an overlap: all, any, or only the first letter",
+    description=(
+        "`all`: signed every listed letter; `any`: at least one; `only`: the first listed and none "
+        "of the others. Withdrawn signatures never count. Ordered by actor id."
+    ),
+    response_model=Page[ActorOut],
+    responses=responses(404, 422),
+)
+def get_overlap_signatories(
+    request: Request,
+    response: Response,
+    session: ReadSession,
+    page: Annotated[PageParams, Depends(page_params)],
+    letters: LettersQuery = None,
+    campaign: CampaignQuery = None,
+    match: Annotated[Match, Query(description="`all`, `any` or `only`.")] = "all",
+) -> Page[ActorOut]:
+    actors, cursor = overlap_signatories(session, resolve_letters(session, letters, campaign), match, page)
+    set_link_header(request, response, cursor)
+    return Page[ActorOut](items=[ActorOut.model_validate(a) for a in actors], next_cursor=cursor)
+
+
+@router.get(
+    "/v1/actors/{actor_id}/co-signatories",
+    operation_id="actor_co_signatories",
+    summary="The actors who most often signed the same letters as this one",
+    description=(
+        "By `shared_letters` descending, then actor id. Only signatures that still count (not "
+        "withdrawn), of both actors."
+    ),
+    response_model=Page[CoSignatoryOut],
+    responses=responses(404, 422),
+)
+def get_co_signatories(
+    actor_id: int,
+    request: Request,
+    response: Response,
+    session: ReadSession,
+    page: Annotated[PageParams, Depends(page_params)],
+) -> Page[CoSignatoryOut]:
+    rows, cursor = co_signatories(session, actor_id, page)
+    set_link_header(request, response, cursor)
+    return Page[CoSignatoryOut](
+        items=[CoSignatoryOut(actor=ActorOut.model_validate(a), shared_letters=n) for a, n in rows],
+        next_cursor=cursor,
+    )
