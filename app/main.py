@@ -10,7 +10,8 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 
-from app import observability, ops
+from app import observability, ops, search
+from app.actors.router import router as actors_router
 from app.analytics.router import router as analytics_router
 from app.campaigns.router import router as campaigns_router
 from app.config import Settings, get_settings
@@ -81,6 +82,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(ops.router)
     app.include_router(observability.router)
     app.include_router(campaigns_router)
+    app.include_router(actors_router)
+    app.include_router(search.router)
     app.include_router(analytics_router)
 
     def openapi() -> dict[str, Any]:

@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select, tuple_
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, TypeVar
+
+from sqlalchemy import Select, and_, exists, func, or_, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
-from app.actors.schemas import ActorCreate
+from app.actors.schemas import (
+    ActorCreate,
+    ActorUpdate,
+    MembershipCreate,
+    MembershipUpdate,
+    ReferenceCreate,
+    ReferenceUpdate,
+)
 from app.auth import Writer
 from app.changes import record_change, snapshot
 from app.errors import Conflict, Invalid, NotFound
-from app.models import Actor, Identifier
-from app.text import match_name, search_text
+from app.models import Actor, Body, Identifier, Letter, Membership, Party, Recipient, Signature
+from app.models.base import utcnow
+from app.pagination import PageParams, SortKey, keyset_page
+from app.text import match_name, search_terms, search_text
 
 
 def actor_snapshot(actor: Actor) -> dict[str, object]:
@@ -27,16 +40,19 @@ def get_actor(session: Session, actor_id: int) -> Actor:
     return actor
 
 
-def _check_identifiers_free(session: Session, pairs: list[tuple[str, str]], *, field: str) -> None:
+def _check_identifiers_free(
+    session: Session, pairs: list[tuple[str, str]], *, field: str, actor_id: int | None = None
+) -> None:
     if len(set(pairs)) != len(pairs):
         raise Invalid("the same identifier is given twice", field=field)
     if not pairs:
         return
-    taken = session.execute(
-        select(Identifier.scheme, Identifier.value, Identifier.actor_id).where(
-            tuple_(Identifier.scheme, Identifier.value).in_(pairs)
-        )
-    ).first()
+    stmt = select(Identifier.scheme, Identifier.value, Identifier.actor_id).where(
+        tuple_(Identifier.scheme, Identifier.value).in_(pairs)
+    )
+    if actor_id is not None:
+        stmt = stmt.where(Identifier.actor_id != actor_id)
+    taken = session.execute(stmt).first()
     if taken is not None:
         raise Conflict(
             f"identifier {taken.scheme}:{taken.value} belongs to actor {taken.actor_id} already",
@@ -69,3 +85,361 @@ def create_actor(writer: Writer, data: ActorCreate, *, field: str = "body") -> A
         raise Conflict("an identifier of this actor belongs to another actor already") from exc
     record_change(session, writer.key_name, "create", "actor", actor.id, after=actor_snapshot(actor))
     return actor
+
+
+# --- actors: list, update, delete -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ActorFilters:
+    kind: str | None = None
+    q: str | None = None
+    country: str | None = None
+    org_type: str | None = None
+    party: str | None = None
+    body: str | None = None
+    on: date | None = None
+    identifier: str | None = None
+
+
+def parse_identifier(raw: str, *, field: str = "query.identifier") -> tuple[str, str]:
+    """`scheme:value` -> (scheme, value); the value may itself hold colons (URLs)."""
+    scheme, colon, value = raw.partition(":")
+    scheme, value = scheme.strip(), value.strip()
+    if not colon or not scheme or not value:
+        raise Invalid("must be scheme:value, e.g. wikidata:Q42", field=field)
+    return scheme, value
+
+
+def q_condition(column: Any, q: str, *, field: str = "query.q") -> Any:
+    """Every folded word of `q` occurs as a substring of the folded `column` (any script)."""
+    terms = search_terms(q)
+    if not terms:
+        raise Invalid("has no words to search for", field=field)
+    return and_(*(column.contains(term, autoescape=True) for term in terms))
+
+
+def valid_on(day: date) -> Any:
+    """A membership is valid on a day when it started by then and has not ended before it."""
+    return and_(
+        Membership.start_date <= day,
+        or_(Membership.end_date.is_(None), Membership.end_date >= day),
+    )
+
+
+def _slug_id(session: Session, model: type[Body] | type[Party], slug: str, *, field: str) -> int:
+    found = session.scalar(select(model.id).where(model.slug == slug))
+    if found is None:
+        raise Invalid(f"no {model.__name__.lower()} with slug '{slug}'", field=field)
+    return found
+
+
+def list_actors(
+    session: Session, filters: ActorFilters, params: PageParams
+) -> tuple[list[Actor], str | None]:
+    stmt = select(Actor).options(selectinload(Actor.identifiers))
+    if filters.kind:
+        stmt = stmt.where(Actor.kind == filters.kind)
+    if filters.country:
+        stmt = stmt.where(Actor.country == filters.country.upper())
+    if filters.org_type:
+        stmt = stmt.where(Actor.org_type == filters.org_type)
+    if filters.q is not None:
+        stmt = stmt.where(q_condition(Actor.search_text, filters.q))
+    if filters.identifier is not None:
+        scheme, value = parse_identifier(filters.identifier)
+        stmt = stmt.where(
+            exists().where(
+                Identifier.actor_id == Actor.id, Identifier.scheme == scheme, Identifier.value == value
+            )
+        )
+    if filters.party or filters.body:
+        seat = [Membership.actor_id == Actor.id, valid_on(filters.on or date.today())]
+        if filters.party:
+            seat.append(Membership.party_id == _slug_id(session, Party, filters.party, field="query.party"))
+        if filters.body:
+            seat.append(Membership.body_id == _slug_id(session, Body, filters.body, field="query.body"))
+        stmt = stmt.where(exists().where(*seat))
+    rows, cursor = keyset_page(session, stmt, [SortKey(Actor.id)], params)
+    return [row[0] for row in rows], cursor
+
+
+def _replace_identifiers(actor: Actor, pairs: list[tuple[str, str]]) -> None:
+    # Keep the rows of identifiers that stay, so the unique (scheme, value) never sees a
+    # new row inserted before the old one is deleted.
+    kept = {(i.scheme, i.value): i for i in actor.identifiers}
+    actor.identifiers = [kept.get(pair) or Identifier(scheme=pair[0], value=pair[1]) for pair in pairs]
+
+
+def update_actor(writer: Writer, actor_id: int, data: ActorUpdate) -> Actor:
+    session = writer.session
+    actor = get_actor(session, actor_id)
+    before = actor_snapshot(actor)
+    changes = data.model_dump(exclude_unset=True)
+    if changes.get("name", "") is None:
+        raise Invalid("an actor needs a name", field="body.name")
+    if changes.get("org_type") is not None and actor.kind == "person":
+        raise Invalid("only organisations have an org_type", field="body.org_type")
+    for field in ("name", "sort_name", "country", "org_type"):
+        if field in changes:
+            setattr(actor, field, changes[field])
+    if data.identifiers is not None:
+        pairs = [(i.scheme, i.value) for i in data.identifiers]
+        _check_identifiers_free(session, pairs, field="body.identifiers", actor_id=actor.id)
+        _replace_identifiers(actor, pairs)
+    actor.match_name = match_name(actor.name)
+    actor.search_text = search_text(actor.name, actor.sort_name)
+    actor.updated_at = utcnow()  # also when only the identifiers changed
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError as exc:
+        raise Conflict("an identifier of this actor belongs to another actor already") from exc
+    record_change(
+        session, writer.key_name, "update", "actor", actor.id, before=before, after=actor_snapshot(actor)
+    )
+    return actor
+
+
+def delete_actor(writer: Writer, actor_id: int) -> None:
+    """Hard delete (admin), refused while the actor signed or received a letter: those rows
+    are the registry's record and a deletion must not lose them."""
+    session = writer.session
+    actor = session.scalar(
+        select(Actor)
+        .where(Actor.id == actor_id)
+        .options(
+            selectinload(Actor.identifiers),
+            selectinload(Actor.memberships).selectinload(Membership.body),
+            selectinload(Actor.memberships).selectinload(Membership.party),
+        )
+    )
+    if actor is None:
+        raise NotFound(f"no actor with id {actor_id}")
+    signed = session.scalar(select(func.count()).select_from(Signature).where(Signature.actor_id == actor_id))
+    received = session.scalar(
+        select(func.count()).select_from(Recipient).where(Recipient.actor_id == actor_id)
+    )
+    if signed or received:
+        raise Conflict(
+            f"actor {actor_id} has {signed} signature(s) and is a recipient of {received} letter(s); "
+            "withdraw or move them first",
+            extra={"signatures": signed, "letters_received": received},
+        )
+    before = actor_snapshot(actor)
+    before["memberships"] = [membership_snapshot(m) for m in actor.memberships]
+    session.delete(actor)
+    session.flush()
+    record_change(session, writer.key_name, "delete", "actor", actor_id, before=before)
+
+
+# --- what an actor signed and received ----------------------------------------------------------
+
+
+def _require_actor(session: Session, actor_id: int) -> None:
+    if session.scalar(select(Actor.id).where(Actor.id == actor_id)) is None:
+        raise NotFound(f"no actor with id {actor_id}")
+
+
+def actor_signatures(
+    session: Session, actor_id: int, params: PageParams
+) -> tuple[list[tuple[Signature, Letter]], str | None]:
+    """The actor's signatures with their letters, newest first."""
+    _require_actor(session, actor_id)
+    stmt = select(Signature).add_columns(Letter).join(Letter, Letter.id == Signature.letter_id)
+    stmt = stmt.where(Signature.actor_id == actor_id)
+    keys = [SortKey(Signature.signed_on, descending=True), SortKey(Signature.id, descending=True)]
+    rows, cursor = keyset_page(session, stmt, keys, params)
+    return [(row[0], row[1]) for row in rows], cursor
+
+
+def actor_letters_received(
+    session: Session, actor_id: int, params: PageParams
+) -> tuple[list[tuple[Recipient, Letter]], str | None]:
+    """The letters addressed to the actor, in the order they were recorded."""
+    _require_actor(session, actor_id)
+    stmt = select(Recipient).add_columns(Letter).join(Letter, Letter.id == Recipient.letter_id)
+    stmt = stmt.where(Recipient.actor_id == actor_id)
+    rows, cursor = keyset_page(session, stmt, [SortKey(Recipient.id)], params)
+    return [(row[0], row[1]) for row in rows], cursor
+
+
+# --- memberships --------------------------------------------------------------------------------
+
+
+def membership_snapshot(membership: Membership) -> dict[str, Any]:
+    data = snapshot(membership)
+    data["body"] = membership.body.slug
+    data["party"] = membership.party.slug if membership.party else None
+    return data
+
+
+def _membership_query() -> Select[Membership]:
+    return select(Membership).options(selectinload(Membership.body), selectinload(Membership.party))
+
+
+def list_memberships(
+    session: Session, actor_id: int, params: PageParams
+) -> tuple[list[Membership], str | None]:
+    _require_actor(session, actor_id)
+    stmt = _membership_query().where(Membership.actor_id == actor_id)
+    rows, cursor = keyset_page(
+        session, stmt, [SortKey(Membership.start_date), SortKey(Membership.id)], params
+    )
+    return [row[0] for row in rows], cursor
+
+
+def get_membership(session: Session, actor_id: int, membership_id: int) -> Membership:
+    found = session.scalar(
+        _membership_query().where(Membership.id == membership_id, Membership.actor_id == actor_id)
+    )
+    if found is None:
+        _require_actor(session, actor_id)
+        raise NotFound(f"actor {actor_id} has no membership {membership_id}")
+    return found
+
+
+def _check_dates(start: date, end: date | None) -> None:
+    if end is not None and end < start:
+        raise Invalid(f"ends before it starts ({start.isoformat()})", field="body.end_date")
+
+
+def create_membership(writer: Writer, actor_id: int, data: MembershipCreate) -> Membership:
+    session = writer.session
+    actor = session.scalar(select(Actor).where(Actor.id == actor_id))
+    if actor is None:
+        raise NotFound(f"no actor with id {actor_id}")
+    if actor.kind != "person":
+        raise Invalid("only persons have memberships; this actor is an organisation", field="body")
+    _check_dates(data.start_date, data.end_date)
+    membership = Membership(
+        actor_id=actor_id,
+        body_id=_slug_id(session, Body, data.body, field="body.body"),
+        party_id=_slug_id(session, Party, data.party, field="body.party") if data.party else None,
+        constituency=data.constituency,
+        start_date=data.start_date,
+        end_date=data.end_date,
+    )
+    session.add(membership)
+    session.flush()
+    membership = get_membership(session, actor_id, membership.id)
+    record_change(
+        session,
+        writer.key_name,
+        "create",
+        "membership",
+        membership.id,
+        after=membership_snapshot(membership),
+    )
+    return membership
+
+
+def update_membership(
+    writer: Writer, actor_id: int, membership_id: int, data: MembershipUpdate
+) -> Membership:
+    session = writer.session
+    membership = get_membership(session, actor_id, membership_id)
+    before = membership_snapshot(membership)
+    changes = data.model_dump(exclude_unset=True)
+    for required in ("body", "start_date"):
+        if required in changes and changes[required] is None:
+            raise Invalid("cannot be null", field=f"body.{required}")
+    if "body" in changes:
+        membership.body_id = _slug_id(session, Body, changes["body"], field="body.body")
+    if "party" in changes:
+        party = changes["party"]
+        membership.party_id = _slug_id(session, Party, party, field="body.party") if party else None
+    for field in ("constituency", "start_date", "end_date"):
+        if field in changes:
+            setattr(membership, field, changes[field])
+    _check_dates(membership.start_date, membership.end_date)
+    session.flush()
+    session.expire(membership, ["body", "party"])
+    membership = get_membership(session, actor_id, membership_id)
+    record_change(
+        session,
+        writer.key_name,
+        "update",
+        "membership",
+        membership_id,
+        before=before,
+        after=membership_snapshot(membership),
+    )
+    return membership
+
+
+def delete_membership(writer: Writer, actor_id: int, membership_id: int) -> None:
+    """A correction (a seat recorded by mistake); a seat that ended gets an `end_date` instead."""
+    session = writer.session
+    membership = get_membership(session, actor_id, membership_id)
+    before = membership_snapshot(membership)
+    session.delete(membership)
+    session.flush()
+    record_change(session, writer.key_name, "delete", "membership", membership_id, before=before)
+
+
+# --- bodies and parties -------------------------------------------------------------------------
+
+Reference = TypeVar("Reference", Body, Party)
+
+
+def _entity(model: type[Body] | type[Party]) -> str:
+    return model.__name__.lower()
+
+
+def get_reference(session: Session, model: type[Reference], slug: str) -> Reference:
+    found = session.scalar(select(model).where(model.slug == slug))
+    if found is None:
+        raise NotFound(f"no {_entity(model)} with slug '{slug}'")
+    return found
+
+
+def list_references(
+    session: Session, model: type[Reference], params: PageParams
+) -> tuple[list[Reference], str | None]:
+    rows, cursor = keyset_page(session, select(model), [SortKey(model.id)], params)
+    return [row[0] for row in rows], cursor
+
+
+def create_reference(writer: Writer, model: type[Reference], data: ReferenceCreate) -> Reference:
+    session = writer.session
+    duplicate = Conflict(f"a {_entity(model)} with slug '{data.slug}' already exists")
+    if session.scalar(select(model.id).where(model.slug == data.slug)) is not None:
+        raise duplicate
+    row = model(slug=data.slug, name=data.name, country=data.country)
+    session.add(row)
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError as exc:
+        raise duplicate from exc
+    record_change(session, writer.key_name, "create", _entity(model), row.slug, after=snapshot(row))
+    return row
+
+
+def update_reference(writer: Writer, model: type[Reference], slug: str, data: ReferenceUpdate) -> Reference:
+    session = writer.session
+    row = get_reference(session, model, slug)
+    before = snapshot(row)
+    changes = data.model_dump(exclude_unset=True)
+    if "name" in changes and changes["name"] is None:
+        raise Invalid("cannot be null", field="body.name")
+    for field, value in changes.items():
+        setattr(row, field, value)
+    session.flush()
+    record_change(
+        session, writer.key_name, "update", _entity(model), slug, before=before, after=snapshot(row)
+    )
+    return row
+
+
+def seats_today(session: Session, body_ids: list[int]) -> dict[int, int]:
+    """Memberships valid today, per body (one GROUP BY)."""
+    if not body_ids:
+        return {}
+    rows = session.execute(
+        select(Membership.body_id, func.count())
+        .where(Membership.body_id.in_(body_ids), valid_on(date.today()))
+        .group_by(Membership.body_id)
+    ).all()
+    return {int(body_id): int(count) for body_id, count in rows}

@@ -1,0 +1,73 @@
+"""`GET /v1/search?q=`: one box over letters and actors.
+
+Both halves use the rule of the `q` filters: every folded word of the query occurs as a
+substring of the folded `search_text` (case, accents and punctuation ignored, any script).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from app.actors.schemas import ActorOut, LetterBrief
+from app.actors.service import q_condition
+from app.db import ReadSession
+from app.errors import responses
+from app.models import Actor, Letter
+
+MAX_LIMIT = 50
+
+
+class SearchResults(BaseModel):
+    """Up to `limit` letters (newest first) and up to `limit` actors (by id) matching the query."""
+
+    letters: list[LetterBrief]
+    actors: list[ActorOut]
+
+
+def search(session: Session, q: str, limit: int) -> tuple[list[Letter], list[Actor]]:
+    letters = session.scalars(
+        select(Letter)
+        .where(q_condition(Letter.search_text, q))
+        .order_by(Letter.published_on.desc().nulls_last(), Letter.id.desc())
+        .limit(limit)
+    ).all()
+    actors = session.scalars(
+        select(Actor)
+        .where(q_condition(Actor.search_text, q))
+        .options(selectinload(Actor.identifiers))
+        .order_by(Actor.id)
+        .limit(limit)
+    ).all()
+    return list(letters), list(actors)
+
+
+router = APIRouter(tags=["search"])
+
+
+@router.get(
+    "/v1/search",
+    operation_id="search",
+    summary="Search letters and actors",
+    response_model=SearchResults,
+    responses=responses(422),
+)
+def search_route(
+    session: ReadSession,
+    q: Annotated[
+        str,
+        Query(
+            min_length=1, max_length=500, description="Words that must all occur (any case, accents, script)."
+        ),
+    ],
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Most results of each kind.")] = 10,
+) -> SearchResults:
+    letters, actors = search(session, q, limit)
+    return SearchResults(
+        letters=[LetterBrief.model_validate(x) for x in letters],
+        actors=[ActorOut.model_validate(a) for a in actors],
+    )
