@@ -18,6 +18,7 @@ from app.config import Settings, get_settings
 from app.db import Database, create_engine_for
 from app.errors import install_error_handlers
 from app.http_cache import ConditionalGetMiddleware
+from app.letters.router import router as letters_router
 from app.limits import BodyLimitMiddleware
 from app.observability import RequestContextMiddleware
 from app.ratelimit import AddressRateLimitMiddleware
@@ -82,6 +83,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(ops.router)
     app.include_router(observability.router)
     app.include_router(campaigns_router)
+    app.include_router(letters_router)
     app.include_router(actors_router)
     app.include_router(search.router)
     app.include_router(analytics_router)

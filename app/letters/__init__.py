@@ -1,0 +1,1 @@
+"""Letters, their signatures, recipients, events, claims and sources."""

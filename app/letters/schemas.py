@@ -1,0 +1,196 @@
+"""Request and response bodies of the letters domain."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal, Self
+
+from pydantic import AfterValidator, Field, StringConstraints, model_validator
+
+from app.actors.schemas import ActorCreate, ActorOut
+from app.schemas import Input, LongText, Output, ShortText, Slug, Url
+
+LetterStatus = Literal["draft", "open", "published", "delivered", "closed", "withdrawn"]
+SignatureStatus = Literal["confirmed", "unverified"]
+RecipientRole = Literal["to", "cc"]
+EventKind = Literal["published", "delivered", "response", "debated", "other"]
+Language = Annotated[
+    str,
+    StringConstraints(min_length=2, max_length=35, pattern=r"^[A-Za-z]{2,8}(?:-[A-Za-z0-9]{1,8})*$"),
+    Field(description="BCP 47 language tag.", examples=["en", "zh-Hans"]),
+]
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    # SQLite hands timestamps back without their zone; they were written in UTC.
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+Timestamp = Annotated[dt.datetime, AfterValidator(_utc)]
+SourceText = Annotated[str, StringConstraints(min_length=1, max_length=2000)]
+
+
+# --- claims and sources ---------------------------------------------------------------------
+
+
+class ClaimCreate(Input):
+    count: int | None = Field(default=None, ge=0, description="The number claimed, when there is one.")
+    wording: LongText | None = Field(default=None, description='As reported: "76 MPs and 57 Lords".')
+    url: Url | None = None
+
+    @model_validator(mode="after")
+    def _count_or_wording(self) -> Self:
+        if self.count is None and not self.wording:
+            raise ValueError("give a count, a wording or both")
+        return self
+
+
+class ClaimOut(Output):
+    id: int
+    count: int | None
+    wording: str | None
+    url: str | None
+
+
+class SourceCreate(Input):
+    label: ShortText | None = None
+    url: Url
+
+
+class SourceOut(Output):
+    id: int
+    label: str | None
+    url: str
+
+
+# --- letters --------------------------------------------------------------------------------
+
+
+class LetterCreate(Input):
+    slug: Slug
+    title: ShortText
+    summary: LongText | None = None
+    body: LongText | None = None
+    language: Language | None = None
+    published_on: dt.date | None = None
+    status: LetterStatus = "published"
+    claimed_signatory_count: int | None = Field(default=None, ge=0)
+    campaign: Slug | None = Field(default=None, description="The campaign's slug.")
+
+
+class LetterUpdate(Input):
+    """Only the fields given change; `null` clears an optional field."""
+
+    title: ShortText | None = None
+    summary: LongText | None = None
+    body: LongText | None = None
+    language: Language | None = None
+    published_on: dt.date | None = None
+    status: LetterStatus | None = None
+    claimed_signatory_count: int | None = Field(default=None, ge=0)
+    campaign: Slug | None = None
+
+
+class LetterOut(Output):
+    id: int
+    slug: str
+    title: str
+    summary: str | None
+    body: str | None
+    language: str | None
+    published_on: dt.date | None
+    status: str
+    claimed_signatory_count: int | None = Field(description="What the letter or its press reports claim.")
+    recorded_signatory_count: int = Field(description="Signatures recorded here, not withdrawn as of today.")
+    campaign: str | None = Field(description="The campaign's slug.")
+    claims: list[ClaimOut]
+    sources: list[SourceOut]
+    created_at: Timestamp
+    updated_at: Timestamp
+
+
+# --- signatures -----------------------------------------------------------------------------
+
+
+class _ActorRef(Input):
+    actor_id: int | None = Field(default=None, ge=1, description="An existing actor.")
+    actor: ActorCreate | None = Field(default=None, description="A new actor, created with this write.")
+
+    @model_validator(mode="after")
+    def _exactly_one_actor(self) -> Self:
+        if (self.actor_id is None) == (self.actor is None):
+            raise ValueError("give exactly one of actor_id and actor")
+        return self
+
+
+class SignatureCreate(_ActorRef):
+    signed_on: dt.date | None = Field(
+        default=None, description="Defaults to the letter's published_on, else today."
+    )
+    capacity: ShortText | None = None
+    affiliation: ShortText | None = None
+    position: int | None = Field(default=None, ge=0)
+    source: SourceText | None = None
+    status: SignatureStatus = "confirmed"
+
+
+class SignatureUpdate(Input):
+    """Only the fields given change. `withdrawn_on: null` reinstates a withdrawn signature."""
+
+    signed_on: dt.date | None = None
+    capacity: ShortText | None = None
+    affiliation: ShortText | None = None
+    position: int | None = Field(default=None, ge=0)
+    source: SourceText | None = None
+    status: SignatureStatus | None = None
+    withdrawn_on: dt.date | None = None
+
+
+class SignatureOut(Output):
+    letter: str = Field(description="The letter's slug.")
+    actor: ActorOut
+    signed_on: dt.date
+    capacity: str | None
+    affiliation: str | None
+    position: int | None
+    source: str | None
+    status: str
+    withdrawn_on: dt.date | None
+    created_at: Timestamp
+    updated_at: Timestamp
+
+
+# --- recipients and events ------------------------------------------------------------------
+
+
+class RecipientCreate(_ActorRef):
+    role: RecipientRole = "to"
+    capacity: ShortText | None = None
+
+
+class RecipientOut(Output):
+    id: int
+    letter: str = Field(description="The letter's slug.")
+    actor: ActorOut
+    role: str
+    capacity: str | None
+    created_at: Timestamp
+    updated_at: Timestamp
+
+
+class EventCreate(Input):
+    date: dt.date
+    kind: EventKind
+    note: LongText | None = None
+    url: Url | None = None
+
+
+class EventOut(Output):
+    id: int
+    letter: str = Field(description="The letter's slug.")
+    date: dt.date
+    kind: str
+    note: str | None
+    url: str | None
+    created_at: Timestamp
+    updated_at: Timestamp

@@ -1,0 +1,635 @@
+"""Letter use cases: letters, signatures, recipients, events, claims and sources.
+
+Reads take a `Session`, writes a `Writer`; the caller's transaction is open and we only flush.
+Every write records a change and bumps `Letter.version` (the letter's cheap validator).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy import ColumnElement, Date, Select, and_, delete, exists, func, literal, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, selectinload, sessionmaker
+
+from app.actors.service import create_actor
+from app.auth import Writer
+from app.changes import record_change, snapshot
+from app.db import session_scope
+from app.errors import Conflict, Invalid, NotFound
+from app.letters.schemas import (
+    ClaimCreate,
+    EventCreate,
+    LetterCreate,
+    LetterUpdate,
+    RecipientCreate,
+    SignatureCreate,
+    SignatureUpdate,
+    SourceCreate,
+)
+from app.models import (
+    Actor,
+    Body,
+    Campaign,
+    Claim,
+    Event,
+    Letter,
+    Membership,
+    Party,
+    Recipient,
+    Signature,
+    Source,
+)
+from app.pagination import PageParams, SortKey, keyset_page
+from app.text import search_terms, search_text
+
+EARLIEST = date(1, 1, 1)
+EXPORT_BATCH = 1000
+
+
+# --- letters --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LetterView:
+    """A letter with what its resource shows beyond its columns."""
+
+    letter: Letter
+    recorded_signatory_count: int
+    campaign: str | None
+
+
+@dataclass(frozen=True)
+class LetterFilters:
+    campaign: str | None = None
+    q: str | None = None
+    signatory: int | None = None
+    recipient: int | None = None
+    published_from: date | None = None
+    published_to: date | None = None
+    status: str | None = None
+
+
+def counts_on(day: date) -> ColumnElement[bool]:
+    """Signatures that count on `day`: made by then and not withdrawn by then."""
+    return and_(
+        Signature.signed_on <= day,
+        or_(Signature.withdrawn_on.is_(None), Signature.withdrawn_on > day),
+    )
+
+
+def _letter_query() -> Select[Letter]:
+    return select(Letter).options(
+        selectinload(Letter.campaign), selectinload(Letter.claims), selectinload(Letter.sources)
+    )
+
+
+def _views(session: Session, letters: Sequence[Letter]) -> list[LetterView]:
+    """Recorded counts for a page of letters in one grouped query."""
+    counts: dict[int, int] = {}
+    if letters:
+        rows = session.execute(
+            select(Signature.letter_id, func.count())
+            .where(Signature.letter_id.in_([lt.id for lt in letters]), counts_on(date.today()))
+            .group_by(Signature.letter_id)
+        ).all()
+        counts = {int(letter_id): int(n) for letter_id, n in rows}
+    return [
+        LetterView(lt, counts.get(lt.id, 0), lt.campaign.slug if lt.campaign is not None else None)
+        for lt in letters
+    ]
+
+
+def find_letter(session: Session, slug: str) -> Letter:
+    """The letter alone (no relationships loaded); 404 if unknown."""
+    letter = session.scalar(select(Letter).where(Letter.slug == slug))
+    if letter is None:
+        raise NotFound(f"no letter with slug '{slug}'")
+    return letter
+
+
+def get_letter(session: Session, slug: str) -> LetterView:
+    letter = session.scalar(_letter_query().where(Letter.slug == slug))
+    if letter is None:
+        raise NotFound(f"no letter with slug '{slug}'")
+    return _views(session, [letter])[0]
+
+
+def list_letters(
+    session: Session, filters: LetterFilters, params: PageParams
+) -> tuple[list[LetterView], str | None]:
+    stmt = _letter_query()
+    if filters.campaign is not None:
+        stmt = stmt.where(
+            Letter.campaign_id.in_(select(Campaign.id).where(Campaign.slug == filters.campaign))
+        )
+    if filters.q:
+        for term in search_terms(filters.q):
+            stmt = stmt.where(Letter.search_text.contains(term, autoescape=True))
+    if filters.signatory is not None:
+        today = date.today()
+        stmt = stmt.where(
+            exists().where(
+                Signature.letter_id == Letter.id,
+                Signature.actor_id == filters.signatory,
+                or_(Signature.withdrawn_on.is_(None), Signature.withdrawn_on > today),
+            )
+        )
+    if filters.recipient is not None:
+        stmt = stmt.where(
+            exists().where(Recipient.letter_id == Letter.id, Recipient.actor_id == filters.recipient)
+        )
+    if filters.published_from is not None:
+        stmt = stmt.where(Letter.published_on >= filters.published_from)
+    if filters.published_to is not None:
+        stmt = stmt.where(Letter.published_on <= filters.published_to)
+    if filters.status is not None:
+        stmt = stmt.where(Letter.status == filters.status)
+    day = func.coalesce(Letter.published_on, literal(EARLIEST, Date))
+    rows, cursor = keyset_page(
+        session, stmt, [SortKey(day, descending=True), SortKey(Letter.id, descending=True)], params
+    )
+    return _views(session, [row[0] for row in rows]), cursor
+
+
+def _campaign_id(session: Session, slug: str | None) -> int | None:
+    if slug is None:
+        return None
+    campaign_id = session.scalar(select(Campaign.id).where(Campaign.slug == slug))
+    if campaign_id is None:
+        raise Invalid(f"no campaign with slug '{slug}'", field="body.campaign")
+    return campaign_id
+
+
+def _letter_snapshot(letter: Letter) -> dict[str, Any]:
+    data = snapshot(letter)
+    data.pop("body", None)  # can be long; kept out of every change record
+    return data
+
+
+def create_letter(writer: Writer, data: LetterCreate) -> LetterView:
+    session = writer.session
+    if session.scalar(select(Letter.id).where(Letter.slug == data.slug)) is not None:
+        raise Conflict(f"a letter with slug '{data.slug}' already exists")
+    fields = data.model_dump(exclude={"campaign"})
+    letter = Letter(
+        **fields,
+        campaign_id=_campaign_id(session, data.campaign),
+        search_text=search_text(data.title, data.summary, data.body),
+        version=1,
+        claims=[],
+        sources=[],
+    )
+    session.add(letter)
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError as exc:
+        raise Conflict(f"a letter with slug '{data.slug}' already exists") from exc
+    record_change(session, writer.key_name, "create", "letter", letter.slug, after=_letter_snapshot(letter))
+    return get_letter(session, letter.slug)
+
+
+def update_letter(writer: Writer, slug: str, data: LetterUpdate) -> LetterView:
+    session = writer.session
+    letter = find_letter(session, slug)
+    before = _letter_snapshot(letter)
+    changes = data.model_dump(exclude_unset=True)
+    for required in ("title", "status"):
+        if required in changes and changes[required] is None:
+            raise Invalid("may not be null", field=f"body.{required}")
+    if "campaign" in changes:
+        letter.campaign_id = _campaign_id(session, changes.pop("campaign"))
+    for field, value in changes.items():
+        setattr(letter, field, value)
+    letter.search_text = search_text(letter.title, letter.summary, letter.body)
+    letter.version += 1
+    session.flush()
+    record_change(
+        session, writer.key_name, "update", "letter", slug, before=before, after=_letter_snapshot(letter)
+    )
+    session.expire(letter, ["campaign"])
+    return get_letter(session, slug)
+
+
+def delete_letter(writer: Writer, slug: str) -> None:
+    """Hard delete (admin): the letter with its signatures, recipients, events, claims, sources."""
+    session = writer.session
+    letter = find_letter(session, slug)
+    before = _letter_snapshot(letter)
+    for model in (Signature, Recipient, Event, Claim, Source):
+        session.execute(delete(model).where(model.letter_id == letter.id))
+    session.execute(delete(Letter).where(Letter.id == letter.id))
+    session.expunge(letter)
+    record_change(session, writer.key_name, "delete", "letter", slug, before=before)
+    session.flush()
+
+
+def _touch(letter: Letter) -> None:
+    letter.version += 1
+
+
+# --- signatures -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SignatureFilters:
+    kind: str | None = None
+    country: str | None = None
+    org_type: str | None = None
+    party: str | None = None
+    body: str | None = None
+    status: str | None = None
+    include_withdrawn: bool = True
+
+
+def _valid_on_signing_day() -> ColumnElement[bool]:
+    return and_(
+        Membership.actor_id == Signature.actor_id,
+        Membership.start_date <= Signature.signed_on,
+        or_(Membership.end_date.is_(None), Membership.end_date >= Signature.signed_on),
+    )
+
+
+def _filtered(stmt: Select[Any], filters: SignatureFilters) -> Select[Any]:
+    if filters.kind is not None:
+        stmt = stmt.where(Actor.kind == filters.kind)
+    if filters.country is not None:
+        stmt = stmt.where(Actor.country == filters.country)
+    if filters.org_type is not None:
+        stmt = stmt.where(Actor.org_type == filters.org_type)
+    if filters.party is not None or filters.body is not None:
+        seat = select(Membership.id).where(_valid_on_signing_day())
+        if filters.body is not None:
+            seat = seat.join(Body, Body.id == Membership.body_id).where(Body.slug == filters.body)
+        if filters.party is not None:
+            seat = seat.join(Party, Party.id == Membership.party_id).where(Party.slug == filters.party)
+        stmt = stmt.where(seat.exists())
+    if filters.status is not None:
+        stmt = stmt.where(Signature.status == filters.status)
+    if not filters.include_withdrawn:
+        stmt = stmt.where(Signature.withdrawn_on.is_(None))
+    return stmt
+
+
+def _signature_query() -> Select[Signature]:
+    return select(Signature).options(selectinload(Signature.actor).selectinload(Actor.identifiers))
+
+
+def list_signatures(
+    session: Session, slug: str, filters: SignatureFilters, params: PageParams
+) -> tuple[list[Signature], str | None]:
+    letter = find_letter(session, slug)
+    stmt = _filtered(
+        _signature_query()
+        .join(Actor, Actor.id == Signature.actor_id)
+        .where(Signature.letter_id == letter.id),
+        filters,
+    )
+    rows, cursor = keyset_page(session, stmt, [SortKey(Signature.id)], params)
+    return [row[0] for row in rows], cursor
+
+
+def get_signature(session: Session, slug: str, actor_id: int) -> Signature:
+    letter = find_letter(session, slug)
+    signature = session.scalar(
+        _signature_query().where(Signature.letter_id == letter.id, Signature.actor_id == actor_id)
+    )
+    if signature is None:
+        raise NotFound(f"actor {actor_id} has not signed '{slug}'")
+    return signature
+
+
+def _actor_for(writer: Writer, actor_id: int | None, data: RecipientCreate | SignatureCreate) -> Actor:
+    if data.actor is not None:
+        return create_actor(writer, data.actor, field="body.actor")
+    actor = writer.session.get(Actor, actor_id)
+    if actor is None:
+        raise Invalid(f"no actor with id {actor_id}", field="body.actor_id")
+    return actor
+
+
+def _signature_key(slug: str, actor_id: int) -> str:
+    return f"{slug}/{actor_id}"
+
+
+def add_signature(writer: Writer, slug: str, data: SignatureCreate) -> Signature:
+    session = writer.session
+    letter = find_letter(session, slug)
+    actor = _actor_for(writer, data.actor_id, data)
+    existing = session.scalar(
+        select(Signature).where(Signature.letter_id == letter.id, Signature.actor_id == actor.id)
+    )
+    if existing is not None:
+        if existing.withdrawn_on is not None:
+            raise Conflict(
+                f"actor {actor.id} signed '{slug}' and withdrew on {existing.withdrawn_on.isoformat()}; "
+                'PATCH the signature with {"withdrawn_on": null} to reinstate it',
+                extra={"actor_id": actor.id},
+            )
+        raise Conflict(f"actor {actor.id} has signed '{slug}' already", extra={"actor_id": actor.id})
+    signature = Signature(
+        letter_id=letter.id,
+        actor_id=actor.id,
+        signed_on=data.signed_on or letter.published_on or date.today(),
+        capacity=data.capacity,
+        affiliation=data.affiliation,
+        position=data.position,
+        source=data.source,
+        status=data.status,
+    )
+    session.add(signature)
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError as exc:
+        raise Conflict(f"actor {actor.id} has signed '{slug}' already", extra={"actor_id": actor.id}) from exc
+    _touch(letter)
+    record_change(
+        session,
+        writer.key_name,
+        "create",
+        "signature",
+        _signature_key(slug, actor.id),
+        after=snapshot(signature),
+    )
+    session.flush()
+    return get_signature(session, slug, actor.id)
+
+
+def update_signature(writer: Writer, slug: str, actor_id: int, data: SignatureUpdate) -> Signature:
+    session = writer.session
+    signature = get_signature(session, slug, actor_id)
+    before = snapshot(signature)
+    changes = data.model_dump(exclude_unset=True)
+    for required in ("signed_on", "status"):
+        if required in changes and changes[required] is None:
+            raise Invalid("may not be null", field=f"body.{required}")
+    for field, value in changes.items():
+        setattr(signature, field, value)
+    if signature.withdrawn_on is not None and signature.withdrawn_on < signature.signed_on:
+        field = "body.withdrawn_on" if "withdrawn_on" in changes else "body.signed_on"
+        raise Invalid("a signature cannot be withdrawn before it was made", field=field)
+    _touch(find_letter(session, slug))
+    session.flush()
+    record_change(
+        session,
+        writer.key_name,
+        "update",
+        "signature",
+        _signature_key(slug, actor_id),
+        before=before,
+        after=snapshot(signature),
+    )
+    return signature
+
+
+def withdraw_signature(writer: Writer, slug: str, actor_id: int, on: date | None) -> Signature:
+    """Record a withdrawal (on `on`, default today); the signature itself stays."""
+    session = writer.session
+    signature = get_signature(session, slug, actor_id)
+    if signature.withdrawn_on is not None:
+        raise Conflict(
+            f"actor {actor_id} withdrew from '{slug}' on {signature.withdrawn_on.isoformat()} already"
+        )
+    day = on or date.today()
+    if day < signature.signed_on:
+        raise Invalid(
+            f"the signature was made on {signature.signed_on.isoformat()}; it cannot be withdrawn before",
+            field="query.on",
+        )
+    before = snapshot(signature)
+    signature.withdrawn_on = day
+    _touch(find_letter(session, slug))
+    session.flush()
+    record_change(
+        session,
+        writer.key_name,
+        "withdraw",
+        "signature",
+        _signature_key(slug, actor_id),
+        before=before,
+        after=snapshot(signature),
+    )
+    return signature
+
+
+@dataclass(frozen=True)
+class SignatureRow:
+    """One signature as exported: the actor flattened, body and party as of the signing day."""
+
+    actor_id: int
+    name: str
+    kind: str
+    country: str | None
+    org_type: str | None
+    body: str | None
+    party: str | None
+    capacity: str | None
+    affiliation: str | None
+    signed_on: date
+    withdrawn_on: date | None
+    position: int | None
+    status: str
+    source: str | None
+
+
+EXPORT_COLUMNS = tuple(SignatureRow.__dataclass_fields__)
+
+
+def _seat_slug(column: Any, model: type[Body] | type[Party], fk: Any) -> Any:
+    """The slug of the body or party of the membership valid on the signing day (the latest)."""
+    return (
+        select(column)
+        .select_from(Membership)
+        .join(model, model.id == fk)
+        .where(_valid_on_signing_day())
+        .order_by(Membership.start_date.desc(), Membership.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+def export_signatures(
+    sessions: sessionmaker[Session], letter_id: int, filters: SignatureFilters, *, batch: int = EXPORT_BATCH
+) -> Iterator[SignatureRow]:
+    """Every signature of a letter matching `filters`, in signature id order, fetched in keyset
+    batches on a session of its own (a streamed response outlives the request's session):
+    memory stays constant whatever the number of rows."""
+    stmt = _filtered(
+        select(
+            Signature.id,
+            Actor.id,
+            Actor.name,
+            Actor.kind,
+            Actor.country,
+            Actor.org_type,
+            _seat_slug(Body.slug, Body, Membership.body_id),
+            _seat_slug(Party.slug, Party, Membership.party_id),
+            Signature.capacity,
+            Signature.affiliation,
+            Signature.signed_on,
+            Signature.withdrawn_on,
+            Signature.position,
+            Signature.status,
+            Signature.source,
+        )
+        .join(Actor, Actor.id == Signature.actor_id)
+        .where(Signature.letter_id == letter_id),
+        filters,
+    ).order_by(Signature.id)
+    last = 0
+    with session_scope(sessions) as session:
+        while True:
+            rows = session.execute(stmt.where(Signature.id > last).limit(batch)).all()
+            for row in rows:
+                yield SignatureRow(*row[1:])
+            if len(rows) < batch:
+                return
+            last = rows[-1][0]
+
+
+# --- recipients -----------------------------------------------------------------------------
+
+
+def _recipient_query() -> Select[Recipient]:
+    return select(Recipient).options(selectinload(Recipient.actor).selectinload(Actor.identifiers))
+
+
+def list_recipients(session: Session, slug: str, params: PageParams) -> tuple[list[Recipient], str | None]:
+    letter = find_letter(session, slug)
+    stmt = _recipient_query().where(Recipient.letter_id == letter.id)
+    rows, cursor = keyset_page(session, stmt, [SortKey(Recipient.id)], params)
+    return [row[0] for row in rows], cursor
+
+
+def get_recipient(session: Session, slug: str, recipient_id: int) -> Recipient:
+    letter = find_letter(session, slug)
+    recipient = session.scalar(
+        _recipient_query().where(Recipient.letter_id == letter.id, Recipient.id == recipient_id)
+    )
+    if recipient is None:
+        raise NotFound(f"no recipient {recipient_id} of '{slug}'")
+    return recipient
+
+
+def add_recipient(writer: Writer, slug: str, data: RecipientCreate) -> Recipient:
+    session = writer.session
+    letter = find_letter(session, slug)
+    actor = _actor_for(writer, data.actor_id, data)
+    duplicate = f"actor {actor.id} is a '{data.role}' recipient of '{slug}' already"
+    taken = select(Recipient.id).where(
+        Recipient.letter_id == letter.id, Recipient.actor_id == actor.id, Recipient.role == data.role
+    )
+    if session.scalar(taken) is not None:
+        raise Conflict(duplicate, extra={"actor_id": actor.id})
+    recipient = Recipient(letter_id=letter.id, actor_id=actor.id, role=data.role, capacity=data.capacity)
+    session.add(recipient)
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError as exc:
+        raise Conflict(duplicate, extra={"actor_id": actor.id}) from exc
+    _touch(letter)
+    record_change(
+        session, writer.key_name, "create", "recipient", f"{slug}/{recipient.id}", after=snapshot(recipient)
+    )
+    session.flush()
+    return get_recipient(session, slug, recipient.id)
+
+
+def remove_recipient(writer: Writer, slug: str, recipient_id: int) -> None:
+    """A correction: the recipient was recorded by mistake."""
+    session = writer.session
+    recipient = get_recipient(session, slug, recipient_id)
+    before = snapshot(recipient)
+    letter = find_letter(session, slug)
+    session.execute(delete(Recipient).where(Recipient.id == recipient.id))
+    session.expunge(recipient)
+    _touch(letter)
+    record_change(session, writer.key_name, "delete", "recipient", f"{slug}/{recipient_id}", before=before)
+    session.flush()
+
+
+# --- events, claims and sources -------------------------------------------------------------
+
+
+def list_events(session: Session, slug: str, params: PageParams) -> tuple[list[Event], str | None]:
+    letter = find_letter(session, slug)
+    stmt = select(Event).where(Event.letter_id == letter.id)
+    rows, cursor = keyset_page(session, stmt, [SortKey(Event.date), SortKey(Event.id)], params)
+    return [row[0] for row in rows], cursor
+
+
+def get_event(session: Session, slug: str, event_id: int) -> Event:
+    letter = find_letter(session, slug)
+    event = session.scalar(select(Event).where(Event.letter_id == letter.id, Event.id == event_id))
+    if event is None:
+        raise NotFound(f"no event {event_id} of '{slug}'")
+    return event
+
+
+def add_event(writer: Writer, slug: str, data: EventCreate) -> Event:
+    session = writer.session
+    letter = find_letter(session, slug)
+    event = Event(letter_id=letter.id, **data.model_dump())
+    session.add(event)
+    _touch(letter)
+    session.flush()
+    record_change(session, writer.key_name, "create", "event", f"{slug}/{event.id}", after=snapshot(event))
+    return event
+
+
+def list_claims(session: Session, slug: str, params: PageParams) -> tuple[list[Claim], str | None]:
+    letter = find_letter(session, slug)
+    stmt = select(Claim).where(Claim.letter_id == letter.id)
+    rows, cursor = keyset_page(session, stmt, [SortKey(Claim.id)], params)
+    return [row[0] for row in rows], cursor
+
+
+def get_claim(session: Session, slug: str, claim_id: int) -> Claim:
+    letter = find_letter(session, slug)
+    claim = session.scalar(select(Claim).where(Claim.letter_id == letter.id, Claim.id == claim_id))
+    if claim is None:
+        raise NotFound(f"no claim {claim_id} of '{slug}'")
+    return claim
+
+
+def add_claim(writer: Writer, slug: str, data: ClaimCreate) -> Claim:
+    session = writer.session
+    letter = find_letter(session, slug)
+    claim = Claim(letter_id=letter.id, **data.model_dump())
+    session.add(claim)
+    _touch(letter)
+    session.flush()
+    record_change(session, writer.key_name, "create", "claim", f"{slug}/{claim.id}", after=snapshot(claim))
+    return claim
+
+
+def list_sources(session: Session, slug: str, params: PageParams) -> tuple[list[Source], str | None]:
+    letter = find_letter(session, slug)
+    stmt = select(Source).where(Source.letter_id == letter.id)
+    rows, cursor = keyset_page(session, stmt, [SortKey(Source.id)], params)
+    return [row[0] for row in rows], cursor
+
+
+def get_source(session: Session, slug: str, source_id: int) -> Source:
+    letter = find_letter(session, slug)
+    source = session.scalar(select(Source).where(Source.letter_id == letter.id, Source.id == source_id))
+    if source is None:
+        raise NotFound(f"no source {source_id} of '{slug}'")
+    return source
+
+
+def add_source(writer: Writer, slug: str, data: SourceCreate) -> Source:
+    session = writer.session
+    letter = find_letter(session, slug)
+    source = Source(letter_id=letter.id, **data.model_dump())
+    session.add(source)
+    _touch(letter)
+    session.flush()
+    record_change(session, writer.key_name, "create", "source", f"{slug}/{source.id}", after=snapshot(source))
+    return source
