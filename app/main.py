@@ -18,6 +18,7 @@ from app.config import Settings, get_settings
 from app.db import Database, create_engine_for
 from app.errors import install_error_handlers
 from app.http_cache import ConditionalGetMiddleware
+from app.imports.router import router as imports_router
 from app.letters.router import router as letters_router
 from app.limits import BodyLimitMiddleware
 from app.observability import RequestContextMiddleware
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(actors_router)
     app.include_router(search.router)
     app.include_router(analytics_router)
+    app.include_router(imports_router)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

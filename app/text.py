@@ -15,66 +15,19 @@ import unicodedata
 _NON_WORD = re.compile(r"[^\w]+|_+")
 _SPACES = re.compile(r"\s+")
 
-# Words that decorate a name without identifying anyone (compared after folding).
-HONORIFICS = frozenset(
-    [
-        "rt",
-        "hon",
-        "right",
-        "honourable",
-        "honorable",
-        "honourable",
-        "the",
-        "mp",
-        "mps",
-        "msp",
-        "ms",
-        "mla",
-        "mep",
-        "mr",
-        "mrs",
-        "miss",
-        "mx",
-        "dr",
-        "prof",
-        "professor",
-        "sir",
-        "dame",
-        "lord",
-        "lady",
-        "baroness",
-        "baron",
-        "viscount",
-        "earl",
-        "countess",
-        "marquess",
-        "duke",
-        "bishop",
-        "rev",
-        "revd",
-        "reverend",
-        "obe",
-        "mbe",
-        "cbe",
-        "kbe",
-        "dbe",
-        "kcmg",
-        "gcmg",
-        "kc",
-        "qc",
-        "pc",
-        "frs",
-        "cbe",
-        "frsa",
-        "fba",
-        "jp",
-        "dl",
-        "bt",
-        "bart",
-        "esq",
-        "phd",
-    ]
+# Words that decorate a name without identifying anyone (compared after folding): titles are
+# dropped only from the start of a name ("The Rt Hon Sir Ed Davey"), post-nominals only from its
+# end ("… MP", "… OBE"), so "Human Right Project" or "Earl Street Trust" keep their words.
+TITLES = frozenset(
+    """the rt hon right honourable honorable rev revd reverend very most mr mrs miss ms mx dr prof
+    professor sir dame lord lady baroness baron viscount viscountess earl countess marquess
+    marchioness duke duchess bishop archbishop cllr councillor""".split()  # noqa: SIM905
 )
+POSTNOMINALS = frozenset(
+    """mp mps msp ms mla mep am td mhk obe mbe cbe kbe dbe kcb kcmg gcmg gcb kg kt kc qc pc frs frsa
+    fba frse fmedsci freng jp dl bt bart esq phd mp""".split()  # noqa: SIM905
+)
+HONORIFICS = TITLES | POSTNOMINALS
 
 
 def fold(text: str) -> str:
@@ -95,8 +48,14 @@ def search_terms(q: str) -> list[str]:
 
 
 def match_name(name: str) -> str:
-    """The key names are matched on: folded, without honorifics, post-nominals or a leading 'the'.
-    Falls back to the folded name when nothing but honorifics is left ('The Lord Bishop')."""
-    words = fold(name).split(" ")
-    kept = [w for w in words if w not in HONORIFICS]
+    """The key names are matched on: folded, without a leading 'the', titles and honorifics
+    before the name or post-nominals after it. Falls back to the folded name when nothing but
+    such words is left ('The Lord Bishop')."""
+    words = [w for w in fold(name).split(" ") if w]
+    start, end = 0, len(words)
+    while start < end and words[start] in TITLES:
+        start += 1
+    while end > start and words[end - 1] in POSTNOMINALS:
+        end -= 1
+    kept = words[start:end]
     return " ".join(kept) if kept else " ".join(words)

@@ -1,0 +1,320 @@
+"""Reading an import body (CSV or a JSON array) into rows, and checking each row's fields.
+
+Rules (SPEC §4): `row` is the 1-based data row (the CSV header is not a row); an empty field is
+null; missing trailing fields are empty; a row with more fields than the header, or one the CSV
+reader cannot tokenise (a stray quote), is an `error` row. A body that is not UTF-8 (a UTF-8 BOM
+is accepted), holds NUL bytes, or is not a JSON array is refused whole (`Invalid`, 422) with the
+place it broke. Unknown columns are ignored, so a signatures export (`actor_id`, …) reads back.
+
+Identifier columns: `wikidata`, `ukparliament`, `theyworkforyou`, `website`, `twitter`,
+`opencorporates` (the column name is the scheme), plus `identifiers` as `scheme:value;scheme:value`
+for any other scheme.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from app.errors import Invalid
+
+IDENTIFIER_COLUMNS = ("wikidata", "ukparliament", "theyworkforyou", "website", "twitter", "opencorporates")
+KINDS = ("person", "organisation")
+ORG_TYPES = ("ngo", "union", "faith", "academic", "business", "government", "intergovernmental", "other")
+STATUSES = ("confirmed", "unverified")
+SCHEME = re.compile(r"^[a-z0-9_-]+$")
+MAX_TEXT = 1000
+
+# ISO 3166-1 alpha-2, officially assigned codes.
+COUNTRIES = frozenset(
+    """AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR BS
+    BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO DZ EC EE EG
+    EH ER ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS GT GU GW GY HK HM HN HR
+    HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE KG KH KI KM KN KP KR KW KY KZ LA LB LC LI LK LR
+    LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO MP MQ MR MS MT MU MV MW MX MY MZ NA NC NE NF NG
+    NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM PN PR PS PT PW PY QA RE RO RS RU RW SA SB SC SD SE
+    SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA
+    UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW""".split()  # noqa: SIM905
+)
+
+Record = dict[str, str | None]
+
+
+@dataclass
+class RawRow:
+    """One data row as read: its fields by column, or why it could not be read."""
+
+    row: int
+    fields: Record
+    error: str | None = None
+
+
+@dataclass
+class ImportRow:
+    """A checked row. `errors` lists every bad field ("signed_on: not a date")."""
+
+    row: int
+    name: str = ""
+    kind: str = "organisation"
+    capacity: str | None = None
+    affiliation: str | None = None
+    country: str | None = None
+    org_type: str | None = None
+    sort_name: str | None = None
+    party: str | None = None
+    body: str | None = None
+    signed_on: date | None = None
+    withdrawn_on: date | None = None
+    position: int | None = None
+    source: str | None = None
+    status: str = "confirmed"
+    identifiers: list[tuple[str, str]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def _decode(data: bytes) -> str:
+    if b"\x00" in data:
+        offset = data.index(b"\x00")
+        line = data.count(b"\n", 0, offset) + 1
+        raise Invalid(
+            f"the body holds a NUL byte at byte offset {offset} (line {line}): "
+            "binary data is not CSV or JSON",
+            field="body",
+        )
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise Invalid(
+            f"the body is not UTF-8: byte 0x{data[exc.start]:02x} at byte offset {exc.start} (line {line})",
+            field="body",
+        ) from exc
+
+
+def _clean(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = value.strip()
+    return value or None
+
+
+def read_csv(data: bytes) -> tuple[list[str], Iterator[RawRow]]:
+    """The header (lower-cased) and the data rows of a CSV body."""
+    text = _decode(data)
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    try:
+        header_row = next(reader)
+    except StopIteration:
+        raise Invalid(
+            "the CSV body is empty: it needs a header row with a 'name' column", field="body"
+        ) from None
+    except csv.Error as exc:
+        raise Invalid(f"the CSV header cannot be read: {exc} (line {reader.line_num})", field="body") from exc
+    header = [h.strip().lower() for h in header_row]
+    if "name" not in header:
+        raise Invalid(
+            f"the CSV header lacks a 'name' column (it has: {', '.join(h for h in header if h) or 'nothing'})",
+            field="body",
+        )
+    if len(set(header)) != len([h for h in header if h]) + header.count(""):
+        dupes = sorted({h for h in header if h and header.count(h) > 1})
+        raise Invalid(f"the CSV header repeats the column(s) {', '.join(dupes)}", field="body")
+    return header, _csv_rows(reader, header)
+
+
+def _csv_rows(reader: Any, header: list[str]) -> Iterator[RawRow]:
+    number = 0
+    while True:
+        try:
+            values = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            number += 1
+            yield RawRow(number, {}, f"row cannot be parsed: {exc} (CSV line {reader.line_num})")
+            continue
+        if not values or all(not v.strip() for v in values):
+            continue  # blank lines are not rows
+        number += 1
+        if len(values) > len(header):
+            yield RawRow(
+                number,
+                {},
+                f"row has {len(values)} fields, the header has {len(header)} (CSV line {reader.line_num})",
+            )
+            continue
+        record: Record = {}
+        for i, column in enumerate(header):
+            if column:
+                record[column] = _clean(values[i]) if i < len(values) else None
+        yield RawRow(number, record)
+
+
+def read_json(data: bytes) -> Iterator[RawRow]:
+    """The rows of a JSON array of objects; scalar values only (numbers become text)."""
+    text = _decode(data)
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise Invalid(
+            f"the body is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}", field="body"
+        ) from exc
+    if not isinstance(document, list):
+        raise Invalid("the JSON body must be an array of objects", field="body")
+    return _json_rows(document)
+
+
+def _json_rows(document: list[Any]) -> Iterator[RawRow]:
+    for number, item in enumerate(document, start=1):
+        if not isinstance(item, dict):
+            yield RawRow(number, {}, "row must be a JSON object")
+            continue
+        record: Record = {}
+        bad: list[str] = []
+        for key, value in item.items():
+            column = str(key).strip().lower()
+            if value is None or isinstance(value, str):
+                record[column] = _clean(value)
+            elif isinstance(value, bool):
+                bad.append(f"{column}: must be text")
+            elif isinstance(value, int | float):
+                record[column] = str(value)
+            elif column == "identifiers" and isinstance(value, list):
+                parts = []
+                for ident in value:
+                    if isinstance(ident, dict) and {"scheme", "value"} <= ident.keys():
+                        parts.append(f"{ident['scheme']}:{ident['value']}")
+                    else:
+                        bad.append("identifiers: items must be {scheme, value} objects")
+                        break
+                record[column] = ";".join(parts) or None
+            else:
+                bad.append(f"{column}: must be text, a number or null")
+        yield RawRow(number, record, "; ".join(bad) if bad else None)
+
+
+def _date(value: str, column: str, errors: list[str]) -> date | None:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        errors.append(f"{column}: not a date")
+        return None
+
+
+def check_row(raw: RawRow, *, default_kind: str) -> ImportRow:
+    """Check a row's fields; every problem is listed in `errors`. Slugs (body, party) are
+    resolved later, against the database."""
+    row = ImportRow(row=raw.row, kind=default_kind)
+    errors = row.errors
+    if raw.error:
+        errors.append(raw.error)
+        return row
+    f = raw.fields
+
+    def text(column: str) -> str | None:
+        value = f.get(column)
+        if value is not None and len(value) > MAX_TEXT:
+            errors.append(f"{column}: longer than {MAX_TEXT} characters")
+            return None
+        return value
+
+    name = text("name")
+    if name is None:
+        if "name: longer" not in "".join(errors):
+            errors.append("name: required")
+    else:
+        row.name = name
+    kind = f.get("kind")
+    if kind is not None:
+        if kind.lower() in KINDS:
+            row.kind = kind.lower()
+        else:
+            errors.append("kind: must be person or organisation")
+    row.capacity = text("capacity")
+    row.affiliation = text("affiliation")
+    row.sort_name = text("sort_name")
+    row.source = text("source")
+    country = f.get("country")
+    if country is not None:
+        if country.upper() in COUNTRIES:
+            row.country = country.upper()
+        else:
+            errors.append("country: not an ISO 3166-1 alpha-2 code")
+    org_type = f.get("org_type")
+    if org_type is not None:
+        if org_type.lower() not in ORG_TYPES:
+            errors.append(f"org_type: must be one of {', '.join(ORG_TYPES)}")
+        elif row.kind == "person":
+            errors.append("org_type: only organisations have an org_type")
+        else:
+            row.org_type = org_type.lower()
+    row.body = f.get("body")
+    row.party = f.get("party")
+    if (row.body or row.party) and row.kind != "person":
+        errors.append("body: only people hold seats; body and party need kind person")
+    if (value := f.get("signed_on")) is not None:
+        row.signed_on = _date(value, "signed_on", errors)
+    if (value := f.get("withdrawn_on")) is not None:
+        row.withdrawn_on = _date(value, "withdrawn_on", errors)
+    if (value := f.get("position")) is not None:
+        try:
+            row.position = int(value)
+            if row.position < 0:
+                raise ValueError
+        except ValueError:
+            errors.append("position: not a whole number")
+    if (value := f.get("status")) is not None:
+        if value.lower() in STATUSES:
+            row.status = value.lower()
+        else:
+            errors.append("status: must be confirmed or unverified")
+    pairs: list[tuple[str, str]] = []
+    for scheme in IDENTIFIER_COLUMNS:
+        if (value := f.get(scheme)) is not None:
+            pairs.append((scheme, value))
+    if (value := f.get("identifiers")) is not None:
+        for part in value.split(";"):
+            if not part.strip():
+                continue
+            scheme, sep, ident = part.strip().partition(":")
+            scheme, ident = scheme.strip().lower(), ident.strip()
+            if not sep or not ident or not SCHEME.match(scheme):
+                errors.append(f"identifiers: {part.strip()!r} is not scheme:value")
+            else:
+                pairs.append((scheme, ident))
+    for scheme, ident in pairs:
+        if len(ident) > 500:
+            errors.append(f"{scheme}: longer than 500 characters")
+    seen: dict[str, str] = {}
+    for scheme, ident in pairs:
+        if seen.get(scheme, ident) != ident:
+            errors.append(f"identifiers: two values for {scheme}")
+        seen[scheme] = ident
+    row.identifiers = sorted(set(pairs))
+    return row
+
+
+def parse_identifiers(value: str | None) -> list[tuple[str, str]]:
+    """`scheme:value;scheme:value` -> pairs (the dump format); bad parts raise ValueError."""
+    pairs: list[tuple[str, str]] = []
+    for part in (value or "").split(";"):
+        if not part.strip():
+            continue
+        scheme, sep, ident = part.strip().partition(":")
+        scheme, ident = scheme.strip(), ident.strip()
+        if not sep or not ident or not SCHEME.match(scheme):
+            raise ValueError(f"{part.strip()!r} is not scheme:value")
+        pairs.append((scheme, ident))
+    return pairs
+
+
+def format_identifiers(pairs: list[tuple[str, str]]) -> str:
+    return ";".join(f"{s}:{v}" for s, v in pairs)

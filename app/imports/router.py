@@ -1,0 +1,109 @@
+"""HTTP for imports: `POST /v1/letters/{slug}/signatures/import` (CSV or a JSON array)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse, Response
+
+from app.auth import WriteAccess
+from app.config import Settings
+from app.errors import UnsupportedMediaType, responses
+from app.idempotency import IdempotencyKey
+from app.imports import service
+from app.imports.parsing import read_csv, read_json
+
+router = APIRouter(prefix="/v1/letters", tags=["imports"])
+
+_ROW_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["name"],
+    "properties": {
+        "name": {"type": "string"},
+        "kind": {"type": "string", "enum": ["person", "organisation"]},
+        "capacity": {"type": "string"},
+        "affiliation": {"type": "string"},
+        "country": {"type": "string", "description": "ISO 3166-1 alpha-2"},
+        "org_type": {"type": "string"},
+        "sort_name": {"type": "string"},
+        "body": {"type": "string", "description": "body slug"},
+        "party": {"type": "string", "description": "party slug"},
+        "signed_on": {"type": "string", "format": "date"},
+        "withdrawn_on": {"type": "string", "format": "date"},
+        "position": {"type": "integer"},
+        "source": {"type": "string"},
+        "status": {"type": "string", "enum": ["confirmed", "unverified"]},
+        "wikidata": {"type": "string"},
+        "ukparliament": {"type": "string"},
+        "theyworkforyou": {"type": "string"},
+        "website": {"type": "string"},
+        "twitter": {"type": "string"},
+        "opencorporates": {"type": "string"},
+        "identifiers": {"type": "string", "description": "scheme:value;scheme:value"},
+    },
+}
+_REQUEST_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "text/csv": {"schema": {"type": "string"}},
+            "application/json": {"schema": {"type": "array", "items": _ROW_SCHEMA}},
+        },
+    }
+}
+
+
+async def _raw_body(request: Request) -> bytes:
+    return await request.body()
+
+
+@router.post(
+    "/{slug}/signatures/import",
+    operation_id="import_signatures",
+    summary="Bulk add signatures from CSV or a JSON array, matching actors",
+    description=(
+        "Each row is matched to an existing actor by identifier, exact normalised name, then fuzzily, "
+        "or a new actor is created. Any error row makes the answer a 422 problem carrying the whole report "
+        "(`dry_run`, `summary`, `rows`) and nothing is written. Accepts `Idempotency-Key`."
+    ),
+    responses=responses(401, 403, 404, 409, 413, 415, 422),
+    openapi_extra=_REQUEST_BODY,
+)
+def import_signatures(
+    slug: str,
+    request: Request,
+    writer: WriteAccess,
+    idem: IdempotencyKey,
+    body: Annotated[bytes, Depends(_raw_body)],
+    kind: Annotated[
+        Literal["person", "organisation"], Query(description="Kind of rows without a `kind` column.")
+    ] = "organisation",
+    dry_run: Annotated[bool, Query(description="Answer the same report, write nothing.")] = False,
+    on_ambiguous: Annotated[
+        Literal["report", "create"], Query(description="`create` makes new actors of ambiguous rows.")
+    ] = "report",
+) -> Response:
+    if (replay := idem.replay(writer)) is not None:
+        return replay
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type in ("text/csv", "application/csv"):
+        _header, rows = read_csv(body)
+    elif content_type == "application/json" or content_type.endswith("+json"):
+        rows = read_json(body)
+    else:
+        raise UnsupportedMediaType(
+            f"send the rows as text/csv or application/json, not {content_type or 'no content type'!r}"
+        )
+    settings: Settings = request.app.state.settings
+    options = service.ImportOptions(
+        default_kind=kind,
+        dry_run=dry_run,
+        on_ambiguous=on_ambiguous,
+        scorer=settings.match_scorer,
+        threshold=settings.match_threshold,
+    )
+    report = service.import_for_writer(writer, slug, rows, options)
+    if dry_run:  # nothing was written, so there is nothing to replay either
+        return JSONResponse(report)
+    return idem.store(writer, JSONResponse(report))

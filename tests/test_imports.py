@@ -1,0 +1,451 @@
+"""POST /v1/letters/{slug}/signatures/import: parsing, matching, reports, atomicity."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from httpx import Response
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.models import Actor, ChangeRecord, Identifier, Membership, Signature
+from tests import builders as b
+
+DATA = Path("/work/shared/data") if Path("/work/shared/data").exists() else Path(__file__).parent / "data"
+
+
+def post_csv(client: TestClient, slug: str, text: str | bytes, **params: Any) -> Response:
+    content = text.encode() if isinstance(text, str) else text
+    return client.post(  # type: ignore[no-any-return]
+        f"/v1/letters/{slug}/signatures/import",
+        content=content,
+        params=params,
+        headers={"Content-Type": "text/csv"},
+    )
+
+
+def post_json(client: TestClient, slug: str, rows: Any, **params: Any) -> Response:
+    return client.post(f"/v1/letters/{slug}/signatures/import", json=rows, params=params)  # type: ignore[no-any-return]
+
+
+def counts(db: Session) -> tuple[int, int, int]:
+    db.expire_all()
+    return (
+        db.scalar(select(func.count()).select_from(Actor)) or 0,
+        db.scalar(select(func.count()).select_from(Signature)) or 0,
+        db.scalar(select(func.count()).select_from(Identifier)) or 0,
+    )
+
+
+def to_csv(rows: list[dict[str, Any]]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def test_csv_import_creates_actors_and_signatures(client: TestClient, db: Session) -> None:
+    letter = b.letter(db, "l1", published_on=date(2020, 9, 9))
+    db.commit()
+    r = post_csv(
+        client,
+        "l1",
+        "name,country,org_type,capacity,wikidata\n"
+        "Human Rights Watch,US,ngo,,Q184920\n"
+        '"Amnesty International",gb,ngo,"Secretariat, London",\n',
+    )
+    assert r.status_code == 200, r.text
+    report = r.json()
+    assert report["dry_run"] is False
+    assert report["summary"] == {
+        "rows": 2,
+        "created": 2,
+        "matched": 0,
+        "duplicate": 0,
+        "ambiguous": 0,
+        "error": 0,
+    }
+    assert [row["row"] for row in report["rows"]] == [1, 2]
+    hrw_id = report["rows"][0]["actor"]["id"]
+    assert report["rows"][0] == {
+        "row": 1,
+        "status": "created",
+        "actor": {"id": hrw_id, "name": "Human Rights Watch"},
+    }
+    db.expire_all()
+    hrw = db.get(Actor, hrw_id)
+    assert hrw is not None and hrw.kind == "organisation" and hrw.country == "US" and hrw.org_type == "ngo"
+    assert db.scalar(select(Identifier.value).where(Identifier.actor_id == hrw_id)) == "Q184920"
+    sigs = db.scalars(select(Signature).where(Signature.letter_id == letter.id).order_by(Signature.id)).all()
+    assert [s.signed_on for s in sigs] == [date(2020, 9, 9)] * 2
+    assert sigs[1].capacity == "Secretariat, London"
+    amnesty = db.get(Actor, sigs[1].actor_id)
+    assert amnesty is not None and amnesty.country == "GB"
+    changes = db.scalars(select(ChangeRecord).where(ChangeRecord.action == "import")).all()
+    assert len(changes) == 1 and changes[0].entity_key == "l1"
+    assert (changes[0].after or {})["summary"]["created"] == 2
+
+
+def test_reimport_is_all_duplicate(client: TestClient, db: Session) -> None:
+    b.letter(db, "l1")
+    db.commit()
+    text = "name\nHuman Rights Watch\nAmnesty International\n"
+    assert post_csv(client, "l1", text).status_code == 200
+    before = counts(db)
+    r = post_csv(client, "l1", text)
+    assert r.status_code == 200
+    assert r.json()["summary"]["duplicate"] == 2 and r.json()["summary"]["created"] == 0
+    assert all(row["actor"]["name"] for row in r.json()["rows"])
+    assert counts(db) == before
+
+
+def test_json_body_and_kind_parameter(client: TestClient, db: Session) -> None:
+    b.letter(db, "l1")
+    db.commit()
+    r = post_json(
+        client,
+        "l1",
+        [
+            {"name": "Jane Doe", "position": 1},
+            {"name": "ACME Union", "kind": "organisation", "org_type": "union"},
+        ],
+        kind="person",
+    )
+    assert r.status_code == 200, r.text
+    ids = [row["actor"]["id"] for row in r.json()["rows"]]
+    db.expire_all()
+    assert [db.get(Actor, i).kind for i in ids] == ["person", "organisation"]  # type: ignore[union-attr]
+
+
+def test_matching_by_identifier_exact_name_and_fuzzy(client: TestClient, db: Session) -> None:
+    b.letter(db, "l1")
+    davey = b.actor(db, "Ed Davey", kind="person", identifiers={"ukparliament": "188"})
+    tugendhat = b.actor(db, "Tom Tugendhat", kind="person", identifiers={"ukparliament": "4462"})
+    amnesty = b.actor(db, "Amnesty International", kind="organisation")
+    db.commit()
+    r = post_csv(
+        client,
+        "l1",
+        "name,kind,ukparliament\n"
+        "The Rt Hon Sir Ed Davey MP,person,\n"
+        "Thomas Tugendhat,person,4462\n"
+        "Amnesty Internationl,organisation,\n"
+        "Ed Davey,organisation,\n",
+    )
+    assert r.status_code == 200, r.text
+    rows = r.json()["rows"]
+    assert rows[0] == {"row": 1, "status": "matched", "actor": {"id": davey.id, "name": "Ed Davey"}}
+    assert rows[1]["status"] == "matched" and rows[1]["actor"]["id"] == tugendhat.id
+    assert rows[2]["status"] == "matched" and rows[2]["actor"]["id"] == amnesty.id
+    # Kinds never match across: an organisation called "Ed Davey" is a new actor.
+    assert rows[3]["status"] == "created" and rows[3]["actor"]["id"] not in (davey.id, amnesty.id)
+
+
+def test_other_identifier_value_is_not_a_name_match(client: TestClient, db: Session) -> None:
+    b.letter(db, "l1")
+    b.actor(db, "John Smith", kind="person", identifiers={"ukparliament": "1"})
+    db.commit()
+    r = post_csv(client, "l1", "name,ukparliament\nJohn Smith,2\n", kind="person")
+    assert r.json()["rows"][0]["status"] == "created"
+
+
+def test_two_john_smiths_are_ambiguous(client: TestClient, db: Session) -> None:
+    b.letter(db, "l1")
+    one = b.actor(db, "John Smith", kind="person")
+    two = b.actor(db, "Dr John Smith", kind="person")
+    db.commit()
+    before = counts(db)
+    r = post_csv(client, "l1", "name\nJohn Smith\n", kind="person")
+    assert r.status_code == 200
+    row = r.json()["rows"][0]
+    assert row["status"] == "ambiguous"
+    assert sorted(c["id"] for c in row["candidates"]) == sorted([one.id, two.id])
+    assert all(c["score"] == 1.0 and c["name"] for c in row["candidates"])
+    assert r.json()["summary"]["ambiguous"] == 1
+    assert counts(db)[:2] == before[:2]
+
+    r = post_csv(client, "l1", "name\nJohn Smith\n", kind="person", on_ambiguous="create")
+    assert r.json()["rows"][0]["status"] == "created"
+    assert counts(db)[0] == before[0] + 1
+
+
+def test_close_fuzzy_candidates_are_ambiguous(client: TestClient, db: Session) -> None:
+    b.letter(db, "l1")
+    b.actor(db, "Uyghur Human Rights Project", kind="organisation")
+    b.actor(db, "Uyghur Human Right Project", kind="organisation")
+    db.commit()
+    r = post_csv(client, "l1", "name\nUyghur Human Rights Projekt\n")
+    row = r.json()["rows"][0]
+    assert row["status"] == "ambiguous" and len(row["candidates"]) == 2
+    assert all(0.9 <= c["score"] < 1 for c in row["candidates"])
+
+
+def test_rows_match_each_other_only_exactly(client: TestClient, db: Session) -> None:
+    b.letter(db, "l1")
+    db.commit()
+    r = post_csv(
+        client,
+        "l1",
+        "name,wikidata\n"
+        "Amnesty International,\n"
+        "AMNESTY INTERNATIONAL,\n"  # same match_name -> duplicate
+        "Amnesty Internationl,\n"  # fuzzy only -> a new actor (rows never match fuzzily)
+        "World Uyghur Congress,Q1\n"
+        "WUC,Q1\n",  # same identifier -> duplicate
+    )
+    assert r.status_code == 200, r.text
+    statuses = [row["status"] for row in r.json()["rows"]]
+    assert statuses == ["created", "duplicate", "created", "created", "duplicate"]
+    rows = r.json()["rows"]
+    assert rows[1]["actor"]["id"] == rows[0]["actor"]["id"] and "row 1" in rows[1]["warning"]
+    assert rows[4]["actor"]["id"] == rows[3]["actor"]["id"]
+    assert counts(db)[1] == 3
+
+
+def test_hard_names_round_trip(client: TestClient, db: Session) -> None:
+    letter = b.letter(db, "l1")
+    db.commit()
+    names = [
+        "Fédération internationale pour les droits humains",
+        "ئۇيغۇر",
+        "世界维吾尔代表大会",
+        'Ligue "des droits", de l\'Homme',
+        "Robert'); DROP TABLE actors;--",
+    ]
+    r = post_csv(client, "l1", to_csv([{"name": n} for n in names]))
+    assert r.status_code == 200, r.text
+    assert [row["actor"]["name"] for row in r.json()["rows"]] == names
+    db.expire_all()
+    stored = db.scalars(
+        select(Actor.name)
+        .join(Signature, Signature.actor_id == Actor.id)
+        .where(Signature.letter_id == letter.id)
+    ).all()
+    assert sorted(stored) == sorted(names)
+    # The exact normalised name finds them again (accents folded).
+    r = post_csv(
+        client, "l1", "name\nFEDERATION INTERNATIONALE POUR LES DROITS HUMAINS\n世界维吾尔代表大会\n"
+    )
+    assert [row["status"] for row in r.json()["rows"]] == ["duplicate", "duplicate"]
+
+
+def test_dry_run_writes_nothing(client: TestClient, db: Session) -> None:
+    b.letter(db, "l1")
+    db.commit()
+    before = counts(db)
+    r = post_csv(client, "l1", "name,wikidata\nNew Org,Q5\nOther Org,\n", dry_run="true")
+    assert r.status_code == 200
+    assert r.json()["dry_run"] is True and r.json()["summary"]["created"] == 2
+    assert r.json()["rows"][0]["actor"] == {"id": None, "name": "New Org"}
+    assert counts(db) == before
+    assert (
+        db.scalar(select(func.count()).select_from(ChangeRecord).where(ChangeRecord.action == "import")) == 0
+    )
+
+
+def test_error_rows_are_422_and_nothing_is_written(client: TestClient, db: Session) -> None:
+    b.letter(db, "l1")
+    b.body(db, "house-of-commons")
+    db.commit()
+    before = counts(db)
+    r = post_csv(
+        client,
+        "l1",
+        "name,kind,signed_on,country,body,party\n"
+        "Fine Org,,,,,\n"
+        "Bad Date,,2020-13-01,,,\n"
+        "Bad Kind,robot,,,,\n"
+        ",,,,,\n"
+        "Bad Country,,,XX,,\n"
+        "Bad Body,person,,,nowhere,\n"
+        "Bad Party,person,,,house-of-commons,whigs\n"
+        "Too,many,,,,,,\n",
+    )
+    assert r.status_code == 422
+    assert r.headers["content-type"].startswith("application/problem+json")
+    problem = r.json()
+    assert problem["status"] == 422 and problem["dry_run"] is False
+    assert problem["summary"]["error"] == 6 and problem["summary"]["rows"] == 7
+    by_row = {row["row"]: row for row in problem["rows"]}
+    assert by_row[1]["status"] == "created"
+    assert by_row[2]["error"] == "signed_on: not a date"
+    assert by_row[3]["error"] == "kind: must be person or organisation"
+    assert by_row[4]["error"] == "country: not an ISO 3166-1 alpha-2 code"
+    assert by_row[5]["error"] == "body: unknown body 'nowhere'"
+    assert by_row[6]["error"] == "party: unknown party 'whigs'"
+    assert "fields" in by_row[7]["error"]
+    assert counts(db) == before
+
+
+def test_blank_line_rows_and_name_required(client: TestClient, db: Session) -> None:
+    b.letter(db, "l1")
+    db.commit()
+    r = post_csv(client, "l1", "name,capacity\nOne\n,Director\n")
+    assert r.status_code == 422
+    rows = r.json()["rows"]
+    assert rows[0]["status"] == "created"  # missing trailing field = empty
+    assert rows[1] == {"row": 2, "status": "error", "error": "name: required"}
+
+
+@pytest.mark.parametrize(
+    ("body", "needle"),
+    [
+        (b"organisation,country\nHRW,US\n", "lacks a 'name' column"),
+        (b"name\nLigue des droits de l\xe9homme\n", "not UTF-8: byte 0xe9 at byte offset 26 (line 2)"),
+        (b"name\n\x00\x01\x02binary", "NUL byte"),
+        (b"", "empty"),
+    ],
+)
+def test_bad_bodies_are_422(client: TestClient, db: Session, body: bytes, needle: str) -> None:
+    b.letter(db, "l1")
+    db.commit()
+    r = post_csv(client, "l1", body)
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert needle in r.json()["detail"]
+
+
+def test_bom_is_accepted_and_unbalanced_quote_is_an_error_row(client: TestClient, db: Session) -> None:
+    b.letter(db, "l1")
+    db.commit()
+    assert post_csv(client, "l1", "\ufeffname\nOne\n", dry_run="true").status_code == 200
+    r = post_csv(client, "l1", 'name\nOne\n"Two\nThree\n')
+    assert r.status_code == 422
+    rows = r.json()["rows"]
+    assert rows[0]["status"] == "created" and rows[1]["status"] == "error"
+    assert "cannot be parsed" in rows[1]["error"]
+
+
+def test_unsupported_media_type_and_unknown_letter(client: TestClient, db: Session) -> None:
+    b.letter(db, "l1")
+    db.commit()
+    r = client.post(
+        "/v1/letters/l1/signatures/import", content=b"name\nx\n", headers={"Content-Type": "text/plain"}
+    )
+    assert r.status_code == 415 and r.json()["status"] == 415
+    assert post_csv(client, "nope", "name\nx\n").status_code == 404
+    assert post_json(client, "l1", {"name": "x"}).status_code == 422
+
+
+def test_import_needs_a_write_key(anon: TestClient, db: Session) -> None:
+    b.letter(db, "l1")
+    db.commit()
+    assert post_csv(anon, "l1", "name\nx\n").status_code == 401
+
+
+def test_withdrawn_signature_is_duplicate(client: TestClient, db: Session) -> None:
+    letter = b.letter(db, "l1")
+    a = b.actor(db, "Gone Org", kind="organisation")
+    b.sign(db, letter, a, withdrawn_on=date(2020, 10, 1))
+    db.commit()
+    r = post_csv(client, "l1", "name\nGone Org\n")
+    row = r.json()["rows"][0]
+    assert row["status"] == "duplicate" and "withdrawn" in row["warning"]
+
+
+def test_seats_new_members_and_warnings_for_matched(client: TestClient, db: Session) -> None:
+    b.letter(db, "l1", published_on=date(2020, 9, 9))
+    commons = b.body(db, "house-of-commons")
+    labour = b.party(db, "labour")
+    b.party(db, "conservative")
+    sitting = b.actor(db, "Siobhain McDonagh", kind="person", identifiers={"ukparliament": "193"})
+    b.membership(db, sitting, commons, labour, date(2019, 12, 12))
+    db.commit()
+    r = post_csv(
+        client,
+        "l1",
+        "name,kind,body,party,ukparliament\n"
+        "Siobhain McDonagh MP,person,house-of-commons,conservative,193\n"
+        "New Member,person,house-of-commons,labour,9999\n",
+    )
+    assert r.status_code == 200, r.text
+    rows = r.json()["rows"]
+    assert rows[0]["status"] == "matched" and "party" in rows[0]["warning"]
+    assert "warning" not in rows[1]
+    db.expire_all()
+    seat = db.scalars(select(Membership).where(Membership.actor_id == rows[1]["actor"]["id"])).one()
+    assert (seat.body_id, seat.party_id, seat.start_date, seat.end_date) == (
+        commons.id,
+        labour.id,
+        date(2020, 9, 9),
+        None,
+    )
+
+
+def test_letter_321_organisations(client: TestClient, db: Session) -> None:
+    b.letter(db, "global-call", published_on=date(2020, 9, 9))
+    b.actor(db, "Amnesty International", kind="organisation")
+    db.commit()
+    with (DATA / "letter-321-signatories.csv").open(encoding="utf-8") as f:
+        source = list(csv.DictReader(f))
+    rows = [{"name": r["organisation"], "acronym": r["acronym"], "source": r["evidence_url"]} for r in source]
+    r = post_csv(client, "global-call", to_csv(rows))
+    assert r.status_code == 200, r.text
+    summary = r.json()["summary"]
+    assert summary["rows"] == len(source)
+    assert summary["matched"] == 1 and summary["created"] == len(source) - 1 and summary["error"] == 0
+
+
+def test_letter_130_members_by_parliament_id(client: TestClient, db: Session) -> None:
+    b.letter(db, "uk-mps", published_on=date(2020, 9, 9))
+    commons = b.body(db, "house-of-commons")
+    with (DATA / "uk-parliament-2020-09.csv").open(encoding="utf-8") as f:
+        members = list(csv.DictReader(f))
+    for m in members[:40]:
+        who = b.actor(db, m["name"], kind="person", identifiers={"ukparliament": m["mnis_id"]})
+        b.membership(db, who, commons, None, date.fromisoformat(m["membership_start"]))
+    with (DATA / "letter-130-signatories.csv").open(encoding="utf-8") as f:
+        source = list(csv.DictReader(f))
+    known = {m["mnis_id"] for m in members[:40]}
+    for s in source:  # the signatories among the members, as the registry knows them
+        if s["mnis_id"] not in known:
+            b.actor(db, s["name"], kind="person", identifiers={"ukparliament": s["mnis_id"]})
+    db.commit()
+    rows = [
+        {"name": s["name"], "kind": "person", "ukparliament": s["mnis_id"], "capacity": s["role"]}
+        for s in source
+    ]
+    r = post_csv(client, "uk-mps", to_csv(rows))
+    assert r.status_code == 200, r.text
+    assert r.json()["summary"]["matched"] == len(source) and r.json()["summary"]["created"] == 0
+
+
+def test_idempotent_retry_replays_and_writes_once(client: TestClient, db: Session) -> None:
+    b.letter(db, "l1")
+    db.commit()
+    headers = {"Content-Type": "text/csv", "Idempotency-Key": "k-1"}
+    url = "/v1/letters/l1/signatures/import"
+    first = client.post(url, content=b"name\nOnce Only\n", headers=headers)
+    assert first.status_code == 200 and "idempotent-replayed" not in first.headers
+    after_first = counts(db)
+    again = client.post(url, content=b"name\nOnce Only\n", headers=headers)
+    assert again.status_code == 200
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json() == first.json() and again.json()["summary"]["created"] == 1
+    assert counts(db) == after_first
+    other = client.post(url, content=b"name\nSomething Else\n", headers=headers)
+    assert other.status_code == 422 and "Idempotency-Key" in other.json()["detail"]
+    assert counts(db) == after_first
+    fresh = client.post(url, content=b"name\nOnce Only\n", headers={**headers, "Idempotency-Key": "k-2"})
+    assert fresh.json()["summary"]["duplicate"] == 1
+
+
+def test_json_rows_with_bad_values(client: TestClient, db: Session) -> None:
+    b.letter(db, "l1")
+    db.commit()
+    r = post_json(client, "l1", [{"name": "ok"}, "not an object", {"name": ["x"]}])
+    assert r.status_code == 422
+    assert [row["status"] for row in r.json()["rows"]] == ["created", "error", "error"]
+    r = client.post(
+        "/v1/letters/l1/signatures/import", content=b"[{", headers={"Content-Type": "application/json"}
+    )
+    assert r.status_code == 422 and "not JSON" in r.json()["detail"]
+    assert json.loads(r.text)["status"] == 422
