@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import Connection, event, select
 from sqlalchemy.orm import Session
 
-from app.models import ChangeRecord, Letter, Signature
+from app.models import ChangeRecord, Claim, Letter, Signature, Source
 from tests import builders as b
 
 LETTER = {
@@ -215,3 +215,33 @@ def test_pages_are_complete_without_repeats(client: TestClient, db: Session) -> 
     assert len(seen) == len(set(seen)) == 11
     assert seen == [item["slug"] for item in client.get("/v1/letters?limit=100").json()["items"]]
     assert client.get("/v1/letters?cursor=garbage").status_code == 422
+
+
+def test_list_pages_cost_a_fixed_number_of_queries(
+    anon: TestClient, db: Session, connection: Connection
+) -> None:
+    """Counts, campaigns, claims and sources of a page are loaded per page, never per letter."""
+    camp = b.campaign(db, "c")
+
+    def statements_for_list(n_letters: int) -> int:
+        for i in range(n_letters):
+            letter = b.letter(db, f"q-{n_letters}-{i}", campaign=camp)
+            b.sign(db, letter, b.actor(db, f"A {n_letters} {i}"))
+            db.add(Claim(letter_id=letter.id, count=i))
+            db.add(Source(letter_id=letter.id, url="https://example.org/"))
+        db.commit()
+        seen: list[str] = []
+
+        def count(*args: object) -> None:
+            seen.append(str(args[2]))
+
+        event.listen(connection, "before_cursor_execute", count)
+        try:
+            r = anon.get("/v1/letters?limit=1000")
+        finally:
+            event.remove(connection, "before_cursor_execute", count)
+        assert r.status_code == 200
+        assert all(item["recorded_signatory_count"] == 1 for item in r.json()["items"])
+        return len([s for s in seen if "SAVEPOINT" not in s.upper()])
+
+    assert statements_for_list(3) == statements_for_list(12)

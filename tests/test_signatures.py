@@ -6,12 +6,21 @@ from __future__ import annotations
 import csv
 import io
 import json
+import threading
+import time
 from datetime import date, timedelta
 
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app import migrate
+from app.auth import Writer
+from app.config import Settings
+from app.db import Database, create_engine_for, session_scope
+from app.errors import Conflict
+from app.letters import service
+from app.letters.schemas import SignatureCreate
 from app.models import Actor, ChangeRecord, Letter, Signature
 from tests import builders as b
 
@@ -353,3 +362,42 @@ def test_future_signature_is_listed_but_not_yet_counted(anon: TestClient, db: Se
     db.commit()
     assert len(anon.get("/v1/letters/l/signatures").json()["items"]) == 1
     assert anon.get("/v1/letters/l").json()["recorded_signatory_count"] == 0
+
+
+def test_concurrent_duplicate_signatures_are_one_409(fresh_database_url: str) -> None:
+    """Two writers sign the same actor at once: one signature, and the other gets a 409 (on
+    PostgreSQL the second insert waits on the unique index, then fails; on SQLite the second
+    writer waits for the write lock, then sees the first signature)."""
+    migrate.upgrade(fresh_database_url)
+    database = Database(create_engine_for(Settings(database_url=fresh_database_url)))
+    try:
+        with session_scope(database.write_sessions) as session:
+            letter = b.letter(session, "race")
+            who = b.actor(session, "Racer")
+            letter_id, actor_id = letter.id, who.id
+        first = database.write_sessions()
+        service.add_signature(Writer(first, "first", "write"), "race", SignatureCreate(actor_id=actor_id))
+        outcome: list[BaseException | None] = []
+
+        def second() -> None:
+            try:
+                with session_scope(database.write_sessions) as session:
+                    service.add_signature(
+                        Writer(session, "second", "write"), "race", SignatureCreate(actor_id=actor_id)
+                    )
+                outcome.append(None)
+            except BaseException as exc:
+                outcome.append(exc)
+
+        thread = threading.Thread(target=second)
+        thread.start()
+        time.sleep(0.5)  # the second writer is now waiting on the first
+        first.commit()
+        first.close()
+        thread.join(30)
+        assert len(outcome) == 1 and isinstance(outcome[0], Conflict), outcome
+        with database.read_sessions() as session:
+            rows = session.scalars(select(Signature).where(Signature.letter_id == letter_id)).all()
+            assert [s.actor_id for s in rows] == [actor_id]
+    finally:
+        database.dispose()

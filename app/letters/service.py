@@ -183,9 +183,11 @@ def create_letter(writer: Writer, data: LetterCreate) -> LetterView:
         claims=[],
         sources=[],
     )
-    session.add(letter)
     try:
+        # The row joins the session inside the savepoint: `begin_nested()` flushes what is
+        # pending first, and a failure there would poison the whole transaction.
         with session.begin_nested():
+            session.add(letter)
             session.flush()
     except IntegrityError as exc:
         raise Conflict(f"a letter with slug '{data.slug}' already exists") from exc
@@ -320,20 +322,21 @@ def add_signature(writer: Writer, slug: str, data: SignatureCreate) -> Signature
     session = writer.session
     letter = find_letter(session, slug)
     actor = _actor_for(writer, data.actor_id, data)
+    actor_id = actor.id
     existing = session.scalar(
-        select(Signature).where(Signature.letter_id == letter.id, Signature.actor_id == actor.id)
+        select(Signature).where(Signature.letter_id == letter.id, Signature.actor_id == actor_id)
     )
     if existing is not None:
         if existing.withdrawn_on is not None:
             raise Conflict(
-                f"actor {actor.id} signed '{slug}' and withdrew on {existing.withdrawn_on.isoformat()}; "
+                f"actor {actor_id} signed '{slug}' and withdrew on {existing.withdrawn_on.isoformat()}; "
                 'PATCH the signature with {"withdrawn_on": null} to reinstate it',
-                extra={"actor_id": actor.id},
+                extra={"actor_id": actor_id},
             )
-        raise Conflict(f"actor {actor.id} has signed '{slug}' already", extra={"actor_id": actor.id})
+        raise Conflict(f"actor {actor_id} has signed '{slug}' already", extra={"actor_id": actor_id})
     signature = Signature(
         letter_id=letter.id,
-        actor_id=actor.id,
+        actor_id=actor_id,
         signed_on=data.signed_on or letter.published_on or date.today(),
         capacity=data.capacity,
         affiliation=data.affiliation,
@@ -341,23 +344,25 @@ def add_signature(writer: Writer, slug: str, data: SignatureCreate) -> Signature
         source=data.source,
         status=data.status,
     )
-    session.add(signature)
     try:
+        # The row joins the session inside the savepoint: `begin_nested()` flushes what is
+        # pending first, and a failure there would poison the whole transaction.
         with session.begin_nested():
+            session.add(signature)
             session.flush()
     except IntegrityError as exc:
-        raise Conflict(f"actor {actor.id} has signed '{slug}' already", extra={"actor_id": actor.id}) from exc
+        raise Conflict(f"actor {actor_id} has signed '{slug}' already", extra={"actor_id": actor_id}) from exc
     _touch(letter)
     record_change(
         session,
         writer.key_name,
         "create",
         "signature",
-        _signature_key(slug, actor.id),
+        _signature_key(slug, actor_id),
         after=snapshot(signature),
     )
     session.flush()
-    return get_signature(session, slug, actor.id)
+    return get_signature(session, slug, actor_id)
 
 
 def update_signature(writer: Writer, slug: str, actor_id: int, data: SignatureUpdate) -> Signature:
@@ -520,19 +525,22 @@ def add_recipient(writer: Writer, slug: str, data: RecipientCreate) -> Recipient
     session = writer.session
     letter = find_letter(session, slug)
     actor = _actor_for(writer, data.actor_id, data)
-    duplicate = f"actor {actor.id} is a '{data.role}' recipient of '{slug}' already"
+    actor_id = actor.id
+    duplicate = f"actor {actor_id} is a '{data.role}' recipient of '{slug}' already"
     taken = select(Recipient.id).where(
-        Recipient.letter_id == letter.id, Recipient.actor_id == actor.id, Recipient.role == data.role
+        Recipient.letter_id == letter.id, Recipient.actor_id == actor_id, Recipient.role == data.role
     )
     if session.scalar(taken) is not None:
-        raise Conflict(duplicate, extra={"actor_id": actor.id})
-    recipient = Recipient(letter_id=letter.id, actor_id=actor.id, role=data.role, capacity=data.capacity)
-    session.add(recipient)
+        raise Conflict(duplicate, extra={"actor_id": actor_id})
+    recipient = Recipient(letter_id=letter.id, actor_id=actor_id, role=data.role, capacity=data.capacity)
     try:
+        # The row joins the session inside the savepoint: `begin_nested()` flushes what is
+        # pending first, and a failure there would poison the whole transaction.
         with session.begin_nested():
+            session.add(recipient)
             session.flush()
     except IntegrityError as exc:
-        raise Conflict(duplicate, extra={"actor_id": actor.id}) from exc
+        raise Conflict(duplicate, extra={"actor_id": actor_id}) from exc
     _touch(letter)
     record_change(
         session, writer.key_name, "create", "recipient", f"{slug}/{recipient.id}", after=snapshot(recipient)
