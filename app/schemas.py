@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 
 def _no_nul(value: str) -> str:
@@ -23,7 +23,8 @@ Slug = Annotated[
 ]
 Country = Annotated[
     str,
-    StringConstraints(min_length=2, max_length=2, pattern=r"^[A-Z]{2}$", to_upper=True),
+    BeforeValidator(lambda v: v.strip().upper() if isinstance(v, str) else v),
+    StringConstraints(min_length=2, max_length=2, pattern=r"^[A-Z]{2}$"),
     Field(description="ISO 3166-1 alpha-2 country code.", examples=["GB"]),
 ]
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=1000), AfterValidator(_no_nul)]
