@@ -11,8 +11,8 @@ import time
 from datetime import date, timedelta
 
 from fastapi.testclient import TestClient
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, select
+from sqlalchemy.orm import Session, sessionmaker
 
 from app import migrate
 from app.auth import Writer
@@ -401,3 +401,18 @@ def test_concurrent_duplicate_signatures_are_one_409(fresh_database_url: str) ->
             assert [s.actor_id for s in rows] == [actor_id]
     finally:
         database.dispose()
+
+
+def test_export_batches_walk_every_row_once(db: Session, connection: Connection) -> None:
+    """Small batches: the keyset walk neither repeats nor skips a row across batch ends."""
+    letter = b.letter(db, "walk")
+    made = [b.actor(db, f"W {i}") for i in range(7)]
+    for who in reversed(made):  # signature ids in the opposite order of actor ids
+        b.sign(db, letter, who)
+    other = b.letter(db, "other")
+    b.sign(db, other, made[0])
+    db.commit()
+    sessions = sessionmaker(bind=connection, join_transaction_mode="create_savepoint")
+    for batch in (1, 2, 3, 7, 1000):
+        rows = list(service.export_signatures(sessions, letter.id, service.SignatureFilters(), batch=batch))
+        assert [r.actor_id for r in rows] == [a.id for a in made], batch
