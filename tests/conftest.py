@@ -25,6 +25,8 @@ from app.db import Database, create_engine_for
 from app.main import create_app
 from app.models import ApiKey
 
+pytest_plugins = ["tests.browser"]
+
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if TEST_DATABASE_URL else [])
 

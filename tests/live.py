@@ -1,0 +1,70 @@
+"""A real uvicorn serving the app on a free loopback port, for tests that need a socket:
+SSE streams, browsers, concurrent writers. It serves a database of its own (committed data,
+not the per-test transaction), migrated with Alembic, with a write key ready."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import httpx
+import uvicorn
+from sqlalchemy.orm import Session
+
+from app import migrate
+from app.auth import hash_key, new_key
+from app.config import Settings
+from app.db import Database, create_engine_for
+from app.main import create_app
+from app.models import ApiKey
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Live:
+    base_url: str
+    key: str
+    database: Database
+
+    def client(self, *, auth: bool = True, timeout: float = 30) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {self.key}"} if auth else {}
+        return httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout)
+
+
+@contextmanager
+def live_server(database_url: str, **settings: object) -> Iterator[Live]:
+    migrate.upgrade(database_url)
+    config = Settings(database_url=database_url, **settings)  # type: ignore[arg-type]
+    database = Database(create_engine_for(config))
+    key, prefix = new_key()
+    with Session(database.engine) as session:
+        session.add(ApiKey(name=f"live-{prefix}", prefix=prefix, key_hash=hash_key(key), scope="admin"))
+        session.commit()
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(config, database=database), host="127.0.0.1", port=port, log_level="warning"
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.02)
+    try:
+        yield Live(base_url=f"http://127.0.0.1:{port}", key=key, database=database)
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        database.dispose()
