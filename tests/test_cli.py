@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, text
@@ -126,3 +132,48 @@ def test_demo_twice_changes_nothing_the_second_time(cli_database: str) -> None:
 
     assert "already present" in run("demo")
     assert counts() == first
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_serve_with_demo_answers_over_a_real_socket(fresh_database_url: str) -> None:
+    """`undersigned serve --demo` (what `./dev serve` runs): migrates, loads, serves."""
+    port = _free_port()
+    env = {**os.environ, "DATABASE_URL": fresh_database_url, "LOG_LEVEL": "warning"}
+    command = [
+        sys.executable,
+        "-c",
+        "from app.cli import main; main()",
+        "serve",
+        "--demo",
+        "--port",
+        str(port),
+    ]
+    server = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert server.poll() is None, (server.stdout.read() if server.stdout else b"").decode()
+            try:
+                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "the server did not become ready"
+            time.sleep(0.2)
+        letter = httpx.get(f"{base}/v1/letters/global-call-un-monitoring-china-2020", timeout=5).json()
+        assert letter["claimed_signatory_count"] == 321 and letter["recorded_signatory_count"] == 12
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        if server.stdout:
+            server.stdout.close()
