@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 import uvicorn
@@ -145,6 +147,193 @@ def keys_revoke(name: Annotated[str, typer.Argument(help="The key's name.")]) ->
     finally:
         database.dispose()
     typer.echo(f"revoked key {name!r}")
+
+
+# --- Imports, exports and whole-registry dumps -------------------------------------------------
+
+
+def _renames(columns: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for spec in columns:
+        old, sep, new = spec.partition("=")
+        if not sep or not old.strip() or not new.strip():
+            raise typer.BadParameter(f"{spec!r} is not OLD=NEW", param_hint="--column")
+        out[old.strip().lower()] = new.strip().lower()
+    return out
+
+
+@cli.command("import-signatures")
+def import_signatures_command(
+    letter: Annotated[str, typer.Argument(help="The letter's slug.")],
+    file: Annotated[
+        Path, typer.Argument(help="A CSV file, or a JSON array (.json).", exists=True, dir_okay=False)
+    ],
+    kind: Annotated[str, typer.Option(help="Kind of rows without a kind column: person or organisation.")] = (
+        "organisation"
+    ),
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Report what would happen; write nothing.")
+    ] = False,
+    on_ambiguous: Annotated[
+        str, typer.Option("--on-ambiguous", help="report (default) or create: new actors for ambiguous rows.")
+    ] = "report",
+    column: Annotated[
+        list[str] | None, typer.Option("--column", help="Rename a column: OLD=NEW (e.g. organisation=name).")
+    ] = None,
+    report: Annotated[Path | None, typer.Option(help="Write the full JSON report to this file.")] = None,
+) -> None:
+    """Add signatures to LETTER from FILE, matching actors as the import endpoint does."""
+    import json
+
+    from rich.progress import Progress
+
+    from app.errors import AppError
+    from app.imports import service
+    from app.imports.parsing import read_csv, read_json
+
+    if kind not in ("person", "organisation"):
+        raise typer.BadParameter("must be person or organisation", param_hint="--kind")
+    if on_ambiguous not in ("report", "create"):
+        raise typer.BadParameter("must be report or create", param_hint="--on-ambiguous")
+    renames = _renames(column or [])
+    settings = get_settings()
+    migrate.upgrade(settings.database_url)
+    options = service.ImportOptions(
+        default_kind=kind,
+        dry_run=dry_run,
+        on_ambiguous="create" if on_ambiguous == "create" else "report",
+        scorer=settings.match_scorer,
+        threshold=settings.match_threshold,
+    )
+    database = _database()
+    failed = False
+    try:
+        data = file.read_bytes()
+        rows = read_json(data, renames) if file.suffix.lower() == ".json" else read_csv(data, renames)[1]
+        with Progress(transient=False) as bar:
+            tasks: dict[str, Any] = {}
+
+            def progress(phase: str, done: int, total: int) -> None:
+                if phase not in tasks:
+                    tasks[phase] = bar.add_task(phase, total=total or 1)
+                bar.update(tasks[phase], completed=done)
+
+            try:
+                with session_scope(database.write_sessions) as session:
+                    result = service.import_signatures(
+                        session, "cli", letter, rows, options, progress=progress
+                    )
+            except service.ImportFailed as exc:
+                failed = True
+                result = dict(exc.extra)
+    except AppError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(1) from exc
+    finally:
+        database.dispose()
+    summary = result["summary"]
+    typer.echo(", ".join(f"{k}: {v}" for k, v in summary.items()) + (" (dry run)" if dry_run else ""))
+    for row in result["rows"]:
+        if row["status"] in ("error", "ambiguous"):
+            detail = row.get("error") or ", ".join(f"{c['name']} ({c['id']})" for c in row["candidates"])
+            typer.echo(f"row {row['row']}: {row['status']}: {detail}", err=True)
+    if report is not None:
+        report.write_text(json.dumps(result, ensure_ascii=False, indent=1), encoding="utf-8")
+    if failed:
+        typer.echo("error rows: nothing was imported", err=True)
+        raise typer.Exit(1)
+
+
+@cli.command("export")
+def export_command(
+    directory: Annotated[
+        Path | None, typer.Argument(help="Folder to write one CSV per table into (created if needed).")
+    ] = None,
+    popolo: Annotated[
+        Path | None,
+        typer.Option(help="Write Popolo JSON (persons, organizations, memberships) to this file."),
+    ] = None,
+) -> None:
+    """Dump the whole registry: one UTF-8 CSV per table in DIRECTORY, and/or Popolo JSON."""
+    from app.imports.dump import export_popolo, export_registry
+
+    if directory is None and popolo is None:
+        raise typer.BadParameter("give a DIRECTORY, --popolo FILE, or both")
+    database = _database()
+    try:
+        with session_scope(database.read_sessions) as session:
+            if directory is not None:
+                written = export_registry(session, directory, progress=_progress_echo("exported"))
+                typer.echo(f"wrote {sum(written.values())} rows in {len(written)} files to {directory}")
+            if popolo is not None:
+                with popolo.open("w", encoding="utf-8") as out:
+                    counts = export_popolo(session, out)
+                typer.echo(f"wrote Popolo to {popolo}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    finally:
+        database.dispose()
+
+
+@cli.command("import")
+def import_command(
+    directory: Annotated[
+        Path | None, typer.Argument(help="A folder written by `export` (actors.csv at least).")
+    ] = None,
+    popolo: Annotated[Path | None, typer.Option(help="Read Popolo JSON from this file instead.")] = None,
+) -> None:
+    """Load a dump into the registry, all or nothing: kept as it is into an empty registry,
+    actors matched as the import endpoint does into one with data."""
+    import json
+
+    from app.errors import AppError
+    from app.imports.dump import directory_source, load_registry, popolo_source
+
+    if (directory is None) == (popolo is None):
+        raise typer.BadParameter("give either a DIRECTORY or --popolo FILE")
+    settings = get_settings()
+    migrate.upgrade(settings.database_url)
+    database = _database()
+    try:
+        if popolo is not None:
+            try:
+                document = json.loads(popolo.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                typer.echo(f"error: {popolo} is not a readable JSON file: {exc}", err=True)
+                raise typer.Exit(1) from exc
+            if not isinstance(document, dict):
+                typer.echo("error: a Popolo document is a JSON object", err=True)
+                raise typer.Exit(1)
+            source = popolo_source(document)
+        else:
+            assert directory is not None
+            source = directory_source(directory)
+        with session_scope(database.write_sessions) as session:
+            stats = load_registry(
+                session,
+                "cli",
+                source,
+                progress=_progress_echo("loaded"),
+                scorer=settings.match_scorer,
+                threshold=settings.match_threshold,
+            )
+    except AppError as exc:
+        typer.echo(f"error: {exc.detail}; nothing was loaded", err=True)
+        raise typer.Exit(1) from exc
+    finally:
+        database.dispose()
+    typer.echo(
+        f"loaded {sum(stats.rows.values())} rows: {stats.actors_created} actors created, "
+        f"{stats.actors_matched} matched"
+        + (f"; skipped as present already: {stats.skipped}" if stats.skipped else "")
+    )
+
+
+def _progress_echo(verb: str) -> Callable[[str, int], None]:
+    """Progress of a dump or load: a line per file every 5,000 rows, on stderr."""
+
+    def report(name: str, done: int) -> None:
+        typer.echo(f"{verb} {name}: {done} rows", err=True)
+
+    return report
 
 
 def main() -> None:

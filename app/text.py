@@ -32,8 +32,11 @@ HONORIFICS = TITLES | POSTNOMINALS
 
 def fold(text: str) -> str:
     """Case-, accent- and punctuation-insensitive form: 'Amnesty Int’l (UK)' -> 'amnesty int l uk'."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    if text.isascii():  # nothing to decompose: the fast path for most names
+        stripped = text
+    else:
+        decomposed = unicodedata.normalize("NFKD", text)
+        stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
     return _SPACES.sub(" ", _NON_WORD.sub(" ", stripped.casefold())).strip()
 
 

@@ -97,14 +97,17 @@ class Resolver:
         """The actors of `kind` with each exact `match_name`."""
         found: dict[str, list[int]] = defaultdict(list)
         for part in chunks(sorted(set(names))):
+            # The kind is checked here, not in SQL: given both, SQLite's planner picks the
+            # (unselective) kind index and scans every actor of the kind for each chunk.
             stmt = (
-                select(Actor.id, Actor.name, Actor.match_name)
-                .where(Actor.kind == kind, Actor.match_name.in_(list(part)))
+                select(Actor.id, Actor.name, Actor.match_name, Actor.kind)
+                .where(Actor.match_name.in_(list(part)))
                 .order_by(Actor.id)
             )
-            for actor_id, name, key in self.session.execute(stmt):
-                found[key].append(actor_id)
-                self.names[actor_id] = name
+            for actor_id, name, key, actor_kind in self.session.execute(stmt):
+                if actor_kind == kind:
+                    found[key].append(actor_id)
+                    self.names[actor_id] = name
         return found
 
     def identifiers_of(self, actor_ids: Iterable[int]) -> dict[int, dict[str, str]]:
@@ -140,7 +143,8 @@ class Resolver:
         return block
 
     def fuzzy(self, kind: str, key: str) -> list[Candidate]:
-        """Actors of `kind` whose match_name scores at least the threshold, best first."""
+        """Actors of `kind` whose match_name scores at least the threshold, best first (without
+        names: `fetch_names` them in bulk)."""
         if not key:
             return []
         block = self._block(kind)
@@ -158,14 +162,9 @@ class Resolver:
         found = process.extract(
             key, choices, scorer=self.scorer, score_cutoff=self.threshold, limit=MAX_CANDIDATES * 2
         )
-        out = []
-        for _choice, score, index in found:
-            actor_id = block.ids[index]
-            out.append(Candidate(actor_id, "", round(float(score) / 100, 4)))
-        self.fetch_names(c.id for c in out)
-        return sorted(
-            (Candidate(c.id, self.names.get(c.id, ""), c.score) for c in out), key=lambda c: (-c.score, c.id)
-        )
+        # Names are fetched later, in bulk, for the candidates that end up in a report.
+        out = [Candidate(block.ids[index], "", round(float(score) / 100, 4)) for _c, score, index in found]
+        return sorted(out, key=lambda c: (-c.score, c.id))
 
     def add_new(self, kind: str, actor_id: int, key: str) -> None:
         """Make an actor created during this session's import visible to later fuzzy lookups

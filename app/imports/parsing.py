@@ -17,7 +17,7 @@ import csv
 import io
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -106,8 +106,9 @@ def _clean(value: str | None) -> str | None:
     return value or None
 
 
-def read_csv(data: bytes) -> tuple[list[str], Iterator[RawRow]]:
-    """The header (lower-cased) and the data rows of a CSV body."""
+def read_csv(data: bytes, rename: Mapping[str, str] | None = None) -> tuple[list[str], Iterator[RawRow]]:
+    """The header (lower-cased, columns renamed by `rename`: {"organisation": "name"}) and the
+    data rows of a CSV body."""
     text = _decode(data)
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
@@ -119,6 +120,7 @@ def read_csv(data: bytes) -> tuple[list[str], Iterator[RawRow]]:
     except csv.Error as exc:
         raise Invalid(f"the CSV header cannot be read: {exc} (line {reader.line_num})", field="body") from exc
     header = [h.strip().lower() for h in header_row]
+    header = [(rename or {}).get(h, h) for h in header]
     if "name" not in header:
         raise Invalid(
             f"the CSV header lacks a 'name' column (it has: {', '.join(h for h in header if h) or 'nothing'})",
@@ -158,7 +160,7 @@ def _csv_rows(reader: Any, header: list[str]) -> Iterator[RawRow]:
         yield RawRow(number, record)
 
 
-def read_json(data: bytes) -> Iterator[RawRow]:
+def read_json(data: bytes, rename: Mapping[str, str] | None = None) -> Iterator[RawRow]:
     """The rows of a JSON array of objects; scalar values only (numbers become text)."""
     text = _decode(data)
     try:
@@ -169,10 +171,10 @@ def read_json(data: bytes) -> Iterator[RawRow]:
         ) from exc
     if not isinstance(document, list):
         raise Invalid("the JSON body must be an array of objects", field="body")
-    return _json_rows(document)
+    return _json_rows(document, rename or {})
 
 
-def _json_rows(document: list[Any]) -> Iterator[RawRow]:
+def _json_rows(document: list[Any], rename: Mapping[str, str]) -> Iterator[RawRow]:
     for number, item in enumerate(document, start=1):
         if not isinstance(item, dict):
             yield RawRow(number, {}, "row must be a JSON object")
@@ -181,6 +183,7 @@ def _json_rows(document: list[Any]) -> Iterator[RawRow]:
         bad: list[str] = []
         for key, value in item.items():
             column = str(key).strip().lower()
+            column = rename.get(column, column)
             if value is None or isinstance(value, str):
                 record[column] = _clean(value)
             elif isinstance(value, bool):

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Literal
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from app.auth import Writer
@@ -24,7 +24,7 @@ from app.changes import record_change
 from app.errors import AppError, NotFound
 from app.imports.matching import Candidate, Resolver, chunks, conflicts, decide_fuzzy
 from app.imports.parsing import ImportRow, RawRow, check_row
-from app.models import Actor, Body, Identifier, Letter, Membership, Party, Signature
+from app.models import Base, Body, Letter, Membership, Party, Signature
 from app.text import match_name, search_text
 
 WRITE_CHUNK = 5000
@@ -149,6 +149,17 @@ def import_signatures(
     for kind in {r.kind for r in good}:
         exact[kind] = resolver.by_names(kind, (keys[r.row] for r in good if r.kind == kind))
     held = resolver.identifiers_of(i for per_kind in exact.values() for ids in per_kind.values() for i in ids)
+    # Fuzzy candidates (against existing actors only) for the rows that neither an identifier nor
+    # an exact name resolves, and the identifiers those candidates hold, in bulk.
+    fuzzy_of: dict[int, list[Candidate]] = {}
+    for r in good:
+        if not any(p in by_ident for p in r.identifiers) and not exact[r.kind].get(keys[r.row]):
+            found = resolver.fuzzy(r.kind, keys[r.row])
+            if found:
+                fuzzy_of[r.row] = found
+    fuzzy_held = resolver.identifiers_of(
+        c.id for r in good if r.identifiers and r.row in fuzzy_of for c in fuzzy_of[r.row]
+    )
     signed = dict(
         session.execute(
             select(Signature.actor_id, Signature.withdrawn_on).where(Signature.letter_id == letter.id)
@@ -188,10 +199,11 @@ def import_signatures(
                 if pending is not None and conflicts(r.identifiers, dict(pending.row.identifiers)):
                     pending = None
                 if pending is None:
-                    fuzzy = resolver.fuzzy(r.kind, key)
-                    if fuzzy:
-                        fuzzy_held = resolver.identifiers_of(c.id for c in fuzzy) if r.identifiers else {}
-                        fuzzy = [c for c in fuzzy if not conflicts(r.identifiers, fuzzy_held.get(c.id, {}))]
+                    fuzzy = [
+                        c
+                        for c in fuzzy_of.get(r.row, [])
+                        if not conflicts(r.identifiers, fuzzy_held.get(c.id, {}))
+                    ]
                     best, candidates = decide_fuzzy(fuzzy)
                     target = best.id if best else None
         if target is not None:
@@ -233,7 +245,10 @@ def import_signatures(
     if progress:
         progress("matching", total, total)
 
-    resolver.fetch_names(o.actor_id for o in outcomes if o.actor_id is not None)
+    resolver.fetch_names(
+        [o.actor_id for o in outcomes if o.actor_id is not None]
+        + [c.id for o in outcomes for c in o.candidates]
+    )
     _seat_warnings(session, outcomes, bodies, parties)
     summary = dict.fromkeys(("created", "matched", "duplicate", "ambiguous", "error"), 0)
     for o in outcomes:
@@ -265,12 +280,35 @@ def import_signatures(
     return report
 
 
+def insert_actors(session: Session, values: list[dict[str, Any]]) -> list[int]:
+    """Insert actors in one executemany; their new ids, in order.
+
+    PostgreSQL: `INSERT … RETURNING` with SQLAlchemy's insertmanyvalues, which keeps the
+    parameter order. SQLite would fall back to one statement per row for ordered RETURNING, so
+    there the ids are assigned here from `max(id)`: safe because a SQLite write transaction
+    holds the database's only write lock from its first statement (`BEGIN IMMEDIATE`)."""
+    if not values:
+        return []
+    conn = session.connection()
+    actors = Base.metadata.tables["actors"]
+    if conn.dialect.name == "sqlite":
+        start = (conn.scalar(select(func.max(actors.c.id))) or 0) + 1
+        ids = list(range(start, start + len(values)))
+        conn.execute(insert(actors), [{**v, "id": i} for v, i in zip(values, ids, strict=True)])
+        return ids
+    return list(
+        conn.scalars(insert(actors).returning(actors.c.id, sort_by_parameter_order=True), values).all()
+    )
+
+
 def _row_report(o: _Outcome, names: dict[int, str]) -> dict[str, Any]:
     out: dict[str, Any] = {"row": o.row.row, "status": o.status}
     if o.status == "error":
         out["error"] = "; ".join(o.row.errors)
     elif o.status == "ambiguous":
-        out["candidates"] = [c.as_dict() for c in o.candidates]
+        out["candidates"] = [
+            {"id": c.id, "name": names.get(c.id, ""), "score": c.score} for c in o.candidates
+        ]
     elif o.actor_id is not None:
         out["actor"] = {"id": o.actor_id, "name": names.get(o.actor_id, "")}
     elif o.new is not None:
@@ -289,6 +327,9 @@ def _write(
     parties: dict[str, int],
     progress: Progress | None,
 ) -> None:
+    # Core statements on the session's connection: executemany without the ORM's per-row
+    # bookkeeping (Python-side column defaults such as created_at still apply).
+    conn = session.connection()
     total = len(created) + len(outcomes)
     done = 0
     for part in chunks(created, WRITE_CHUNK):
@@ -304,14 +345,14 @@ def _write(
             }
             for n in part
         ]
-        ids = session.scalars(insert(Actor).returning(Actor.id, sort_by_parameter_order=True), values).all()
+        ids = insert_actors(session, values)
         for n, new_id in zip(part, ids, strict=True):
             n.id = new_id
         identifiers = [
             {"actor_id": n.id, "scheme": s, "value": v} for n in part for s, v in n.row.identifiers
         ]
         if identifiers:
-            session.execute(insert(Identifier), identifiers)
+            conn.execute(insert(Base.metadata.tables["identifiers"]), identifiers)
         seats = [
             {
                 "actor_id": n.id,
@@ -324,7 +365,7 @@ def _write(
             if n.row.body
         ]
         if seats:
-            session.execute(insert(Membership), seats)
+            conn.execute(insert(Base.metadata.tables["memberships"]), seats)
         done += len(part)
         if progress:
             progress("writing", done, total)
@@ -347,7 +388,7 @@ def _write(
                     "withdrawn_on": o.row.withdrawn_on,
                 }
             )
-        session.execute(insert(Signature), values)
+        conn.execute(insert(Base.metadata.tables["signatures"]), values)
         done += len(part)
         if progress:
             progress("writing", min(done, total), total)
