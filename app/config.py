@@ -50,6 +50,17 @@ class Settings(BaseSettings):
         default=92, ge=0, le=100, description="Lowest fuzzy score (0-100) that counts as a match in imports."
     )
 
+    embed_max_age: int = Field(
+        default=60, ge=0, description="Cache-Control max-age (seconds) of counts, badges, embeds and oEmbed."
+    )
+    sse_poll_seconds: float = Field(
+        default=1.0, gt=0, description="How often an open counts stream checks the database for changes."
+    )
+    sse_heartbeat_seconds: float = Field(
+        default=15.0, gt=0, description="Seconds between heartbeat comments on an idle counts stream."
+    )
+    sse_max_streams: int = Field(default=100, ge=1, description="Open counts streams per worker process.")
+
     @field_validator("database_url")
     @classmethod
     def _known_scheme(cls, value: str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
@@ -76,3 +77,18 @@ class ConditionalGetMiddleware:
             await send(message)
 
         await self.app(scope, receive, wrapped)
+
+
+def not_modified(if_none_match: str | None, etag: str, cache_control: str) -> Response | None:
+    """The 304 to send when the client's copy is current, else None. Routes that know their
+    validator cheaply (before computing anything) call this first, then `set_validators`."""
+    if not etag_matches(if_none_match, etag):
+        return None
+    return Response(status_code=304, headers={"ETag": etag, "Cache-Control": cache_control})
+
+
+def set_validators(response: Response, etag: str, cache_control: str) -> Response:
+    """Put a route's own `ETag` (which this middleware then keeps) and `Cache-Control` on it."""
+    response.headers["ETag"] = etag
+    response.headers["Cache-Control"] = cache_control
+    return response
