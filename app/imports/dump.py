@@ -326,6 +326,7 @@ class _Loader:
         self.campaigns: dict[str, int] = {}
         self.letters: dict[str, int] = {}
         self.new_letters: set[int] = set()
+        self.created_ids: set[tuple[str, int]] = set()  # (table, id) of bodies/parties/campaigns made here
         self.touched_letters: set[int] = set()
 
     # helpers
@@ -428,6 +429,7 @@ class _Loader:
                         select(model.slug, model.id).where(model.slug.in_(part))
                     ):
                         into[slug] = ident
+                        self.created_ids.add((model.__tablename__, ident))
 
     def load_actors(self) -> None:
         name = "actors.csv"
@@ -599,6 +601,9 @@ class _Loader:
                     continue
                 if letter_id is None and (name != "events.csv" or campaign_id is None):
                     raise Invalid(f"{name} line {line}: letter is required", field=name)
+                if letter_id is None and ("campaigns", campaign_id) not in self.created_ids:
+                    self._skip(name)  # an event of a campaign that existed before this load
+                    continue
                 if name == "claims.csv":
                     value: dict[str, Any] = {
                         "letter_id": letter_id,
