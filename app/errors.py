@@ -10,8 +10,9 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 log = logging.getLogger("undersigned.errors")
 
@@ -104,13 +105,37 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     return problem(422, "Invalid input", detail, slug="invalid", errors=errors)
 
 
-async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+def _allowed_methods(request: Request) -> str:
+    """Every method some route serves at this path (FastAPI makes one route per method)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match != Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    if "GET" in methods:
+        methods.add("HEAD")
+    return ", ".join(sorted(methods))
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400 and "parsing the body" in str(exc.detail):
+        # A body that is not JSON (or not the declared encoding): invalid input, in the body.
+        errors = [{"loc": ["body"], "field": "body", "msg": "not valid JSON", "type": "json_invalid"}]
+        return problem(422, "Invalid input", "body: not valid JSON", slug="invalid", errors=errors)
     titles = {404: "Not found", 405: "Method not allowed", 413: "Payload too large", 400: "Bad request"}
     response = problem(exc.status_code, titles.get(exc.status_code, "Error"), str(exc.detail))
     if exc.headers:
         response.headers.update(exc.headers)
+    if exc.status_code == 405:
+        response.headers["Allow"] = _allowed_methods(request)
     return response
+
+
+async def _out_of_range(_request: Request, exc: Exception) -> JSONResponse:
+    # A number the database cannot hold (an id past 64 bits on SQLite, 32 bits on PostgreSQL).
+    log.info("value out of range: %s", exc)
+    return problem(422, "Invalid input", "a number in the request is out of range", slug="invalid")
 
 
 async def _integrity_error(_request: Request, exc: Exception) -> JSONResponse:
@@ -141,6 +166,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(IntegrityError, _integrity_error)
     app.add_exception_handler(OperationalError, _operational_error)
+    app.add_exception_handler(DataError, _out_of_range)
+    app.add_exception_handler(OverflowError, _out_of_range)
 
 
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

@@ -16,7 +16,7 @@ from app.analytics.router import router as analytics_router
 from app.campaigns.router import router as campaigns_router
 from app.config import Settings, get_settings
 from app.db import Database, create_engine_for
-from app.errors import install_error_handlers
+from app.errors import PROBLEM_JSON, install_error_handlers
 from app.http_cache import ConditionalGetMiddleware
 from app.imports.router import router as imports_router
 from app.letters.router import router as letters_router
@@ -44,6 +44,26 @@ PROBLEM_SCHEMA = {
     },
     "required": ["type", "title", "status", "detail"],
 }
+
+
+def _document_problems(schema: dict[str, Any]) -> None:
+    """Make the document say what the service does: every error is problem+json; bodies can be
+    too large or of the wrong type; any request can be rate-limited or time out."""
+    problem = {"content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+    extra = {"429": "Rate limited (when limits are on)", "503": "The database took too long"}
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            answers = operation.setdefault("responses", {})
+            for status, description in extra.items():
+                answers.setdefault(status, {"description": description})
+            if "requestBody" in operation:
+                answers.setdefault("413", {"description": "Body over the limit"})
+                answers.setdefault("415", {"description": "Unsupported media type"})
+            for status, answer in answers.items():
+                if status[0] in "45":
+                    answer.update(problem)
+    schema.get("components", {}).get("schemas", {}).pop("HTTPValidationError", None)
+    schema.get("components", {}).get("schemas", {}).pop("ValidationError", None)
 
 
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
@@ -96,6 +116,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
                 title=app.title, version=app.version, description=app.description, routes=app.routes
             )
             schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+            _document_problems(schema)
             app.openapi_schema = schema
         return app.openapi_schema
 

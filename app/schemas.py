@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from datetime import date
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
@@ -34,6 +36,21 @@ Url = Annotated[
     StringConstraints(min_length=1, max_length=2000, pattern=r"^[a-zA-Z][a-zA-Z0-9+.-]*:[^\s]*$"),
     Field(description="An absolute URL.", examples=["https://www.hrw.org/"]),
 ]
+
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _iso_date(value: object) -> object:
+    """Dates are written YYYY-MM-DD: no timestamps, no numbers taken for days since 1970."""
+    if isinstance(value, date):
+        return value
+    if not isinstance(value, str) or not _ISO_DATE.fullmatch(value.strip()):
+        raise ValueError("must be a date written YYYY-MM-DD")
+    return value.strip()
+
+
+IsoDate = Annotated[date, BeforeValidator(_iso_date)]
 
 
 class Input(BaseModel):

@@ -3,7 +3,6 @@ parse, call the service, shape the response."""
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
@@ -33,6 +32,7 @@ from app.db import ReadSession
 from app.errors import responses
 from app.models import Body, Membership, Party
 from app.pagination import Page, PageParams, page_params, set_link_header
+from app.schemas import IsoDate
 
 actors = APIRouter(prefix="/v1/actors", tags=["actors"])
 bodies = APIRouter(prefix="/v1/bodies", tags=["bodies"])
@@ -83,7 +83,8 @@ def list_actors(
     party: Annotated[FilterSlug, Query(description="Party slug: actors with a membership for it.")] = None,
     body: Annotated[FilterSlug, Query(description="Body slug: actors with a membership in it.")] = None,
     on: Annotated[
-        date | None, Query(description="The day `party` and `body` memberships are valid on (default today).")
+        IsoDate | None,
+        Query(description="The day `party` and `body` memberships are valid on (default today)."),
     ] = None,
     identifier: Annotated[
         str | None,

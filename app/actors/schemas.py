@@ -5,7 +5,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
-from app.schemas import Country, Input, Output, ShortText, Slug
+from app.schemas import Country, Input, IsoDate, Output, ShortText, Slug
 
 ActorKind = Literal["person", "organisation"]
 OrgType = Literal["ngo", "union", "faith", "academic", "business", "government", "intergovernmental", "other"]
@@ -62,16 +62,16 @@ class MembershipCreate(Input):
     body: Slug
     party: Slug | None = None
     constituency: ShortText | None = None
-    start_date: date
-    end_date: date | None = None
+    start_date: IsoDate
+    end_date: IsoDate | None = None
 
 
 class MembershipUpdate(Input):
     body: Slug | None = None
     party: Slug | None = None
     constituency: ShortText | None = None
-    start_date: date | None = None
-    end_date: date | None = None
+    start_date: IsoDate | None = None
+    end_date: IsoDate | None = None
 
 
 class MembershipOut(Output):

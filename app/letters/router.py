@@ -3,7 +3,6 @@ parse, call the service, shape the response."""
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
@@ -34,7 +33,7 @@ from app.letters.schemas import (
 )
 from app.models import Event, Recipient, Signature
 from app.pagination import Page, PageParams, page_params, set_link_header
-from app.schemas import Slug
+from app.schemas import IsoDate, Slug
 
 router = APIRouter(prefix="/v1/letters", tags=["letters"])
 
@@ -96,8 +95,8 @@ def list_letters(
     ] = None,
     signatory: Annotated[int | None, Query(description="Letters this actor signed (not withdrawn).")] = None,
     recipient: Annotated[int | None, Query(description="Letters addressed to this actor.")] = None,
-    published_from: Annotated[date | None, Query(description="Published on or after.")] = None,
-    published_to: Annotated[date | None, Query(description="Published on or before.")] = None,
+    published_from: Annotated[IsoDate | None, Query(description="Published on or after.")] = None,
+    published_to: Annotated[IsoDate | None, Query(description="Published on or before.")] = None,
     status_: Annotated[LetterStatus | None, Query(alias="status")] = None,
 ) -> Page[LetterOut]:
     filters = service.LetterFilters(
@@ -245,7 +244,7 @@ def add_signature(slug: str, data: SignatureCreate, writer: WriteAccess, respons
 
 
 @router.get(
-    "/{slug}/signatures/{actor_id}",
+    "/{slug}/signatures/{actor_id:int}",
     operation_id="get_signature",
     summary="One actor's signature of a letter",
     response_model=SignatureOut,
@@ -256,7 +255,7 @@ def get_signature(slug: str, actor_id: int, session: ReadSession) -> SignatureOu
 
 
 @router.patch(
-    "/{slug}/signatures/{actor_id}",
+    "/{slug}/signatures/{actor_id:int}",
     operation_id="update_signature",
     summary='Correct a signature; {"withdrawn_on": null} reinstates a withdrawn one',
     response_model=SignatureOut,
@@ -267,7 +266,7 @@ def update_signature(slug: str, actor_id: int, data: SignatureUpdate, writer: Wr
 
 
 @router.delete(
-    "/{slug}/signatures/{actor_id}",
+    "/{slug}/signatures/{actor_id:int}",
     operation_id="withdraw_signature",
     summary="Record a withdrawal (today, or ?on=DATE); the signature is kept with its date",
     response_model=SignatureOut,
@@ -277,7 +276,7 @@ def withdraw_signature(
     slug: str,
     actor_id: int,
     writer: WriteAccess,
-    on: Annotated[date | None, Query(description="The day of the withdrawal (default today).")] = None,
+    on: Annotated[IsoDate | None, Query(description="The day of the withdrawal (default today).")] = None,
 ) -> SignatureOut:
     return _signature_out(service.withdraw_signature(writer, slug, actor_id, on), slug)
 

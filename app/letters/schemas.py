@@ -8,7 +8,7 @@ from typing import Annotated, Literal, Self
 from pydantic import AfterValidator, Field, StringConstraints, model_validator
 
 from app.actors.schemas import ActorCreate, ActorOut
-from app.schemas import Input, LongText, Output, ShortText, Slug, Url
+from app.schemas import Input, IsoDate, LongText, Output, ShortText, Slug, Url
 
 LetterStatus = Literal["draft", "open", "published", "delivered", "closed", "withdrawn"]
 SignatureStatus = Literal["confirmed", "unverified"]
@@ -72,7 +72,7 @@ class LetterCreate(Input):
     summary: LongText | None = None
     body: LongText | None = None
     language: Language | None = None
-    published_on: dt.date | None = None
+    published_on: IsoDate | None = None
     status: LetterStatus = "published"
     claimed_signatory_count: int | None = Field(default=None, ge=0)
     campaign: Slug | None = Field(default=None, description="The campaign's slug.")
@@ -85,7 +85,7 @@ class LetterUpdate(Input):
     summary: LongText | None = None
     body: LongText | None = None
     language: Language | None = None
-    published_on: dt.date | None = None
+    published_on: IsoDate | None = None
     status: LetterStatus | None = None
     claimed_signatory_count: int | None = Field(default=None, ge=0)
     campaign: Slug | None = None
@@ -124,7 +124,7 @@ class _ActorRef(Input):
 
 
 class SignatureCreate(_ActorRef):
-    signed_on: dt.date | None = Field(
+    signed_on: IsoDate | None = Field(
         default=None, description="Defaults to the letter's published_on, else today."
     )
     capacity: ShortText | None = None
@@ -137,13 +137,13 @@ class SignatureCreate(_ActorRef):
 class SignatureUpdate(Input):
     """Only the fields given change. `withdrawn_on: null` reinstates a withdrawn signature."""
 
-    signed_on: dt.date | None = None
+    signed_on: IsoDate | None = None
     capacity: ShortText | None = None
     affiliation: ShortText | None = None
     position: int | None = Field(default=None, ge=0)
     source: SourceText | None = None
     status: SignatureStatus | None = None
-    withdrawn_on: dt.date | None = None
+    withdrawn_on: IsoDate | None = None
 
 
 class SignatureOut(Output):
@@ -179,7 +179,7 @@ class RecipientOut(Output):
 
 
 class EventCreate(Input):
-    date: dt.date
+    date: IsoDate
     kind: EventKind
     note: LongText | None = None
     url: Url | None = None
