@@ -72,6 +72,7 @@ class ImportRow:
     signed_on: date | None = None
     withdrawn_on: date | None = None
     position: int | None = None
+    actor_id: int | None = None
     source: str | None = None
     status: str = "confirmed"
     identifiers: list[tuple[str, str]] = field(default_factory=list)
@@ -274,6 +275,11 @@ def check_row(raw: RawRow, *, default_kind: str) -> ImportRow:
                 raise ValueError
         except ValueError:
             errors.append("position: not a whole number")
+    if (value := f.get("actor_id")) is not None:
+        try:
+            row.actor_id = int(value)
+        except ValueError:
+            errors.append("actor_id: not a whole number")
     if (value := f.get("status")) is not None:
         if value.lower() in STATUSES:
             row.status = value.lower()

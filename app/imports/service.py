@@ -24,7 +24,7 @@ from app.changes import record_change
 from app.errors import AppError, NotFound
 from app.imports.matching import Candidate, Resolver, chunks, conflicts, decide_fuzzy
 from app.imports.parsing import ImportRow, RawRow, check_row
-from app.models import Base, Body, Letter, Membership, Party, Signature
+from app.models import Actor, Base, Body, Letter, Membership, Party, Signature
 from app.text import match_name, search_text
 
 WRITE_CHUNK = 5000
@@ -149,11 +149,27 @@ def import_signatures(
     for kind in {r.kind for r in good}:
         exact[kind] = resolver.by_names(kind, (keys[r.row] for r in good if r.kind == kind))
     held = resolver.identifiers_of(i for per_kind in exact.values() for ids in per_kind.values() for i in ids)
+    # `actor_id` (a signatures export) names an actor when kind and normalised name agree.
+    known_ids: dict[int, tuple[str, str]] = {}
+    for part in chunks(sorted({r.actor_id for r in good if r.actor_id is not None})):
+        stmt = select(Actor.id, Actor.kind, Actor.match_name, Actor.name).where(Actor.id.in_(part))
+        for actor_id, kind, key, name in session.execute(stmt):
+            known_ids[actor_id] = (kind, key)
+            resolver.names[actor_id] = name
+    by_actor_id = {
+        r.row: r.actor_id
+        for r in good
+        if r.actor_id is not None and known_ids.get(r.actor_id) == (r.kind, keys[r.row])
+    }
     # Fuzzy candidates (against existing actors only) for the rows that neither an identifier nor
     # an exact name resolves, and the identifiers those candidates hold, in bulk.
     fuzzy_of: dict[int, list[Candidate]] = {}
     for r in good:
-        if not any(p in by_ident for p in r.identifiers) and not exact[r.kind].get(keys[r.row]):
+        if (
+            r.row not in by_actor_id
+            and not any(p in by_ident for p in r.identifiers)
+            and not exact[r.kind].get(keys[r.row])
+        ):
             found = resolver.fuzzy(r.kind, keys[r.row])
             if found:
                 fuzzy_of[r.row] = found
@@ -185,7 +201,7 @@ def import_signatures(
             )
             outcomes.append(_Outcome(r, "error"))
             continue
-        target: int | None = ident_ids.pop() if ident_ids else None
+        target: int | None = ident_ids.pop() if ident_ids else by_actor_id.get(r.row)
         pending = next((new_by_ident[p] for p in r.identifiers if p in new_by_ident), None)
         candidates: list[Candidate] = []
         if target is None and pending is None:
