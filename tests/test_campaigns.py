@@ -58,3 +58,9 @@ def test_delete_needs_admin(client: TestClient, admin: TestClient) -> None:
     assert client.delete("/v1/campaigns/gone").status_code == 403
     assert admin.delete("/v1/campaigns/gone").status_code == 204
     assert admin.get("/v1/campaigns/gone").status_code == 404
+
+
+def test_timestamps_read_back_with_their_zone(client: TestClient) -> None:
+    created = client.post("/v1/campaigns", json={"slug": "zoned", "name": "Z"}).json()["created_at"]
+    read = client.get("/v1/campaigns/zoned").json()["created_at"]
+    assert created == read and read.endswith("Z")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal, Self
 
-from pydantic import AfterValidator, Field, StringConstraints, model_validator
+from pydantic import Field, StringConstraints, model_validator
 
 from app.actors.schemas import ActorCreate, ActorOut
 from app.schemas import Input, IsoDate, LongText, Output, ShortText, Slug, Url
@@ -21,12 +21,6 @@ Language = Annotated[
 ]
 
 
-def _utc(value: dt.datetime) -> dt.datetime:
-    # SQLite hands timestamps back without their zone; they were written in UTC.
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
-
-
-Timestamp = Annotated[dt.datetime, AfterValidator(_utc)]
 SourceText = Annotated[str, StringConstraints(min_length=1, max_length=2000)]
 
 
@@ -105,8 +99,8 @@ class LetterOut(Output):
     campaign: str | None = Field(description="The campaign's slug.")
     claims: list[ClaimOut]
     sources: list[SourceOut]
-    created_at: Timestamp
-    updated_at: Timestamp
+    created_at: dt.datetime
+    updated_at: dt.datetime
 
 
 # --- signatures -----------------------------------------------------------------------------
@@ -156,8 +150,8 @@ class SignatureOut(Output):
     source: str | None
     status: str
     withdrawn_on: dt.date | None
-    created_at: Timestamp
-    updated_at: Timestamp
+    created_at: dt.datetime
+    updated_at: dt.datetime
 
 
 # --- recipients and events ------------------------------------------------------------------
@@ -174,8 +168,8 @@ class RecipientOut(Output):
     actor: ActorOut
     role: str
     capacity: str | None
-    created_at: Timestamp
-    updated_at: Timestamp
+    created_at: dt.datetime
+    updated_at: dt.datetime
 
 
 class EventCreate(Input):
@@ -192,5 +186,5 @@ class EventOut(Output):
     kind: str
     note: str | None
     url: str | None
-    created_at: Timestamp
-    updated_at: Timestamp
+    created_at: dt.datetime
+    updated_at: dt.datetime
