@@ -1,0 +1,193 @@
+"""HTTP for the embeds: the SVG badge, the widget page, oEmbed, the counts stream.
+
+The badge, the widget and oEmbed read the letter row first (one SELECT, with its validator),
+answer 304 when the client's `ETag` is current, and only then count."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from app.config import Settings
+from app.db import ReadSession, get_database, session_scope
+from app.embeds import oembed, service, stream
+from app.embeds.badge import STYLES, Style, render_badge
+from app.embeds.widget import CONTENT_SECURITY_POLICY, THEMES, Theme, render_widget
+from app.errors import AppError, NotFound, responses
+from app.http_cache import not_modified, set_validators
+
+router = APIRouter(tags=["embeds"])
+
+NOT_MODIFIED: dict[int | str, dict[str, Any]] = {304: {"description": "Not modified (If-None-Match)"}}
+
+
+class FormatNotImplemented(AppError):
+    status, title, slug = 501, "Not implemented", "not-implemented"
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def _cache_control(request: Request) -> str:
+    return f"public, max-age={_settings(request).embed_max_age}"
+
+
+@router.get(
+    "/v1/letters/{slug}/badge.svg",
+    operation_id="letter_badge",
+    summary="An SVG badge of a letter's recorded count",
+    description=(
+        'A shields.io-style badge, "signatures | 1,234": the signatures recorded and not withdrawn '
+        "as of today. `label` replaces the left-hand text; `style` is `flat` (default), "
+        "`flat-square` or `plastic`. Accessible (`role=img`, `aria-label`, `<title>`)."
+    ),
+    response_class=Response,
+    responses={
+        200: {"content": {"image/svg+xml": {"schema": {"type": "string"}}}, "description": "The badge"},
+        **NOT_MODIFIED,
+        **responses(404, 422),
+    },
+)
+def letter_badge(
+    slug: str,
+    request: Request,
+    session: ReadSession,
+    label: Annotated[str, Query(min_length=1, max_length=40, description="Left-hand text.")] = "signatures",
+    style: Annotated[Style, Query(description=" ".join(STYLES))] = "flat",
+) -> Response:
+    found = service.letter_state(session, slug)
+    etag = service.etag("badge", found, date.today(), label, style)
+    cache_control = _cache_control(request)
+    if (hit := not_modified(request.headers.get("if-none-match"), etag, cache_control)) is not None:
+        return hit
+    counts = service.counts_of(session, found.letter)
+    svg = render_badge(label, counts.recorded, style)
+    return set_validators(Response(svg, media_type="image/svg+xml"), etag, cache_control)
+
+
+@router.get(
+    "/embed/letters/{slug}",
+    operation_id="letter_widget",
+    summary="A self-contained HTML widget of a letter's count, for an <iframe>",
+    description=(
+        "Title, recorded count (and the claimed count when it differs), a bar of the biggest "
+        "parties (or kinds), the day it was counted and the sources. No external assets; it "
+        "updates itself from the counts stream. `theme`: `auto` (the reader's preference), "
+        "`light` or `dark`."
+    ),
+    response_class=Response,
+    responses={
+        200: {"content": {"text/html": {"schema": {"type": "string"}}}, "description": "The widget"},
+        **NOT_MODIFIED,
+        **responses(404, 422),
+    },
+)
+def letter_widget(
+    slug: str,
+    request: Request,
+    session: ReadSession,
+    theme: Annotated[Theme, Query(description=" ".join(THEMES))] = "auto",
+) -> Response:
+    found = service.letter_state(session, slug)
+    today = date.today()
+    etag = service.etag("widget", found, today, theme)
+    cache_control = _cache_control(request)
+    headers = {"Content-Security-Policy": CONTENT_SECURITY_POLICY, "X-Content-Type-Options": "nosniff"}
+    if (hit := not_modified(request.headers.get("if-none-match"), etag, cache_control)) is not None:
+        hit.headers.update(headers)
+        return hit
+    page = render_widget(
+        slug=found.letter.slug,
+        title=found.letter.title,
+        counts=service.counts_of(session, found.letter),
+        sources=service.source_links(session, found.letter),
+        counted_on=today,
+        theme=theme,
+    )
+    return set_validators(Response(page, media_type="text/html", headers=headers), etag, cache_control)
+
+
+@router.get(
+    "/oembed",
+    operation_id="oembed",
+    summary="oEmbed for the widget of a letter",
+    description=(
+        "oEmbed 1.0 `rich` JSON for a widget URL (`/embed/letters/{slug}`) or letter page "
+        "(`/letters/{slug}`) of this server: same scheme, host and port as the request or as the "
+        "`PUBLIC_URL` setting. Any other URL, or an unknown letter, is a 404; `format=xml` is a 501."
+    ),
+    response_model=oembed.OEmbed,
+    responses={**NOT_MODIFIED, **responses(404, 422, 501)},
+)
+def get_oembed(
+    request: Request,
+    response: Response,
+    session: ReadSession,
+    url: Annotated[str, Query(max_length=2000, description="The URL to embed.")],
+    format: Annotated[Literal["json", "xml"], Query(description="Only `json` is served.")] = "json",
+    maxwidth: Annotated[int | None, Query(ge=1, le=100_000)] = None,
+    maxheight: Annotated[int | None, Query(ge=1, le=100_000)] = None,
+) -> oembed.OEmbed | Response:
+    if format != "json":
+        raise FormatNotImplemented("only format=json is served")
+    settings = _settings(request)
+    bases = [str(request.base_url)] + ([settings.public_url] if settings.public_url else [])
+    target = oembed.our_letter(url, bases)
+    if target is None:
+        raise NotFound("not a widget or letter URL of this server")
+    slug, theme = target
+    found = service.letter_state(session, slug)
+    etag = service.etag("oembed", found, url, maxwidth, maxheight)
+    cache_control = _cache_control(request)
+    if (hit := not_modified(request.headers.get("if-none-match"), etag, cache_control)) is not None:
+        return hit
+    set_validators(response, etag, cache_control)
+    return oembed.document(
+        base=oembed.base_of(url),
+        slug=found.letter.slug,
+        title=found.letter.title,
+        theme=theme,
+        maxwidth=maxwidth,
+        maxheight=maxheight,
+        cache_age=settings.embed_max_age,
+    )
+
+
+def _check_letter(request: Request, slug: str) -> None:
+    with session_scope(get_database(request).read_sessions) as session:
+        service.letter_state(session, slug)
+
+
+@router.get(
+    "/v1/letters/{slug}/counts/stream",
+    operation_id="letter_counts_stream",
+    summary="Server-Sent Events: a letter's counts now, then whenever they change",
+    description=(
+        "`text/event-stream`. A `counts` event at once, then one whenever the counts change (any "
+        "worker's write is seen, through the database); each event's `data` is one line, the JSON "
+        "document `GET /v1/letters/{slug}/counts` returns. A `: heartbeat` comment keeps idle "
+        "connections open through proxies. 503 with `Retry-After` when this process has its "
+        "maximum of streams open. Try `curl -N`."
+    ),
+    response_class=Response,
+    responses={
+        200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}, "description": "Events"},
+        **responses(404, 422, 503),
+    },
+)
+async def letter_counts_stream(slug: str, request: Request) -> Response:
+    await run_in_threadpool(_check_letter, request, slug)
+    settings = _settings(request)
+    return stream.open_stream(
+        request,
+        get_database(request),
+        slug,
+        poll=settings.sse_poll_seconds,
+        heartbeat=settings.sse_heartbeat_seconds,
+        limit=settings.sse_max_streams,
+    )

@@ -1,0 +1,260 @@
+"""The HTML widget for an `<iframe>`: title, recorded count (and the claimed count beside it when
+they differ), a bar of the biggest parties (or kinds), the day it was counted, the sources.
+
+Self-contained: inline CSS, system fonts, no images, fonts or scripts from anywhere. Every text
+that comes from the registry goes through `html.escape`. One constant inline script opens the
+letter's counts stream (same origin) and redraws the numbers and the bar; the Content-Security-
+Policy allows that script by its hash and nothing else.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import date
+from html import escape
+from typing import Literal
+from urllib.parse import quote, urlsplit
+
+from app.analytics.results import Counts, Entry
+from app.embeds.badge import format_count
+
+Theme = Literal["auto", "light", "dark"]
+THEMES: tuple[Theme, ...] = ("auto", "light", "dark")
+TOP = 5  # bar segments before "Other"
+
+# Colours people expect for the parties of the demo data; anything else takes the palette.
+PARTY_COLORS = {
+    "conservative": "#0087dc",
+    "labour": "#e4003b",
+    "liberal-democrat": "#faa61a",
+    "scottish-national-party": "#c9b400",
+    "crossbench": "#8c8c8c",
+    "green-party": "#02a95b",
+    "plaid-cymru": "#005b54",
+    "democratic-unionist-party": "#d46a4c",
+    "bishops": "#7a4b9e",
+}
+PALETTE = ("#4e79a7", "#f28e2b", "#59a14f", "#b07aa1", "#76b7b2", "#edc948", "#ff9da7", "#9c755f")
+OTHER_COLOR = "#bab0ac"
+UNKNOWN_COLOR = "#d0d0d0"
+
+
+@dataclass(frozen=True)
+class Segment:
+    label: str
+    count: int
+    color: str
+
+
+@dataclass(frozen=True)
+class SourceLink:
+    label: str
+    url: str
+
+
+def bar_segments(counts: Counts) -> tuple[str, list[Segment]]:
+    """The breakdown the bar shows ("party" when any signatory's party is known, else "kind"):
+    its `TOP` biggest lines, then the rest summed as "Other"."""
+    if any(e.key is not None for e in counts.by_party):
+        name, entries = "party", counts.by_party
+    else:
+        name, entries = "kind", counts.by_kind
+    return name, segments(entries, by_party=name == "party")
+
+
+def segments(entries: list[Entry], *, by_party: bool) -> list[Segment]:
+    out: list[Segment] = []
+    palette = iter(PALETTE * 2)
+    for entry in entries[:TOP]:
+        if entry.key is None:
+            color = UNKNOWN_COLOR
+        elif by_party and entry.key in PARTY_COLORS:
+            color = PARTY_COLORS[entry.key]
+        else:
+            color = next(palette)
+        out.append(Segment(entry.label, entry.count, color))
+    rest = sum(e.count for e in entries[TOP:])
+    if rest:
+        out.append(Segment("Other", rest, OTHER_COLOR))
+    return out
+
+
+def safe_url(url: str) -> str | None:
+    """Only http(s) links make it into the page (no `javascript:` or `data:` URLs)."""
+    return url if urlsplit(url).scheme.lower() in ("http", "https") else None
+
+
+def claim_sentence(counts: Counts) -> str:
+    """'130 claimed · 6 recorded here' when the letter claims a different count, else ''."""
+    if counts.claimed is None or counts.claimed == counts.recorded:
+        return ""
+    return f"{format_count(counts.claimed)} claimed · {format_count(counts.recorded)} recorded here"
+
+
+SCRIPT = """(function () {
+  var root = document.getElementById("u-widget");
+  if (!root || !window.EventSource) return;
+  var fmt = function (n) { return Number(n).toLocaleString("en-GB"); };
+  var TOP = 5;
+  var PARTY = JSON.parse(root.getAttribute("data-party-colors"));
+  var PALETTE = JSON.parse(root.getAttribute("data-palette"));
+  function draw(c) {
+    var byParty = c.by_party.some(function (e) { return e.key !== null; });
+    var entries = byParty ? c.by_party : c.by_kind;
+    var bar = document.getElementById("u-bar"), legend = document.getElementById("u-legend");
+    var total = entries.reduce(function (s, e) { return s + e.count; }, 0) || 1;
+    var parts = [], i = 0, rest = 0;
+    entries.forEach(function (e, n) {
+      if (n >= TOP) { rest += e.count; return; }
+      var color = e.key === null ? "#d0d0d0" : (byParty && PARTY[e.key]) || PALETTE[i++ % PALETTE.length];
+      parts.push([e.label, e.count, color]);
+    });
+    if (rest) parts.push(["Other", rest, "#bab0ac"]);
+    bar.textContent = ""; legend.textContent = "";
+    parts.forEach(function (p) {
+      var seg = document.createElement("div");
+      seg.className = "seg"; seg.style.width = (100 * p[1] / total) + "%"; seg.style.background = p[2];
+      seg.title = p[0] + ": " + fmt(p[1]);
+      bar.appendChild(seg);
+      var li = document.createElement("li"), sw = document.createElement("span");
+      sw.className = "sw"; sw.style.background = p[2];
+      li.appendChild(sw); li.appendChild(document.createTextNode(p[0] + " " + fmt(p[1])));
+      legend.appendChild(li);
+    });
+    document.getElementById("u-recorded").textContent = fmt(c.recorded);
+    var claim = document.getElementById("u-claim");
+    claim.textContent = (c.claimed === null || c.claimed === c.recorded) ? ""
+      : fmt(c.claimed) + " claimed \\u00b7 " + fmt(c.recorded) + " recorded here";
+    var d = new Date(), day = d.getFullYear() + "-" + ("0" + (d.getMonth() + 1)).slice(-2) + "-" + ("0" + d.getDate()).slice(-2);
+    document.getElementById("u-day").textContent = day;
+    document.getElementById("u-day").setAttribute("datetime", day);
+  }
+  var url = "/v1/letters/" + encodeURIComponent(root.getAttribute("data-slug")) + "/counts/stream";
+  var source = null;
+  function connect() {
+    source = new EventSource(url);
+    source.addEventListener("counts", function (ev) { try { draw(JSON.parse(ev.data)); } catch (e) {} });
+  }
+  // Go live once the page has settled, so the widget never delays its host page's load.
+  if (document.readyState === "complete") setTimeout(connect, 1500);
+  else window.addEventListener("load", function () { setTimeout(connect, 1500); });
+})();"""
+
+SCRIPT_HASH = "sha256-" + base64.b64encode(hashlib.sha256(SCRIPT.encode()).digest()).decode()
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; "
+    "style-src 'unsafe-inline'; "
+    f"script-src '{SCRIPT_HASH}'; "
+    "connect-src 'self'; "
+    "img-src 'self' data:; "
+    "base-uri 'none'; "
+    "form-action 'none'; "
+    "frame-ancestors *"
+)
+
+CSS = """
+:root{color-scheme:light dark;--bg:#fff;--fg:#1b1f24;--muted:#57606a;--line:#d8dee4;--accent:#0969da}
+@media (prefers-color-scheme:dark){:root{--bg:#0d1117;--fg:#e6edf3;--muted:#9198a1;--line:#30363d;--accent:#4493f8}}
+:root[data-theme=light]{color-scheme:light;--bg:#fff;--fg:#1b1f24;--muted:#57606a;--line:#d8dee4;--accent:#0969da}
+:root[data-theme=dark]{color-scheme:dark;--bg:#0d1117;--fg:#e6edf3;--muted:#9198a1;--line:#30363d;--accent:#4493f8}
+*{box-sizing:border-box}
+html,body{margin:0;padding:0;background:var(--bg);color:var(--fg)}
+body{font:14px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif}
+main{padding:12px 14px;max-width:100%}
+h1{font-size:15px;line-height:1.3;margin:0 0 8px;font-weight:600;overflow-wrap:anywhere}
+.count{display:flex;flex-wrap:wrap;align-items:baseline;gap:4px 10px;margin:0 0 8px}
+.count strong{font-size:32px;line-height:1;font-weight:700;font-variant-numeric:tabular-nums}
+.count .what{color:var(--muted)}
+.claim{margin:0 0 10px;color:var(--muted);font-size:13px}
+.claim:empty{display:none}
+.bar{display:flex;height:12px;border-radius:6px;overflow:hidden;background:var(--line);margin:0 0 6px}
+.seg{height:100%;min-width:2px}
+.legend{list-style:none;margin:0 0 10px;padding:0;display:flex;flex-wrap:wrap;gap:2px 12px;font-size:12px;color:var(--muted)}
+.sw{display:inline-block;width:9px;height:9px;border-radius:2px;margin-right:4px;vertical-align:baseline}
+footer{font-size:12px;color:var(--muted);border-top:1px solid var(--line);padding-top:6px}
+footer a{color:var(--accent)}
+.sources{display:inline;margin:0;padding:0;list-style:none}
+.sources li{display:inline}
+.sources li+li:before{content:" · "}
+"""
+
+
+def render_widget(
+    *,
+    slug: str,
+    title: str,
+    counts: Counts,
+    sources: list[SourceLink],
+    counted_on: date,
+    theme: Theme = "auto",
+) -> str:
+    """The widget page. Every registry text is escaped here, once, at the point of output."""
+    breakdown, parts = bar_segments(counts)
+    total = sum(p.count for p in parts) or 1
+    bar = "".join(
+        f'<div class="seg" style="width:{100 * p.count / total:.3f}%;background:{p.color}" '
+        f'title="{escape(p.label)}: {format_count(p.count)}"></div>'
+        for p in parts
+    )
+    legend = "".join(
+        f'<li><span class="sw" style="background:{p.color}"></span>{escape(p.label)} '
+        f"{format_count(p.count)}</li>"
+        for p in parts
+    )
+    links = [(escape(s.label or urlsplit(s.url).netloc), safe_url(s.url)) for s in sources]
+    source_items = "".join(
+        f'<li><a href="{escape(url)}" target="_blank" rel="noopener noreferrer">{label}</a></li>'
+        for label, url in links
+        if url
+    )
+    sources_html = (
+        f'<span>Sources: </span><ul class="sources">{source_items}</ul>'
+        if source_items
+        else "No sources yet."
+    )
+    theme_attr = f' data-theme="{theme}"' if theme != "auto" else ""
+    party_colors = escape(_json(PARTY_COLORS))
+    palette = escape(_json(list(PALETTE)))
+    noun = "signature" if counts.recorded == 1 else "signatures"
+    return f"""<!DOCTYPE html>
+<html lang="en"{theme_attr}>
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer">
+<link rel="icon" href="data:,">
+<title>{escape(title)} — signatures</title>
+<style>{CSS}</style>
+</head>
+<body>
+<main id="u-widget" data-slug="{escape(slug)}" data-party-colors="{party_colors}" data-palette="{palette}">
+<h1>{escape(title)}</h1>
+<p class="count" aria-live="polite"><strong id="u-recorded">{format_count(counts.recorded)}</strong>
+<span class="what">{noun} recorded</span></p>
+<p class="claim" id="u-claim">{escape(claim_sentence(counts))}</p>
+<div class="bar" id="u-bar" role="img" aria-label="{escape(_bar_label(breakdown, parts))}">{bar}</div>
+<ul class="legend" id="u-legend">{legend}</ul>
+<footer>Counted on <time id="u-day" datetime="{counted_on.isoformat()}">{counted_on.isoformat()}</time>
+by Undersigned. {sources_html}</footer>
+</main>
+<script>{SCRIPT}</script>
+</body>
+</html>
+"""
+
+
+def _bar_label(breakdown: str, parts: list[Segment]) -> str:
+    if not parts:
+        return f"No signatures by {breakdown} yet"
+    return f"By {breakdown}: " + ", ".join(f"{p.label} {format_count(p.count)}" for p in parts)
+
+
+def _json(value: object) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def widget_path(slug: str) -> str:
+    return f"/embed/letters/{quote(slug, safe='')}"

@@ -1,0 +1,146 @@
+"""The SVG badge: content type, well-formed SVG with the count, label and style, big numbers,
+escaping; ETag and 304 before and after a write; Cache-Control and CORS."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from app.embeds.badge import render_badge, text_width
+from tests import builders as b
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def parse(svg: str) -> ET.Element:
+    root = ET.fromstring(svg)
+    assert root.tag == f"{SVG}svg"
+    return root
+
+
+def texts(root: ET.Element) -> list[str]:
+    return [t.text or "" for t in root.iter(f"{SVG}text") if t.get("aria-hidden") != "true"]
+
+
+def letter_with(db: Session, slug: str, n: int, **kwargs: object) -> None:
+    row = b.letter(db, slug, **kwargs)  # type: ignore[arg-type]
+    for i in range(n):
+        b.sign(db, row, b.actor(db, f"Person {slug} {i}"))
+
+
+def test_badge_is_an_accessible_svg_with_the_count(anon: TestClient, db: Session) -> None:
+    letter_with(db, "three", 3, claimed=130)
+    r = anon.get("/v1/letters/three/badge.svg")
+    assert r.status_code == 200
+    assert r.headers["content-type"] == "image/svg+xml"
+    assert r.headers["cache-control"] == "public, max-age=60"
+    root = parse(r.text)
+    assert texts(root) == ["signatures", "3"]
+    assert root.get("role") == "img"
+    assert root.get("aria-label") == "signatures: 3"
+    assert root.findtext(f"{SVG}title") == "signatures: 3"
+    width = float(root.get("width") or 0)
+    assert root.get("viewBox") == f"0 0 {root.get('width')} {root.get('height')}"
+    assert width > text_width("signatures3")
+
+
+def test_label_and_styles(anon: TestClient, db: Session) -> None:
+    letter_with(db, "l", 1)
+    heights = {}
+    for style in ("flat", "flat-square", "plastic"):
+        r = anon.get("/v1/letters/l/badge.svg", params={"label": "MPs & peers", "style": style})
+        assert r.status_code == 200, r.text
+        root = parse(r.text)
+        assert texts(root) == ["MPs & peers", "1"]
+        heights[style] = root.get("height")
+        rx = root.find(f"{SVG}clipPath/{SVG}rect")
+        assert rx is not None
+        assert (rx.get("rx") == "0") == (style == "flat-square")
+    assert heights == {"flat": "20", "flat-square": "20", "plastic": "18"}
+    assert anon.get("/v1/letters/l/badge.svg", params={"style": "neon"}).status_code == 422
+    assert anon.get("/v1/letters/l/badge.svg", params={"label": "x" * 41}).status_code == 422
+    assert anon.get("/v1/letters/l/badge.svg", params={"label": ""}).status_code == 422
+
+
+def test_unknown_letter_is_a_404_problem(anon: TestClient) -> None:
+    r = anon.get("/v1/letters/nope/badge.svg")
+    assert r.status_code == 404
+    assert r.headers["content-type"] == "application/problem+json"
+
+
+def test_label_is_escaped(anon: TestClient, db: Session) -> None:
+    letter_with(db, "l", 0)
+    label = "<script>alert(1)</script>\x01"
+    r = anon.get("/v1/letters/l/badge.svg", params={"label": label})
+    assert r.status_code == 200
+    assert "<script" not in r.text
+    root = parse(r.text)  # still well-formed: escaped, control character dropped
+    assert texts(root)[0] == "<script>alert(1)</script>"
+    assert list(root.iter(f"{SVG}script")) == []
+
+
+@pytest.mark.parametrize("count", [0, 7, 1_234, 1_234_567, 98_765_432])
+def test_any_count_fits_its_box(count: int) -> None:
+    root = parse(render_badge("signatures", count))
+    value = f"{count:,}"
+    assert texts(root)[1] == value
+    rects = root.findall(f"{SVG}g/{SVG}rect")
+    label_box, value_box = (float(r.get("width") or 0) for r in rects[:2])
+    text_lengths = [
+        float(t.get("textLength") or 0) for t in root.iter(f"{SVG}text") if not t.get("aria-hidden")
+    ]
+    # Each text is held to its measured length, and that length leaves padding in its box.
+    assert text_lengths[1] == pytest.approx(text_width(value), abs=0.1)
+    assert value_box >= text_lengths[1] + 10
+    assert label_box >= text_lengths[0] + 10
+    assert float(root.get("width") or 0) == label_box + value_box
+    # Wider numbers make wider boxes: seven digits and two commas are at least 7 * 7 px of digits.
+    if count >= 1_000_000:
+        assert value_box >= 7 * 7 + 2 * 3.5
+
+
+def test_etag_and_304_before_and_after_a_write(client: TestClient, db: Session) -> None:
+    letter_with(db, "l", 2)
+    extra = b.actor(db, "Late Signatory")
+    db.commit()
+    first = client.get("/v1/letters/l/badge.svg")
+    etag = first.headers["etag"]
+    assert etag.startswith('"') and not etag.startswith("W/")
+    again = client.get("/v1/letters/l/badge.svg", headers={"If-None-Match": etag})
+    assert again.status_code == 304
+    assert again.content == b""
+    assert again.headers["etag"] == etag
+    assert again.headers["cache-control"] == "public, max-age=60"
+    # Another rendering has another validator.
+    other = client.get(
+        "/v1/letters/l/badge.svg", params={"style": "plastic"}, headers={"If-None-Match": etag}
+    )
+    assert other.status_code == 200
+    assert other.headers["etag"] != etag
+
+    assert client.post("/v1/letters/l/signatures", json={"actor_id": extra.id}).status_code == 201
+    after = client.get("/v1/letters/l/badge.svg", headers={"If-None-Match": etag})
+    assert after.status_code == 200
+    assert texts(parse(after.text))[1] == "3"
+    assert after.headers["etag"] != etag
+    assert (
+        client.get("/v1/letters/l/badge.svg", headers={"If-None-Match": after.headers["etag"]}).status_code
+        == 304
+    )
+
+
+def test_cors_is_open_for_reads(anon: TestClient, db: Session) -> None:
+    letter_with(db, "l", 1)
+    origin = {"Origin": "https://news.example"}
+    for path in ("/v1/letters/l/badge.svg", "/v1/letters/l/counts", "/embed/letters/l"):
+        r = anon.get(path, headers=origin)
+        assert r.status_code == 200, path
+        assert r.headers["access-control-allow-origin"] == "*", path
+        assert "ETag" in r.headers["access-control-expose-headers"]
+    etag = anon.get("/v1/letters/l/badge.svg").headers["etag"]
+    not_modified = anon.get("/v1/letters/l/badge.svg", headers={**origin, "If-None-Match": etag})
+    assert not_modified.status_code == 304
+    assert not_modified.headers["access-control-allow-origin"] == "*"
