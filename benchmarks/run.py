@@ -122,6 +122,21 @@ def git_commit() -> str | None:
         return None
 
 
+def git_dirty() -> bool:
+    """Whether app/ or migrations/ differ from the commit (the code measured is then not the commit's)."""
+    try:
+        out = subprocess.run(
+            ["git", "status", "--porcelain", "--", "app", "migrations"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+        return bool(out.stdout.strip())
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
 def tail(text: str, lines: int = 15) -> str:
     """The last lines of a command's output, without the frame typer draws around its errors."""
     kept = [line.strip(" ╭╮╰╯─│") for line in text.strip().splitlines()]
@@ -1129,7 +1144,8 @@ def markdown(results: list[dict[str, Any]], args: argparse.Namespace, files: lis
     lines = [
         "# Undersigned benchmark results",
         "",
-        f"- run: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, commit {git_commit() or '?'}",
+        f"- run: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, commit {git_commit() or '?'}"
+        + (" with uncommitted changes to app/ or migrations/" if git_dirty() else ""),
         f"- **scale {args.scale}**: {fmt(dataset.get('signatures'))} signatures, {fmt(dataset.get('actors'))} actors, "
         f"{fmt(dataset.get('letters'))} letters; largest letter {fmt((dataset.get('largest_letters') or [{}])[0].get('signatures'))} "
         f"signatures, second {fmt((dataset.get('largest_letters') or [{}, {}])[1].get('signatures'))}"
@@ -1359,6 +1375,8 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.backends:
         backend: Backend = SQLiteBackend(args.keep) if name == "sqlite" else PostgresBackend(args.pg_url)
         result = Run(args, backend, dump, manifest).execute()
+        result["commit"] = git_commit()
+        result["uncommitted_changes"] = git_dirty()
         result["settings"] = {
             k: (str(v) if isinstance(v, Path) else v)
             for k, v in vars(args).items()
