@@ -888,6 +888,8 @@ class Run:
             if first:
                 run["consistency"] = self.step("consistency with plain SQL", lambda: self.consistency(server))
             for name, (make, expect, read) in self.scenarios(tag).items():
+                if not self.wanted(name):
+                    continue
                 log(f"{self.backend.name} w{workers}: {name}")
                 try:
                     scenario: dict[str, Any] = {}
@@ -938,10 +940,11 @@ class Run:
                 except Exception as exc:
                     scenario = {"ok": False, "error": failure(exc)}
                 run["scenarios"][name] = scenario
-            if first:
+            if first and self.wanted("import_csv"):
                 run["scenarios"]["import_csv"] = self.step(
                     "import_csv", lambda: self.import_csv(server, workers)
                 )
+            if first and self.wanted("export_csv_api"):
                 run["scenarios"]["export_csv_api"] = self.step(
                     "export_csv_api", lambda: self.export_api(server)
                 )
@@ -952,6 +955,9 @@ class Run:
             server.stop()
             run["server_log_tail"] = server.log_tail()
         return run
+
+    def wanted(self, name: str) -> bool:
+        return not self.args.only or name in self.args.only
 
     def import_csv(self, server: Server, workers: int) -> dict[str, Any]:
         rows = self.args.import_rows
@@ -1091,7 +1097,8 @@ class Run:
             steps["plain_sql"] = self.step("plain SQL", self.plain_sql)
             for i, workers in enumerate(self.args.workers):
                 self.result["runs"].append(self.serve_and_load(workers, first=i == 0))
-            steps["export_dump_cli"] = self.step("export (undersigned export DIR)", self.export_cli)
+            if self.wanted("export_dump_cli"):
+                steps["export_dump_cli"] = self.step("export (undersigned export DIR)", self.export_cli)
         finally:
             self.result["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
             self.backend.cleanup()
@@ -1338,6 +1345,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--import-rows", type=int, default=None, help="CSV import rows (default 100,000 × scale, ≥ 1,000)"
     )
+    parser.add_argument(
+        "--only",
+        default="",
+        help="comma-separated scenarios to run (healthz_ceiling, counts_largest, overlap_two_largest, "
+        "timeline_day, letters_list, signature_write, import_csv, export_csv_api, export_dump_cli); "
+        "default all. The load and the plain SQL always run.",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the SQLite database file")
     parser.add_argument(
         "--no-fallback",
@@ -1350,6 +1364,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     unknown = set(args.backends) - {"sqlite", "postgresql"}
     if unknown:
         parser.error(f"unknown backends: {', '.join(sorted(unknown))}")
+    args.only = {name.strip() for name in args.only.split(",") if name.strip()}
     args.workers = [int(w) for w in args.workers.split(",") if w.strip()]
     if args.import_rows is None:
         args.import_rows = max(1000, round(100_000 * min(1.0, args.scale)))
@@ -1378,7 +1393,7 @@ def main(argv: list[str] | None = None) -> int:
         result["commit"] = git_commit()
         result["uncommitted_changes"] = git_dirty()
         result["settings"] = {
-            k: (str(v) if isinstance(v, Path) else v)
+            k: (str(v) if isinstance(v, Path) else sorted(v) if isinstance(v, set) else v)
             for k, v in vars(args).items()
             if k not in ("out", "cache")
         }
