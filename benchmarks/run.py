@@ -374,13 +374,20 @@ def table_counts(backend: Backend) -> dict[str, int | None]:
 
 
 def time_sql(
-    backend: Backend, query: str, params: dict[str, Any], runs: int, seconds: float
+    backend: Backend,
+    query: str,
+    params: dict[str, Any],
+    runs: int,
+    seconds: float,
+    setup: str | None = None,
 ) -> dict[str, Any]:
     """Many executions on one connection (psycopg prepares the statement after five, and
     PostgreSQL may then switch to a generic plan, as it would for the service)."""
     conn = backend.connect()
     try:
         cur = conn.cursor()
+        if setup:
+            cur.execute(setup)
         sql = backend.sql(query)
         timings: list[float] = []
         deadline = time.perf_counter() + seconds
@@ -788,6 +795,17 @@ class Run:
                 out[name] = time_sql(self.backend, query, params, runs, seconds)
             except Exception as exc:
                 out[name] = {"ok": False, "error": failure(exc)}
+        if self.backend.name == "postgresql":
+            # Mind the planner: the same counts with each plan forced, to show what the switch to
+            # a generic plan after five executions costs (or saves) for the largest letter.
+            query, params = questions["counts_largest"]
+            for mode in ("custom", "generic"):
+                try:
+                    out[f"counts_largest ({mode} plan)"] = time_sql(
+                        self.backend, query, params, runs, seconds, f"SET plan_cache_mode = force_{mode}_plan"
+                    )
+                except Exception as exc:
+                    out[f"counts_largest ({mode} plan)"] = {"ok": False, "error": failure(exc)}
         # What the service must agree with (checked once the server is up).
         expected: dict[str, Any] = {}
         with contextlib.suppress(KeyError, IndexError, TypeError):
