@@ -39,6 +39,22 @@ def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")]
     typer.echo(f"schema at {revision}")
 
 
+@db_cli.command("rebuild-rollups")
+def db_rebuild_rollups() -> None:
+    """Recompute the letters' rollups from the signatures, and say whether they had drifted."""
+    from app import rollups
+
+    database = _database()
+    try:
+        with session_scope(database.write_sessions) as session:
+            kept = rollups.snapshot(session)
+            rows = rollups.rebuild(session)
+            drift = len(kept ^ rollups.snapshot(session))
+    finally:
+        database.dispose()
+    typer.echo(f"rebuilt {rows} rollup rows; {drift} differed from the ones kept by the writes")
+
+
 @cli.command()
 def demo() -> None:
     """Load the demo data (the two letters of September 2020 on the Uighurs). Idempotent."""

@@ -10,6 +10,7 @@ from sqlalchemy import Select, and_, exists, func, or_, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
+from app import rollups
 from app.actors.schemas import (
     ActorCreate,
     ActorUpdate,
@@ -180,21 +181,24 @@ def update_actor(writer: Writer, actor_id: int, data: ActorUpdate) -> Actor:
         raise Invalid("an actor needs a name", field="body.name")
     if changes.get("org_type") is not None and actor.kind == "person":
         raise Invalid("only organisations have an org_type", field="body.org_type")
-    for field in ("name", "sort_name", "country", "org_type"):
-        if field in changes:
-            setattr(actor, field, changes[field])
-    if data.identifiers is not None:
-        pairs = [(i.scheme, i.value) for i in data.identifiers]
+    pairs = [(i.scheme, i.value) for i in data.identifiers] if data.identifiers is not None else None
+    if pairs is not None:
         _check_identifiers_free(session, pairs, field="body.identifiers", actor_id=actor.id)
-        _replace_identifiers(actor, pairs)
-    actor.match_name = match_name(actor.name)
-    actor.search_text = search_text(actor.name, actor.sort_name)
-    actor.updated_at = utcnow()  # also when only the identifiers changed
-    try:
-        with session.begin_nested():
-            session.flush()
-    except IntegrityError as exc:
-        raise Conflict("an identifier of this actor belongs to another actor already") from exc
+    # Country and org type are breakdown keys: the counts of what the actor signed move with them.
+    with rollups.rewriting(session, Signature.actor_id == actor.id):
+        for field in ("name", "sort_name", "country", "org_type"):
+            if field in changes:
+                setattr(actor, field, changes[field])
+        if pairs is not None:
+            _replace_identifiers(actor, pairs)
+        actor.match_name = match_name(actor.name)
+        actor.search_text = search_text(actor.name, actor.sort_name)
+        actor.updated_at = utcnow()  # also when only the identifiers changed
+        try:
+            with session.begin_nested():
+                session.flush()
+        except IntegrityError as exc:
+            raise Conflict("an identifier of this actor belongs to another actor already") from exc
     record_change(
         session, writer.key_name, "update", "actor", actor.id, before=before, after=actor_snapshot(actor)
     )
@@ -320,8 +324,9 @@ def create_membership(writer: Writer, actor_id: int, data: MembershipCreate) -> 
         start_date=data.start_date,
         end_date=data.end_date,
     )
-    session.add(membership)
-    session.flush()
+    # A seat decides the body and party its holder's signatures are counted under.
+    with rollups.rewriting(session, Signature.actor_id == actor_id):
+        session.add(membership)
     membership = get_membership(session, actor_id, membership.id)
     record_change(
         session,
@@ -344,16 +349,20 @@ def update_membership(
     for required in ("body", "start_date"):
         if required in changes and changes[required] is None:
             raise Invalid("cannot be null", field=f"body.{required}")
-    if "body" in changes:
-        membership.body_id = _slug_id(session, Body, changes["body"], field="body.body")
-    if "party" in changes:
-        party = changes["party"]
-        membership.party_id = _slug_id(session, Party, party, field="body.party") if party else None
-    for field in ("constituency", "start_date", "end_date"):
-        if field in changes:
-            setattr(membership, field, changes[field])
-    _check_dates(membership.start_date, membership.end_date)
-    session.flush()
+    body_id = _slug_id(session, Body, changes["body"], field="body.body") if "body" in changes else None
+    party = changes.get("party")
+    party_id = _slug_id(session, Party, party, field="body.party") if party else None
+    _check_dates(
+        changes.get("start_date", membership.start_date), changes.get("end_date", membership.end_date)
+    )
+    with rollups.rewriting(session, Signature.actor_id == actor_id):
+        if body_id is not None:
+            membership.body_id = body_id
+        if "party" in changes:
+            membership.party_id = party_id
+        for field in ("constituency", "start_date", "end_date"):
+            if field in changes:
+                setattr(membership, field, changes[field])
     session.expire(membership, ["body", "party"])
     membership = get_membership(session, actor_id, membership_id)
     record_change(
@@ -373,8 +382,8 @@ def delete_membership(writer: Writer, actor_id: int, membership_id: int) -> None
     session = writer.session
     membership = get_membership(session, actor_id, membership_id)
     before = membership_snapshot(membership)
-    session.delete(membership)
-    session.flush()
+    with rollups.rewriting(session, Signature.actor_id == actor_id):
+        session.delete(membership)
     record_change(session, writer.key_name, "delete", "membership", membership_id, before=before)
 
 

@@ -13,8 +13,9 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Date, Select, and_, delete, exists, func, literal, or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, selectinload, sessionmaker
+from sqlalchemy.orm import Session, object_session, selectinload, sessionmaker
 
+from app import rollups
 from app.actors.service import create_actor
 from app.auth import Writer
 from app.changes import record_change, snapshot
@@ -208,8 +209,8 @@ def update_letter(writer: Writer, slug: str, data: LetterUpdate) -> LetterView:
     for field, value in changes.items():
         setattr(letter, field, value)
     letter.search_text = search_text(letter.title, letter.summary, letter.body)
-    letter.version += 1
     session.flush()
+    rollups.touch_letter(session, letter.id)
     record_change(
         session, writer.key_name, "update", "letter", slug, before=before, after=_letter_snapshot(letter)
     )
@@ -231,7 +232,9 @@ def delete_letter(writer: Writer, slug: str) -> None:
 
 
 def _touch(letter: Letter) -> None:
-    letter.version += 1
+    session = object_session(letter)
+    assert session is not None
+    rollups.touch_letter(session, letter.id)
 
 
 # --- signatures -----------------------------------------------------------------------------
@@ -352,7 +355,7 @@ def add_signature(writer: Writer, slug: str, data: SignatureCreate) -> Signature
             session.flush()
     except IntegrityError as exc:
         raise Conflict(f"actor {actor_id} has signed '{slug}' already", extra={"actor_id": actor_id}) from exc
-    _touch(letter)
+    rollups.added(session, Signature.id == signature.id)
     record_change(
         session,
         writer.key_name,
@@ -373,13 +376,14 @@ def update_signature(writer: Writer, slug: str, actor_id: int, data: SignatureUp
     for required in ("signed_on", "status"):
         if required in changes and changes[required] is None:
             raise Invalid("may not be null", field=f"body.{required}")
-    for field, value in changes.items():
-        setattr(signature, field, value)
-    if signature.withdrawn_on is not None and signature.withdrawn_on < signature.signed_on:
+    signed_on = changes.get("signed_on", signature.signed_on)
+    withdrawn_on = changes.get("withdrawn_on", signature.withdrawn_on)
+    if withdrawn_on is not None and withdrawn_on < signed_on:
         field = "body.withdrawn_on" if "withdrawn_on" in changes else "body.signed_on"
         raise Invalid("a signature cannot be withdrawn before it was made", field=field)
-    _touch(find_letter(session, slug))
-    session.flush()
+    with rollups.rewriting(session, Signature.id == signature.id):
+        for field, value in changes.items():
+            setattr(signature, field, value)
     record_change(
         session,
         writer.key_name,
@@ -407,9 +411,8 @@ def withdraw_signature(writer: Writer, slug: str, actor_id: int, on: date | None
             field="query.on",
         )
     before = snapshot(signature)
-    signature.withdrawn_on = day
-    _touch(find_letter(session, slug))
-    session.flush()
+    with rollups.rewriting(session, Signature.id == signature.id):
+        signature.withdrawn_on = day
     record_change(
         session,
         writer.key_name,

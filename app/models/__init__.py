@@ -6,6 +6,7 @@ from app.models.audit import ApiKey, ChangeRecord, IdempotencyRecord
 from app.models.base import Base
 from app.models.campaigns import Campaign
 from app.models.letters import Claim, Event, Letter, Recipient, Signature, Source
+from app.models.rollups import LetterRollup
 
 __all__ = [
     "Actor",
@@ -19,6 +20,7 @@ __all__ = [
     "IdempotencyRecord",
     "Identifier",
     "Letter",
+    "LetterRollup",
     "Membership",
     "Party",
     "Recipient",

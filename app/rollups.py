@@ -1,0 +1,152 @@
+"""Per-letter derived data kept in step with every write, in the write's own transaction:
+
+- `letters.version`, bumped by every write that can change what a letter's reads show (its
+  fields, its signatures, or the actors and memberships its signatures are counted under): the
+  validator for ETags and the key of the counts cache;
+- `letter_rollups`, signatures made and withdrawn per letter, day and breakdown combination
+  (kind, country, org type, and body and party of the membership valid on the day of the
+  signature), so counts and timelines sum a few rows at any letter size.
+
+Every change goes through `shift(where, ±1)`: it adds (or takes away) the contribution of the
+signatures selected by `where`, computed in SQL from their current state — one INSERT … SELECT
+… ON CONFLICT DO UPDATE. An edit is `retract` before and `apply` after (the `rewriting`
+context); `rebuild` recomputes everything from the signatures. Nothing here reads signatures
+into Python.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import ColumnElement, delete, func, literal, select, union_all, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from app.analytics.common import chosen_membership
+from app.models import Actor, Letter, LetterRollup, Membership, Signature
+
+COMBINATION = ("kind", "country", "org_type", "body_id", "party_id")
+
+
+def _moves(where: ColumnElement[bool], sign: int) -> Any:
+    """The signatures selected by `where` as rollup deltas: +sign `new` on the day each was made
+    and +sign `withdrawn` on the day it was withdrawn, grouped per letter, day and combination."""
+    base = (
+        select(
+            Signature.letter_id,
+            Signature.signed_on,
+            Signature.withdrawn_on,
+            Actor.kind,
+            func.coalesce(Actor.country, "").label("country"),
+            func.coalesce(Actor.org_type, "").label("org_type"),
+            func.coalesce(Membership.body_id, 0).label("body_id"),
+            func.coalesce(Membership.party_id, 0).label("party_id"),
+        )
+        .join(Actor, Actor.id == Signature.actor_id)
+        .outerjoin(Membership, Membership.id == chosen_membership(Signature.actor_id, Signature.signed_on))
+        .where(where)
+        .cte("base")
+    )
+    combo = [base.c[name] for name in COMBINATION]
+    made = select(
+        base.c.letter_id,
+        base.c.signed_on.label("day"),
+        *combo,
+        literal(sign).label("new"),
+        literal(0).label("withdrawn"),
+    )
+    gone = select(
+        base.c.letter_id,
+        base.c.withdrawn_on.label("day"),
+        *combo,
+        literal(0).label("new"),
+        literal(sign).label("withdrawn"),
+    ).where(base.c.withdrawn_on.is_not(None))
+    moves = union_all(made, gone).subquery("moves")
+    keys = [moves.c.letter_id, moves.c.day, *(moves.c[name] for name in COMBINATION)]
+    return select(*keys, func.sum(moves.c.new), func.sum(moves.c.withdrawn)).group_by(*keys)
+
+
+def shift(session: Session, where: ColumnElement[bool], sign: int) -> None:
+    """Add (`sign=1`) or take away (`sign=-1`) the rollup contribution of the signatures `where`
+    selects, as they stand now."""
+    session.flush()
+    columns = ["letter_id", "day", *COMBINATION, "new", "withdrawn"]
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(LetterRollup).from_select(columns, _moves(where, sign))
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["letter_id", "day", *COMBINATION],
+        set_={
+            "new": LetterRollup.new + stmt.excluded.new,
+            "withdrawn": LetterRollup.withdrawn + stmt.excluded.withdrawn,
+        },
+    )
+    session.execute(stmt)
+
+
+def touch(session: Session, where: ColumnElement[bool]) -> None:
+    """Bump the version of every letter that has a signature `where` selects."""
+    session.flush()
+    letter_ids = select(Signature.letter_id).where(where).distinct().scalar_subquery()
+    session.execute(
+        update(Letter).where(Letter.id.in_(letter_ids)).values(version=Letter.version + 1),
+        execution_options={"synchronize_session": "fetch"},
+    )
+
+
+def touch_letter(session: Session, letter_id: int) -> None:
+    """Bump one letter's version, as an UPDATE so concurrent writers never lose a bump."""
+    session.flush()
+    session.execute(
+        update(Letter).where(Letter.id == letter_id).values(version=Letter.version + 1),
+        execution_options={"synchronize_session": "fetch"},
+    )
+
+
+def added(session: Session, where: ColumnElement[bool]) -> None:
+    """New signatures (already flushed) now count."""
+    shift(session, where, 1)
+    touch(session, where)
+
+
+@contextmanager
+def rewriting(session: Session, where: ColumnElement[bool]) -> Iterator[None]:
+    """Wrap a change to the signatures `where` selects, or to their actors or memberships:
+    their old contribution is taken away before the block and their new one added after it.
+    `where` must select the same signatures before and after."""
+    shift(session, where, -1)
+    yield
+    shift(session, where, 1)
+    touch(session, where)
+    letter_ids = select(Signature.letter_id).where(where).distinct().scalar_subquery()
+    session.execute(
+        delete(LetterRollup).where(
+            LetterRollup.letter_id.in_(letter_ids), LetterRollup.new == 0, LetterRollup.withdrawn == 0
+        )
+    )
+
+
+def rebuild(session: Session) -> int:
+    """Recompute every rollup from the signatures. Returns the number of rollup rows."""
+    session.execute(delete(LetterRollup))
+    shift(session, Signature.id.is_not(None), 1)
+    session.execute(update(Letter).values(version=Letter.version + 1))
+    return int(session.scalar(select(func.count()).select_from(LetterRollup)) or 0)
+
+
+def snapshot(session: Session) -> set[tuple[Any, ...]]:
+    """The rollups as a set of rows (zero rows left out), to compare a rebuild with the
+    incrementally kept state."""
+    rows = session.execute(
+        select(
+            LetterRollup.letter_id,
+            LetterRollup.day,
+            *(getattr(LetterRollup, c) for c in COMBINATION),
+            LetterRollup.new,
+            LetterRollup.withdrawn,
+        ).where((LetterRollup.new != 0) | (LetterRollup.withdrawn != 0))
+    ).all()
+    return {tuple(r) for r in rows}
