@@ -9,7 +9,7 @@ from datetime import date, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app import rollups
@@ -143,7 +143,7 @@ def test_cli_rebuild_reports_drift(fresh_database_url: str, monkeypatch: pytest.
         for i in range(3):
             builders.sign(session, letter, builders.actor(session, f"A{i}", kind="organisation"))
         rollups.rebuild(session)
-        session.execute(LetterRollup.__table__.update().values(new=LetterRollup.new + 5))  # damage them
+        session.execute(update(LetterRollup).values(new=LetterRollup.new + 5))  # damage them
     database.dispose()
     monkeypatch.setenv("DATABASE_URL", fresh_database_url)
     get_settings.cache_clear()
