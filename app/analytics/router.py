@@ -27,6 +27,7 @@ from app.analytics import (
 )
 from app.analytics.results import CampaignTimeline, Counts, Entry, Overlaps, Point, Reach, Timeline
 from app.analytics.schemas import CoSignatoryOut
+from app.config import Settings
 from app.db import ReadSession
 from app.errors import responses
 from app.pagination import Page, PageParams, page_params, set_link_header
@@ -34,7 +35,6 @@ from app.pagination import Page, PageParams, page_params, set_link_header
 router = APIRouter(tags=["analytics"])
 
 Format = Literal["json", "csv"]
-CACHE_CONTROL = "public, max-age=60"
 CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/csv": {"schema": {"type": "string"}}}}
 }
@@ -48,11 +48,21 @@ IntervalQuery = Annotated[
 ]
 LettersQuery = Annotated[
     str | None,
-    Query(max_length=20_000, description="2 to 50 letter slugs, comma-separated, in the order wanted."),
+    Query(
+        max_length=10_100,
+        pattern=r"^[A-Za-z0-9_, -]*$",
+        description="2 to 50 letter slugs, comma-separated, in the order wanted.",
+    ),
 ]
 CampaignQuery = Annotated[
     str | None, Query(max_length=200, description="Take the campaign's letters instead of `letters`.")
 ]
+
+
+def _cache_control(request: Request) -> str:
+    """Public caching for the time the settings give counts, badges and embeds."""
+    settings: Settings = request.app.state.settings
+    return f"public, max-age={settings.embed_max_age}"
 
 
 def _wants_csv(request: Request, fmt: Format | None) -> bool:
@@ -61,15 +71,14 @@ def _wants_csv(request: Request, fmt: Format | None) -> bool:
     return "text/csv" in request.headers.get("accept", "")
 
 
-def _csv(header: Sequence[str], rows: Iterable[Sequence[Any]], *, cache: bool = True) -> Response:
+def _csv(request: Request, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Response:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(header)
     for row in rows:
         writer.writerow(["" if v is None else v for v in row])
     response = Response(out.getvalue(), media_type="text/csv; charset=utf-8")
-    if cache:
-        response.headers["Cache-Control"] = CACHE_CONTROL
+    response.headers["Cache-Control"] = _cache_control(request)
     return response
 
 
@@ -111,6 +120,7 @@ def get_letter_counts(
             "org_type": result.by_org_type,
         }
         return _csv(
+            request,
             ["breakdown", "key", "label", "count", "share_of_body"],
             (
                 [name, e.key, e.label, e.count, getattr(e, "share_of_body", None)]
@@ -118,7 +128,7 @@ def get_letter_counts(
                 for e in entries
             ),
         )
-    response.headers["Cache-Control"] = CACHE_CONTROL
+    response.headers["Cache-Control"] = _cache_control(request)
     return result
 
 
@@ -146,8 +156,8 @@ def get_letter_timeline(
 ) -> Timeline | Response:
     result = letter_timeline(session, get_letter(session, slug), interval)
     if _wants_csv(request, format):
-        return _csv(["date", "new", "withdrawn", "cumulative"], _point_rows(result.points))
-    response.headers["Cache-Control"] = CACHE_CONTROL
+        return _csv(request, ["date", "new", "withdrawn", "cumulative"], _point_rows(result.points))
+    response.headers["Cache-Control"] = _cache_control(request)
     return result
 
 
@@ -178,8 +188,8 @@ def get_campaign_timeline(
     if _wants_csv(request, format):
         rows = [row for s in result.series for row in _point_rows(s.points, s.letter)]
         rows += [[None, p.date.isoformat(), p.new, None, p.cumulative] for p in result.distinct]
-        return _csv(["letter", "date", "new", "withdrawn", "cumulative"], rows)
-    response.headers["Cache-Control"] = CACHE_CONTROL
+        return _csv(request, ["letter", "date", "new", "withdrawn", "cumulative"], rows)
+    response.headers["Cache-Control"] = _cache_control(request)
     return result
 
 
@@ -195,8 +205,8 @@ def get_campaign_timeline(
     response_model=Reach,
     responses=responses(404),
 )
-def get_campaign_reach(slug: str, response: Response, session: ReadSession) -> Reach:
-    response.headers["Cache-Control"] = CACHE_CONTROL
+def get_campaign_reach(slug: str, request: Request, response: Response, session: ReadSession) -> Reach:
+    response.headers["Cache-Control"] = _cache_control(request)
     return campaign_reach(session, get_campaign(session, slug))
 
 
@@ -224,8 +234,10 @@ def get_overlaps(
 ) -> Overlaps | Response:
     result = overlaps(session, resolve_letters(session, letters, campaign))
     if _wants_csv(request, format):
-        return _csv(["a", "b", "common", "jaccard"], ([p.a, p.b, p.common, p.jaccard] for p in result.pairs))
-    response.headers["Cache-Control"] = CACHE_CONTROL
+        return _csv(
+            request, ["a", "b", "common", "jaccard"], ([p.a, p.b, p.common, p.jaccard] for p in result.pairs)
+        )
+    response.headers["Cache-Control"] = _cache_control(request)
     return result
 
 
