@@ -1,5 +1,6 @@
 """Builders: make the rows a scenario needs in one line each, straight through the ORM (for
-tests of reads and analytics; tests of writes go through the HTTP API)."""
+tests of reads and analytics; tests of writes go through the HTTP API). Signatures and
+memberships keep the letters' rollups in step, as the services do."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from datetime import date
 
 from sqlalchemy.orm import Session
 
+from app import rollups
 from app.models import Actor, Body, Campaign, Event, Identifier, Letter, Membership, Party, Signature
 from app.text import match_name, search_text
 
@@ -97,8 +99,8 @@ def membership(
         end_date=end,
         constituency=constituency,
     )
-    db.add(row)
-    db.flush()
+    with rollups.rewriting(db, Signature.actor_id == who.id):  # as the memberships API does
+        db.add(row)
     return row
 
 
@@ -123,6 +125,7 @@ def sign(
     )
     db.add(row)
     db.flush()
+    rollups.added(db, Signature.id == row.id)  # as the signatures API does
     return row
 
 
