@@ -98,6 +98,10 @@ def document(
 
 
 def base_of(url: str) -> str:
-    """`scheme://host[:port]` of an absolute URL, as it was written."""
-    parts = urlsplit(url.strip())
-    return f"{parts.scheme.lower()}://{parts.netloc.rsplit('@', 1)[-1].lower()}"
+    """`scheme://host[:port]` of an absolute URL, lower-cased, without a default port."""
+    where = origin(url)
+    if where is None:
+        raise ValueError(f"not an absolute http(s) URL: {url!r}")
+    scheme, host, port = where
+    host = f"[{host}]" if ":" in host else host
+    return f"{scheme}://{host}" if port == _DEFAULT_PORTS[scheme] else f"{scheme}://{host}:{port}"
