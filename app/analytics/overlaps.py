@@ -4,6 +4,7 @@ considered: overlaps are about now."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from itertools import combinations
 from typing import Any, Literal
 
@@ -51,34 +52,13 @@ def resolve_letters(session: Session, slugs: str | None, campaign: str | None) -
 def overlaps(session: Session, letters: list[Letter]) -> Overlaps:
     """Sizes, the union, every pair (in the order given) and the exact intersections.
 
-    Three GROUP BYs: signatures per letter; common actors per pair of letters (a self-join on
-    the actor); and, for the intersections, each actor's set of letters as a bitmask (the sum of
-    one power of two per letter) grouped by mask — so only the distinct sets come back."""
+    One GROUP BY in SQL: each actor's set of the given letters as a bitmask (the sum of one
+    power of two per letter; 50 letters fit a BIGINT), then the actors per mask — so only the
+    distinct sets come back, with their counts. Sizes, unions and pairwise common counts all
+    follow from those few aggregate rows (an actor in a set of k letters adds to k sizes and
+    k·(k−1)/2 pairs), which is cheaper than a self-join of the signatures per pair."""
     ids = [letter.id for letter in letters]
-    slug_of = {letter.id: letter.slug for letter in letters}
-    position = {letter.id: i for i, letter in enumerate(letters)}
-    sizes_rows = session.execute(
-        select(Signature.letter_id, func.count())
-        .where(Signature.letter_id.in_(ids), _counts)
-        .group_by(Signature.letter_id)
-    ).all()
-    size_by_id = {letter_id: int(n) for letter_id, n in sizes_rows}
-
-    s1, s2 = aliased(Signature), aliased(Signature)
-    pair_rows = session.execute(
-        select(s1.letter_id, s2.letter_id, func.count())
-        .join(s2, s2.actor_id == s1.actor_id)
-        .where(
-            s1.letter_id.in_(ids),
-            s2.letter_id.in_(ids),
-            s1.letter_id < s2.letter_id,
-            s1.withdrawn_on.is_(None),
-            s2.withdrawn_on.is_(None),
-        )
-        .group_by(s1.letter_id, s2.letter_id)
-    ).all()
-    common = {(a, b): int(n) for a, b, n in pair_rows}
-
+    position = {letter_id: i for i, letter_id in enumerate(ids)}
     bit = case(
         {letter_id: literal_column(str(1 << position[letter_id])) for letter_id in ids},
         value=Signature.letter_id,
@@ -91,20 +71,30 @@ def overlaps(session: Session, letters: list[Letter]) -> Overlaps:
     )
     mask_rows = session.execute(select(masks.c.mask, func.count()).group_by(masks.c.mask)).all()
 
-    pairs = []
-    for a, b in combinations(letters, 2):
-        shared = common.get((min(a.id, b.id), max(a.id, b.id)), 0)
-        union = size_by_id.get(a.id, 0) + size_by_id.get(b.id, 0) - shared
-        pairs.append(Pair(a=a.slug, b=b.slug, common=shared, jaccard=shared / union if union else 0.0))
-
-    groups = []
+    groups: list[tuple[list[int], int]] = []
+    sizes = [0] * len(ids)
+    common: dict[tuple[int, int], int] = defaultdict(int)
     for mask, n in mask_rows:
-        members = [i for i in range(len(letters)) if int(mask) >> i & 1]
+        members = [i for i in range(len(ids)) if int(mask) >> i & 1]
         groups.append((members, int(n)))
+        for i in members:
+            sizes[i] += int(n)
+        for pair in combinations(members, 2):
+            common[pair] += int(n)
     groups.sort(key=lambda g: (-g[1], g[0]))
+
+    pairs = []
+    for i, j in combinations(range(len(ids)), 2):
+        shared = common.get((i, j), 0)
+        union = sizes[i] + sizes[j] - shared
+        pairs.append(
+            Pair(
+                a=letters[i].slug, b=letters[j].slug, common=shared, jaccard=shared / union if union else 0.0
+            )
+        )
     return Overlaps(
         letters=[letter.slug for letter in letters],
-        sizes={slug_of[i]: size_by_id.get(i, 0) for i in ids},
+        sizes={letter.slug: sizes[i] for i, letter in enumerate(letters)},
         union=sum(n for _, n in groups),
         pairs=pairs,
         intersections=[
