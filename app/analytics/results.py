@@ -32,19 +32,29 @@ class Breakdowns(BaseModel):
     by_org_type: list[Entry]
 
 
-class Counts(Breakdowns):
+class Counts(BaseModel):
     letter: str
     as_of: date | None = Field(description="As asked; null means today.")
     claimed: int | None = Field(description="The count the letter or its press claims.")
     recorded: int = Field(description="Signatures made on or before `as_of` and not withdrawn by then.")
     withdrawn: int = Field(description="Signatures made and withdrawn on or before `as_of`.")
+    by_kind: list[Entry]
+    by_body: list[BodyEntry]
+    by_party: list[Entry]
+    by_country: list[Entry]
+    by_org_type: list[Entry]
 
 
-class Reach(Breakdowns):
+class Reach(BaseModel):
     campaign: str
     letters: int = Field(description="Number of letters in the campaign.")
     distinct: int = Field(description="Distinct actors with at least one signature that still counts.")
     signed_more_than_one: int
+    by_kind: list[Entry]
+    by_body: list[BodyEntry]
+    by_party: list[Entry]
+    by_country: list[Entry]
+    by_org_type: list[Entry]
 
 
 class Pair(BaseModel):
