@@ -9,9 +9,15 @@ responses (exports, SSE) pass through untouched.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.errors import NotFound
+from app.models import ChangeRecord, Letter
 
 
 def etag_for(*parts: object) -> str:
@@ -92,3 +98,29 @@ def set_validators(response: Response, etag: str, cache_control: str) -> Respons
     response.headers["ETag"] = etag
     response.headers["Cache-Control"] = cache_control
     return response
+
+
+@dataclass(frozen=True)
+class LetterState:
+    """A letter row and its validator: the letter's `version` (bumped by every write that can
+    change what its reads show) and the newest change record's id (every write of anything
+    records one, so even a party renamed or a seat filled elsewhere moves it)."""
+
+    letter: Letter
+    state: str
+
+    def etag(self, *parts: object) -> str:
+        """A strong validator for one rendering: the letter, its state, and whatever else
+        (kind of response, day, query parameters) changes the bytes."""
+        return etag_for(self.letter.id, self.state, *parts)
+
+
+def letter_state(session: Session, slug: str) -> LetterState:
+    """The letter and its validator from one SELECT of index lookups, or a 404 — what a route
+    needs to answer 304 before computing anything."""
+    latest_change = select(func.max(ChangeRecord.id)).scalar_subquery()
+    row = session.execute(select(Letter, latest_change).where(Letter.slug == slug)).one_or_none()
+    if row is None:
+        raise NotFound(f"no letter with slug '{slug}'")
+    letter, change_id = row
+    return LetterState(letter=letter, state=f"{letter.version}.{change_id or 0}")

@@ -144,3 +144,29 @@ def test_cors_is_open_for_reads(anon: TestClient, db: Session) -> None:
     not_modified = anon.get("/v1/letters/l/badge.svg", headers={**origin, "If-None-Match": etag})
     assert not_modified.status_code == 304
     assert not_modified.headers["access-control-allow-origin"] == "*"
+
+
+def test_counts_answer_304_from_the_letter_version(client: TestClient, db: Session) -> None:
+    """`GET …/counts` uses the same cheap validator as the badge (shared in app.http_cache)."""
+    letter_with(db, "l", 2)
+    extra = b.actor(db, "Late Signatory")
+    db.commit()
+    r = client.get("/v1/letters/l/counts")
+    etag = r.headers["etag"]
+    assert r.headers["cache-control"] == "public, max-age=60"
+    cached = client.get("/v1/letters/l/counts", headers={"If-None-Match": etag})
+    assert (cached.status_code, cached.headers["etag"]) == (304, etag)
+    as_csv = client.get("/v1/letters/l/counts", params={"format": "csv"}, headers={"If-None-Match": etag})
+    assert as_csv.status_code == 200 and as_csv.headers["etag"] != etag
+    earlier = client.get(
+        "/v1/letters/l/counts", params={"as_of": "2020-01-01"}, headers={"If-None-Match": etag}
+    )
+    assert earlier.status_code == 200 and earlier.json()["recorded"] == 0
+    assert client.post("/v1/letters/l/signatures", json={"actor_id": extra.id}).status_code == 201
+    fresh = client.get("/v1/letters/l/counts", headers={"If-None-Match": etag})
+    assert fresh.status_code == 200
+    assert fresh.json()["recorded"] == 3
+    assert (
+        client.get("/v1/letters/l/counts", headers={"If-None-Match": fresh.headers["etag"]}).status_code
+        == 304
+    )

@@ -30,6 +30,7 @@ from app.analytics.schemas import CoSignatoryOut
 from app.config import Settings
 from app.db import ReadSession
 from app.errors import responses
+from app.http_cache import letter_state, not_modified, set_validators
 from app.pagination import Page, PageParams, page_params, set_link_header
 
 router = APIRouter(tags=["analytics"])
@@ -110,8 +111,15 @@ def get_letter_counts(
     as_of: Annotated[date | None, Query(description="Count as of this day (default: today).")] = None,
     format: FormatQuery = None,
 ) -> Counts | Response:
-    result = letter_counts(session, get_letter(session, slug), as_of)
-    if _wants_csv(request, format):
+    # One SELECT of the letter and its validator; a current client gets its 304 before counting.
+    found = letter_state(session, slug)
+    wants_csv = _wants_csv(request, format)
+    etag = found.etag("counts", as_of or date.today(), "csv" if wants_csv else "json")
+    cache_control = _cache_control(request)
+    if (hit := not_modified(request.headers.get("if-none-match"), etag, cache_control)) is not None:
+        return hit
+    result = letter_counts(session, found.letter, as_of)
+    if wants_csv:
         breakdowns: dict[str, Sequence[Entry]] = {
             "kind": result.by_kind,
             "body": result.by_body,
@@ -119,16 +127,20 @@ def get_letter_counts(
             "country": result.by_country,
             "org_type": result.by_org_type,
         }
-        return _csv(
-            request,
-            ["breakdown", "key", "label", "count", "share_of_body"],
-            (
-                [name, e.key, e.label, e.count, getattr(e, "share_of_body", None)]
-                for name, entries in breakdowns.items()
-                for e in entries
+        return set_validators(
+            _csv(
+                request,
+                ["breakdown", "key", "label", "count", "share_of_body"],
+                (
+                    [name, e.key, e.label, e.count, getattr(e, "share_of_body", None)]
+                    for name, entries in breakdowns.items()
+                    for e in entries
+                ),
             ),
+            etag,
+            cache_control,
         )
-    response.headers["Cache-Control"] = _cache_control(request)
+    set_validators(response, etag, cache_control)
     return result
 
 

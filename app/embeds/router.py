@@ -61,7 +61,7 @@ def letter_badge(
     style: Annotated[Style, Query(description=" ".join(STYLES))] = "flat",
 ) -> Response:
     found = service.letter_state(session, slug)
-    etag = service.etag("badge", found, date.today(), label, style)
+    etag = found.etag("badge", date.today(), label, style)
     cache_control = _cache_control(request)
     if (hit := not_modified(request.headers.get("if-none-match"), etag, cache_control)) is not None:
         return hit
@@ -95,7 +95,7 @@ def letter_widget(
 ) -> Response:
     found = service.letter_state(session, slug)
     today = date.today()
-    etag = service.etag("widget", found, today, theme)
+    etag = found.etag("widget", today, theme)
     cache_control = _cache_control(request)
     headers = {"Content-Security-Policy": CONTENT_SECURITY_POLICY, "X-Content-Type-Options": "nosniff"}
     if (hit := not_modified(request.headers.get("if-none-match"), etag, cache_control)) is not None:
@@ -142,7 +142,7 @@ def get_oembed(
         raise NotFound("not a widget or letter URL of this server")
     slug, theme = target
     found = service.letter_state(session, slug)
-    etag = service.etag("oembed", found, url, maxwidth, maxheight)
+    etag = found.etag("oembed", url, maxwidth, maxheight)
     cache_control = _cache_control(request)
     if (hit := not_modified(request.headers.get("if-none-match"), etag, cache_control)) is not None:
         return hit

@@ -1,13 +1,7 @@
-"""Reads the embeds need: a letter with its cheap validator, its sources, its counts.
-
-The validator (`state`) is the letter's `version` (bumped by every write to the letter or its
-signatures) together with the newest change record's id (every write of anything records one),
-so a membership or party edit that moves a breakdown also changes it. Both come from one
-SELECT of index lookups, before any counting."""
+"""Reads the embeds need: a letter with its cheap validator (`app.http_cache.letter_state`,
+shared with the counts route), its sources, its counts."""
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -15,29 +9,15 @@ from sqlalchemy.orm import Session
 from app.analytics.counts import letter_counts
 from app.analytics.results import Counts
 from app.embeds.widget import SourceLink
-from app.errors import NotFound
-from app.http_cache import etag_for
+from app.http_cache import LetterState, letter_state
 from app.models import ChangeRecord, Letter, Source
 
-
-@dataclass(frozen=True)
-class LetterState:
-    letter: Letter
-    state: str
-
-
-def letter_state(session: Session, slug: str) -> LetterState:
-    """The letter and its validator, or a 404."""
-    latest_change = select(func.max(ChangeRecord.id)).scalar_subquery()
-    row = session.execute(select(Letter, latest_change).where(Letter.slug == slug)).one_or_none()
-    if row is None:
-        raise NotFound(f"no letter with slug '{slug}'")
-    letter, change_id = row
-    return LetterState(letter=letter, state=f"{letter.version}.{change_id or 0}")
+__all__ = ["LetterState", "counts_of", "letter_state", "source_links", "state_of"]
 
 
 def state_of(session: Session, slug: str) -> str | None:
-    """Only the validator (None once the letter is gone): what an open stream polls."""
+    """Only the validator of `letter_state` (None once the letter is gone): what an open
+    stream polls, one SELECT of two index lookups."""
     latest_change = select(func.max(ChangeRecord.id)).scalar_subquery()
     row = session.execute(select(Letter.version, latest_change).where(Letter.slug == slug)).one_or_none()
     return None if row is None else f"{row[0]}.{row[1] or 0}"
@@ -53,9 +33,3 @@ def source_links(session: Session, letter: Letter) -> list[SourceLink]:
         select(Source.label, Source.url).where(Source.letter_id == letter.id).order_by(Source.id)
     ).all()
     return [SourceLink(label=label or "", url=url) for label, url in rows]
-
-
-def etag(kind: str, found: LetterState, *parts: object) -> str:
-    """A strong validator for one rendering of a letter: what it is, which letter at which
-    state, and whatever else (day, query parameters) changes the bytes."""
-    return etag_for(kind, found.letter.id, found.state, *parts)
