@@ -26,7 +26,7 @@ from app.analytics import (
     resolve_letters,
 )
 from app.analytics.results import CampaignTimeline, Counts, Entry, Overlaps, Point, Reach, Timeline
-from app.analytics.schemas import CoSignatoryOut
+from app.analytics.schemas import CampaignQuery, CoSignatoryOut, LettersQuery
 from app.config import Settings
 from app.db import ReadSession
 from app.errors import responses
@@ -46,17 +46,6 @@ FormatQuery = Annotated[
 ]
 IntervalQuery = Annotated[
     Interval, Query(description="`day`, `week` (ISO weeks, from Monday) or `month` (from the 1st).")
-]
-LettersQuery = Annotated[
-    str | None,
-    Query(
-        max_length=10_100,
-        pattern=r"^[A-Za-z0-9_, -]*$",
-        description="2 to 50 letter slugs, comma-separated, in the order wanted.",
-    ),
-]
-CampaignQuery = Annotated[
-    str | None, Query(max_length=200, description="Take the campaign's letters instead of `letters`.")
 ]
 
 
