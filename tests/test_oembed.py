@@ -84,6 +84,7 @@ def test_unknown_letter_is_404_and_xml_is_501(anon: TestClient, db: Session) -> 
     assert r.status_code == 501
     assert r.headers["content-type"] == "application/problem+json"
     assert anon.get("/oembed").status_code == 422
+    assert anon.get("/oembed", params={"url": OURS, "format": "yaml"}).status_code == 422
 
 
 def test_maxwidth_and_maxheight_are_honoured(anon: TestClient, db: Session) -> None:

@@ -6,7 +6,7 @@ answer 304 when the client's `ETag` is current, and only then count."""
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
@@ -16,7 +16,7 @@ from app.db import ReadSession, get_database, session_scope
 from app.embeds import oembed, service, stream
 from app.embeds.badge import STYLES, Style, render_badge
 from app.embeds.widget import CONTENT_SECURITY_POLICY, THEMES, Theme, render_widget
-from app.errors import AppError, NotFound, responses
+from app.errors import AppError, Invalid, NotFound, responses
 from app.http_cache import not_modified, set_validators
 
 router = APIRouter(tags=["embeds"])
@@ -129,12 +129,21 @@ def get_oembed(
     response: Response,
     session: ReadSession,
     url: Annotated[str, Query(max_length=2000, description="The URL to embed.")],
-    format: Annotated[Literal["json", "xml"], Query(description="Only `json` is served.")] = "json",
+    format: Annotated[
+        str,
+        Query(
+            max_length=20,
+            description="Only `json` is served; `xml` is answered 501, as the oEmbed spec asks.",
+            json_schema_extra={"enum": ["json"]},
+        ),
+    ] = "json",
     maxwidth: Annotated[int | None, Query(ge=1, le=100_000)] = None,
     maxheight: Annotated[int | None, Query(ge=1, le=100_000)] = None,
 ) -> oembed.OEmbed | Response:
-    if format != "json":
+    if format == "xml":
         raise FormatNotImplemented("only format=json is served")
+    if format != "json":
+        raise Invalid("must be json", field="query.format")
     settings = _settings(request)
     bases = [str(request.base_url)] + ([settings.public_url] if settings.public_url else [])
     target = oembed.our_letter(url, bases)
