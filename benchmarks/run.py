@@ -664,6 +664,7 @@ class Run:
             "backend": backend.name,
             "scale": args.scale,
             "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "load_average_at_start": list(os.getloadavg()),
             "dataset": manifest,
             "steps": {},
             "sql": {},
@@ -1119,6 +1120,7 @@ class Run:
                 steps["export_dump_cli"] = self.step("export (undersigned export DIR)", self.export_cli)
         finally:
             self.result["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+            self.result["load_average_at_end"] = list(os.getloadavg())
             self.backend.cleanup()
             shutil.rmtree(self.workdir, ignore_errors=True)
         return self.result
@@ -1177,6 +1179,12 @@ def markdown(results: list[dict[str, Any]], args: argparse.Namespace, files: lis
         + ("" if args.scale == 1 else " — **not the full size: the targets are for scale 1**"),
         f"- machine: {os.cpu_count()} CPUs, Python {platform.python_version()}, {platform.system()} {platform.release()}; "
         "client and server share the machine (loopback)",
+        "- load average (1, 5, 15 min) before each backend's run: "
+        + "; ".join(
+            f"{r['backend']} {', '.join(f'{x:.1f}' for x in r.get('load_average_at_start', []))}"
+            for r in results
+        )
+        + " — anything well above 0 means other work shared the cores and the rates are low",
         f"- load: {args.concurrency} concurrent keep-alive connections ({args.client} client), at most {args.requests:,} requests "
         f"({args.write_requests:,} for writes) or {args.seconds:g} s per scenario, after {args.warmup} warm-up requests; "
         f"unloaded latency from one connection ({args.sequential} requests); plain SQL: up to {args.sql_runs} "
