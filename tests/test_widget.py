@@ -187,3 +187,13 @@ def test_widget_goes_live_in_chromium(browser: Any, fresh_database_url: str) -> 
         finally:
             context.close()
     assert errors == []
+
+
+def test_many_sources_are_cut_to_three_and_counted(anon: TestClient, db: Session) -> None:
+    row = b.letter(db, "many")
+    for i in range(5):
+        db.add(Source(letter_id=row.id, label=f"Source {i}", url=f"https://example.org/{i}"))
+    db.flush()
+    html = anon.get("/embed/letters/many").text
+    assert assets_and_links(html)[1] == ["data:,", *(f"https://example.org/{i}" for i in range(3))]
+    assert "<li>2 more</li>" in html

@@ -24,6 +24,7 @@ from app.embeds.badge import format_count
 Theme = Literal["auto", "light", "dark"]
 THEMES: tuple[Theme, ...] = ("auto", "light", "dark")
 TOP = 5  # bar segments before "Other"
+MAX_SOURCES = 3  # links shown; the rest are counted
 
 # Colours people expect for the parties of the demo data; anything else takes the palette.
 PARTY_COLORS = {
@@ -205,11 +206,13 @@ def render_widget(
         for p in parts
     )
     links = [(escape(s.label or urlsplit(s.url).netloc), safe_url(s.url)) for s in sources]
+    shown = [(label, url) for label, url in links if url]
     source_items = "".join(
         f'<li><a href="{escape(url)}" target="_blank" rel="noopener noreferrer">{label}</a></li>'
-        for label, url in links
-        if url
+        for label, url in shown[:MAX_SOURCES]
     )
+    if len(shown) > MAX_SOURCES:
+        source_items += f"<li>{len(shown) - MAX_SOURCES} more</li>"
     sources_html = (
         f'<span>Sources: </span><ul class="sources">{source_items}</ul>'
         if source_items
