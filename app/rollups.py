@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date
 from typing import Any
 
 from sqlalchemy import ColumnElement, delete, func, literal, select, union_all, update
@@ -25,7 +26,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from app.analytics.common import chosen_membership
-from app.models import Actor, Letter, LetterRollup, Membership, Signature
+from app.models import Actor, Body, Letter, LetterRollup, Membership, Party, Signature
 
 COMBINATION = ("kind", "country", "org_type", "body_id", "party_id")
 
@@ -150,3 +151,52 @@ def snapshot(session: Session) -> set[tuple[Any, ...]]:
         ).where((LetterRollup.new != 0) | (LetterRollup.withdrawn != 0))
     ).all()
     return {tuple(r) for r in rows}
+
+
+# --- reads ------------------------------------------------------------------------------------
+
+
+def groups(session: Session, letter_id: int, day: date) -> list[Any]:
+    """The letter's signatures as of `day`, per breakdown combination: rows shaped like
+    `app.analytics.common.grouped_rows` (kind, country, org_type, body and party slug and name,
+    `n` = recorded) plus `gone` = withdrawn by then. Sums at most days × combinations rows."""
+    stmt = (
+        select(
+            LetterRollup.kind,
+            func.nullif(LetterRollup.country, "").label("country"),
+            func.nullif(LetterRollup.org_type, "").label("org_type"),
+            Body.slug.label("body_slug"),
+            Body.name.label("body_name"),
+            Party.slug.label("party_slug"),
+            Party.name.label("party_name"),
+            (func.sum(LetterRollup.new) - func.sum(LetterRollup.withdrawn)).label("n"),
+            func.sum(LetterRollup.withdrawn).label("gone"),
+        )
+        .outerjoin(Body, Body.id == LetterRollup.body_id)
+        .outerjoin(Party, Party.id == LetterRollup.party_id)
+        .where(LetterRollup.letter_id == letter_id, LetterRollup.day <= day)
+        .group_by(
+            LetterRollup.kind,
+            LetterRollup.country,
+            LetterRollup.org_type,
+            Body.slug,
+            Body.name,
+            Party.slug,
+            Party.name,
+        )
+    )
+    return list(session.execute(stmt).all())
+
+
+def per_day(session: Session, letter_ids: list[int], bucket: Any) -> list[Any]:
+    """(letter_id, bucket, new, withdrawn) for the letters, `bucket` being an SQL expression over
+    `LetterRollup.day` (day, week or month)."""
+    inner = (
+        select(LetterRollup.letter_id, bucket.label("bucket"), LetterRollup.new, LetterRollup.withdrawn)
+        .where(LetterRollup.letter_id.in_(letter_ids))
+        .subquery("bucketed")
+    )
+    stmt = select(
+        inner.c.letter_id, inner.c.bucket, func.sum(inner.c.new), func.sum(inner.c.withdrawn)
+    ).group_by(inner.c.letter_id, inner.c.bucket)
+    return list(session.execute(stmt).all())

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from app import rollups
 from app.analytics.common import Interval, bucket_of, bucket_range, bucket_sql, campaign_letters
 from app.analytics.results import (
     CampaignEvent,
@@ -20,25 +21,24 @@ from app.analytics.results import (
     Timeline,
     TimelineEvent,
 )
-from app.models import Campaign, Event, Letter, Signature
+from app.models import Campaign, Event, Letter, LetterRollup, Signature
 
 
 def _per_bucket(
-    session: Session, letter_ids: list[int], column: Any, interval: Interval
-) -> dict[int, dict[date, int]]:
-    """{letter id: {bucket: number of rows}} for signatures with `column` set, grouped in SQL."""
-    inner = (
-        select(Signature.letter_id, bucket_sql(session, column, interval).label("bucket"))
-        .where(Signature.letter_id.in_(letter_ids), column.is_not(None))
-        .subquery("bucketed")
-    )
-    rows = session.execute(
-        select(inner.c.letter_id, inner.c.bucket, func.count()).group_by(inner.c.letter_id, inner.c.bucket)
-    ).all()
-    out: dict[int, dict[date, int]] = defaultdict(dict)
-    for letter_id, bucket, n in rows:
-        out[letter_id][_as_date(bucket)] = int(n)
-    return out
+    session: Session, letter_ids: list[int], interval: Interval
+) -> tuple[dict[int, dict[date, int]], dict[int, dict[date, int]]]:
+    """({letter id: {bucket: new}}, {letter id: {bucket: withdrawn}}), summed in SQL over the
+    letters' rollups (days, not signatures); buckets with nothing in them are left out."""
+    new: dict[int, dict[date, int]] = defaultdict(dict)
+    gone: dict[int, dict[date, int]] = defaultdict(dict)
+    for letter_id, bucket, made, withdrawn in rollups.per_day(
+        session, letter_ids, bucket_sql(session, LetterRollup.day, interval)
+    ):
+        if made:
+            new[letter_id][_as_date(bucket)] = int(made)
+        if withdrawn:
+            gone[letter_id][_as_date(bucket)] = int(withdrawn)
+    return new, gone
 
 
 def _as_date(value: Any) -> date:
@@ -70,8 +70,8 @@ def _events(session: Session, *conditions: Any) -> list[Event]:
 
 
 def letter_timeline(session: Session, letter: Letter, interval: Interval) -> Timeline:
-    new = _per_bucket(session, [letter.id], Signature.signed_on, interval).get(letter.id, {})
-    gone = _per_bucket(session, [letter.id], Signature.withdrawn_on, interval).get(letter.id, {})
+    news, gones = _per_bucket(session, [letter.id], interval)
+    new, gone = news.get(letter.id, {}), gones.get(letter.id, {})
     events = _events(session, Event.letter_id == letter.id)
     return Timeline(
         letter=letter.slug,
@@ -88,8 +88,7 @@ def campaign_timeline(session: Session, campaign: Campaign, interval: Interval) 
     letters = campaign_letters(session, campaign)
     ids = [letter.id for letter in letters]
     slug_of = {letter.id: letter.slug for letter in letters}
-    new = _per_bucket(session, ids, Signature.signed_on, interval) if ids else {}
-    gone = _per_bucket(session, ids, Signature.withdrawn_on, interval) if ids else {}
+    new, gone = _per_bucket(session, ids, interval) if ids else ({}, {})
     conditions = [Event.campaign_id == campaign.id]
     if ids:
         conditions.append(Event.letter_id.in_(ids))
