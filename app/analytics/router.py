@@ -32,6 +32,7 @@ from app.db import ReadSession
 from app.errors import responses
 from app.http_cache import letter_state, not_modified, set_validators
 from app.pagination import Page, PageParams, page_params, set_link_header
+from app.schemas import IsoDate
 
 router = APIRouter(tags=["analytics"])
 
@@ -97,7 +98,7 @@ def get_letter_counts(
     request: Request,
     response: Response,
     session: ReadSession,
-    as_of: Annotated[date | None, Query(description="Count as of this day (default: today).")] = None,
+    as_of: Annotated[IsoDate | None, Query(description="Count as of this day (default: today).")] = None,
     format: FormatQuery = None,
 ) -> Counts | Response:
     # One SELECT of the letter and its validator; a current client gets its 304 before counting.
