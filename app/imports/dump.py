@@ -37,7 +37,7 @@ from app.changes import record_change
 from app.errors import Invalid
 from app.imports.matching import Resolver, chunks, decide_fuzzy
 from app.imports.parsing import COUNTRIES, KINDS, format_identifiers, parse_identifiers
-from app.imports.service import insert_actors
+from app.imports.service import insert_actors, insert_rows
 from app.models import (
     Actor,
     Base,
@@ -693,24 +693,7 @@ class _Loader:
                 self._insert_pairs(table.name, kept)
 
     def _insert_pairs(self, table_name: str, values: list[dict[str, Any]]) -> None:
-        table = Base.metadata.tables[table_name]
-        if table_name == "signatures" and self.conn.dialect.name == "postgresql":
-            _copy(self.session, table_name, values)
-        else:
-            self.conn.execute(insert(table), values)
-
-
-def _copy(session: Session, table_name: str, values: list[dict[str, Any]]) -> None:
-    """PostgreSQL's bulk path: COPY … FROM STDIN through psycopg's `cursor.copy()`."""
-    from app.models.base import utcnow
-
-    now = utcnow()
-    columns = [*values[0].keys(), "created_at", "updated_at"]
-    raw = session.connection().connection.driver_connection
-    assert raw is not None
-    with raw.cursor() as cursor, cursor.copy(f"COPY {table_name} ({', '.join(columns)}) FROM STDIN") as copy:
-        for v in values:
-            copy.write_row([*v.values(), now, now])
+        insert_rows(self.session, table_name, values)  # COPY on PostgreSQL
 
 
 def load_registry(

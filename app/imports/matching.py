@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rapidfuzz import fuzz, process
-from sqlalchemy import select, tuple_
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.models import Actor, Identifier
@@ -84,13 +84,19 @@ class Resolver:
 
     def by_identifiers(self, pairs: Iterable[Pair]) -> dict[Pair, int]:
         """The actor id of each known `(scheme, value)`."""
+        # One scheme at a time: `scheme = ? AND value IN (…)` is one range scan of the unique
+        # (scheme, value) index, where a row-value IN list plans as an OR of single lookups.
         found: dict[Pair, int] = {}
-        for part in chunks(sorted(set(pairs))):
-            stmt = select(Identifier.scheme, Identifier.value, Identifier.actor_id).where(
-                tuple_(Identifier.scheme, Identifier.value).in_(list(part))
-            )
-            for scheme, value, actor_id in self.session.execute(stmt):
-                found[(scheme, value)] = actor_id
+        by_scheme: dict[str, set[str]] = defaultdict(set)
+        for scheme, value in pairs:
+            by_scheme[scheme].add(value)
+        for scheme, values in sorted(by_scheme.items()):
+            for part in chunks(sorted(values)):
+                stmt = select(Identifier.value, Identifier.actor_id).where(
+                    Identifier.scheme == scheme, Identifier.value.in_(part)
+                )
+                for value, actor_id in self.session.execute(stmt):
+                    found[(scheme, value)] = actor_id
         return found
 
     def by_names(self, kind: str, names: Iterable[str]) -> dict[str, list[int]]:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Literal
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session
 
 from app.auth import Writer
@@ -28,6 +28,7 @@ from app.models import Actor, Base, Body, Letter, Membership, Party, Signature
 from app.text import match_name, search_text
 
 WRITE_CHUNK = 5000
+ANALYZE_AFTER = 10_000  # new actors
 Status = Literal["created", "matched", "duplicate", "ambiguous", "error"]
 Progress = Callable[[str, int, int], None]
 
@@ -273,6 +274,10 @@ def import_signatures(
 
     if not failed and not options.dry_run:
         _write(session, letter, created, outcomes, bodies, parties, progress)
+        if len(created) >= ANALYZE_AFTER and session.get_bind().dialect.name == "postgresql":
+            # Fresh statistics, so that the next import right after this one (before autovacuum
+            # comes round) still plans index lookups rather than scans.
+            session.execute(text("ANALYZE actors, identifiers, signatures"))
         letter.version = (letter.version or 0) + 1
         record_change(
             session,
@@ -296,25 +301,58 @@ def import_signatures(
     return report
 
 
-def insert_actors(session: Session, values: list[dict[str, Any]]) -> list[int]:
-    """Insert actors in one executemany; their new ids, in order.
+def insert_rows(session: Session, table_name: str, rows: list[dict[str, Any]]) -> None:
+    """Bulk insert: `COPY … FROM STDIN` on PostgreSQL (psycopg's `cursor.copy()`), executemany
+    elsewhere. Python-side column defaults (created_at, …) are filled in for COPY too."""
+    if not rows:
+        return
+    if session.get_bind().dialect.name != "postgresql":
+        session.connection().execute(insert(Base.metadata.tables[table_name]), rows)
+        return
+    table = Base.metadata.tables[table_name]
+    given = list(rows[0])
+    defaults: dict[str, Any] = {}
+    for column in table.columns:
+        default = column.default
+        if column.name in given or default is None:
+            continue
+        if getattr(default, "is_callable", False):
+            defaults[column.name] = default.arg(None)  # type: ignore[attr-defined]
+        elif getattr(default, "is_scalar", False):
+            defaults[column.name] = default.arg  # type: ignore[attr-defined]
+    columns = given + list(defaults)
+    tail = list(defaults.values())
+    raw = session.connection().connection.driver_connection
+    assert raw is not None
+    sql = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
+    with raw.cursor() as cursor, cursor.copy(sql) as copy:
+        for row in rows:
+            copy.write_row([row[c] for c in given] + tail)
 
-    PostgreSQL: `INSERT … RETURNING` with SQLAlchemy's insertmanyvalues, which keeps the
-    parameter order. SQLite would fall back to one statement per row for ordered RETURNING, so
-    there the ids are assigned here from `max(id)`: safe because a SQLite write transaction
-    holds the database's only write lock from its first statement (`BEGIN IMMEDIATE`)."""
+
+def insert_actors(session: Session, values: list[dict[str, Any]]) -> list[int]:
+    """Insert actors in bulk; their new ids, in order.
+
+    The ids are taken first, so that the rows can go in without RETURNING: on PostgreSQL from
+    the table's sequence (`nextval` over `generate_series`, then COPY); on SQLite from `max(id)`,
+    safe because a SQLite write transaction holds the database's only write lock from its first
+    statement (`BEGIN IMMEDIATE`)."""
     if not values:
         return []
     conn = session.connection()
     actors = Base.metadata.tables["actors"]
-    if conn.dialect.name == "sqlite":
+    if conn.dialect.name == "postgresql":
+        ids = list(
+            conn.scalars(
+                text("SELECT nextval(pg_get_serial_sequence('actors', 'id')) FROM generate_series(1, :n)"),
+                {"n": len(values)},
+            )
+        )
+    else:
         start = (conn.scalar(select(func.max(actors.c.id))) or 0) + 1
         ids = list(range(start, start + len(values)))
-        conn.execute(insert(actors), [{**v, "id": i} for v, i in zip(values, ids, strict=True)])
-        return ids
-    return list(
-        conn.scalars(insert(actors).returning(actors.c.id, sort_by_parameter_order=True), values).all()
-    )
+    insert_rows(session, "actors", [{"id": i, **v} for v, i in zip(values, ids, strict=True)])
+    return ids
 
 
 def _row_report(o: _Outcome, names: dict[int, str]) -> dict[str, Any]:
@@ -343,9 +381,6 @@ def _write(
     parties: dict[str, int],
     progress: Progress | None,
 ) -> None:
-    # Core statements on the session's connection: executemany without the ORM's per-row
-    # bookkeeping (Python-side column defaults such as created_at still apply).
-    conn = session.connection()
     total = len(created) + len(outcomes)
     done = 0
     for part in chunks(created, WRITE_CHUNK):
@@ -368,7 +403,7 @@ def _write(
             {"actor_id": n.id, "scheme": s, "value": v} for n in part for s, v in n.row.identifiers
         ]
         if identifiers:
-            conn.execute(insert(Base.metadata.tables["identifiers"]), identifiers)
+            insert_rows(session, "identifiers", identifiers)
         seats = [
             {
                 "actor_id": n.id,
@@ -381,7 +416,7 @@ def _write(
             if n.row.body
         ]
         if seats:
-            conn.execute(insert(Base.metadata.tables["memberships"]), seats)
+            insert_rows(session, "memberships", seats)
         done += len(part)
         if progress:
             progress("writing", done, total)
@@ -404,7 +439,7 @@ def _write(
                     "withdrawn_on": o.row.withdrawn_on,
                 }
             )
-        conn.execute(insert(Base.metadata.tables["signatures"]), values)
+        insert_rows(session, "signatures", values)
         done += len(part)
         if progress:
             progress("writing", min(done, total), total)
