@@ -9,11 +9,13 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
+from fastapi.staticfiles import StaticFiles
 
 from app import observability, ops, search
 from app.actors.router import router as actors_router
 from app.analytics.router import router as analytics_router
 from app.campaigns.router import router as campaigns_router
+from app.charts.router import router as charts_router
 from app.config import Settings, get_settings
 from app.db import Database, create_engine_for
 from app.embeds.router import router as embeds_router
@@ -23,6 +25,8 @@ from app.imports.router import router as imports_router
 from app.letters.router import router as letters_router
 from app.limits import BodyLimitMiddleware
 from app.observability import RequestContextMiddleware
+from app.pages.router import STATIC_DIR
+from app.pages.router import router as pages_router
 from app.ratelimit import AddressRateLimitMiddleware
 
 DESCRIPTION = """A registry of open letters, their signatories and their recipients.
@@ -110,6 +114,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(search.router)
     app.include_router(analytics_router)
     app.include_router(imports_router)
+    app.include_router(charts_router)
+    app.include_router(pages_router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(embeds_router)
 
     def openapi() -> dict[str, Any]:

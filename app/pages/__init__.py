@@ -1,0 +1,1 @@
+"""Server-rendered, read-only pages: letters, a letter, a campaign, an actor."""
