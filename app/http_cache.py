@@ -9,6 +9,8 @@ responses (exports, SSE) pass through untouched.
 from __future__ import annotations
 
 import hashlib
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
@@ -124,3 +126,29 @@ def letter_state(session: Session, slug: str) -> LetterState:
         raise NotFound(f"no letter with slug '{slug}'")
     letter, change_id = row
     return LetterState(letter=letter, state=f"{letter.version}.{change_id or 0}")
+
+
+class RenderedCache:
+    """Rendered bytes of hot reads (a letter's counts) by their strong validator, kept in the
+    worker process. Exact by construction: the key is the ETag, which changes with every write
+    that could change the bytes, so an entry is either right or never asked for again; the
+    oldest entries make room for new ones."""
+
+    def __init__(self, size: int = 1024) -> None:
+        self.size = size
+        self._entries: OrderedDict[str, bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> bytes | None:
+        with self._lock:
+            value = self._entries.get(key)
+            if value is not None:
+                self._entries.move_to_end(key)
+            return value
+
+    def put(self, key: str, value: bytes) -> None:
+        with self._lock:
+            self._entries[key] = value
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)

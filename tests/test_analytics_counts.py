@@ -212,3 +212,14 @@ def test_bad_input(anon: TestClient, db: Session) -> None:
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "query.as_of"
     r = anon.get("/v1/letters/real/counts", params={"format": "xml"})
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "query.format"
+
+
+def test_repeat_reads_come_from_the_cache_and_writes_are_seen_at_once(client: TestClient) -> None:
+    client.post("/v1/letters", json={"slug": "cached", "title": "C", "published_on": "2020-09-09"})
+    first = client.get("/v1/letters/cached/counts")
+    again = client.get("/v1/letters/cached/counts")
+    assert first.content == again.content and first.headers["etag"] == again.headers["etag"]
+    client.post("/v1/letters/cached/signatures", json={"actor": {"kind": "organisation", "name": "New"}})
+    after = client.get("/v1/letters/cached/counts")
+    assert after.json()["recorded"] == first.json()["recorded"] + 1
+    assert after.headers["etag"] != first.headers["etag"]

@@ -30,9 +30,13 @@ from app.analytics.schemas import CampaignQuery, CoSignatoryOut, LettersQuery
 from app.config import Settings
 from app.db import ReadSession
 from app.errors import responses
-from app.http_cache import letter_state, not_modified, set_validators
+from app.http_cache import RenderedCache, letter_state, not_modified, set_validators
 from app.pagination import Page, PageParams, page_params, set_link_header
 from app.schemas import IsoDate
+
+# Counts are the hottest read (embeds, badges, dashboards): a repeat read costs the one SELECT
+# of the letter's validator.
+COUNTS_CACHE = RenderedCache()
 
 router = APIRouter(tags=["analytics"])
 
@@ -96,7 +100,6 @@ def _point_rows(points: Iterable[Point], *prefix: Any) -> list[list[Any]]:
 def get_letter_counts(
     slug: str,
     request: Request,
-    response: Response,
     session: ReadSession,
     as_of: Annotated[IsoDate | None, Query(description="Count as of this day (default: today).")] = None,
     format: FormatQuery = None,
@@ -108,6 +111,8 @@ def get_letter_counts(
     cache_control = _cache_control(request)
     if (hit := not_modified(request.headers.get("if-none-match"), etag, cache_control)) is not None:
         return hit
+    if not wants_csv and (cached := COUNTS_CACHE.get(etag)) is not None:
+        return set_validators(Response(cached, media_type="application/json"), etag, cache_control)
     result = letter_counts(session, found.letter, as_of)
     if wants_csv:
         breakdowns: dict[str, Sequence[Entry]] = {
@@ -130,8 +135,9 @@ def get_letter_counts(
             etag,
             cache_control,
         )
-    set_validators(response, etag, cache_control)
-    return result
+    body = result.model_dump_json().encode()
+    COUNTS_CACHE.put(etag, body)
+    return set_validators(Response(body, media_type="application/json"), etag, cache_control)
 
 
 @router.get(
