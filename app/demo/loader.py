@@ -29,13 +29,13 @@ from app import rollups
 from app.changes import record_change
 from app.models import (
     Actor,
+    Base,
     Body,
     Campaign,
     Claim,
     Event,
     Identifier,
     Letter,
-    Membership,
     Party,
     Recipient,
     Signature,
@@ -261,10 +261,12 @@ def _parliament(session: Session, stats: _Loaded) -> dict[str, int]:
                 "end_date": _date(r["membership_end"]),
             }
         )
+    # Core INSERTs on the tables: every row has the same keys (None included), so each is one
+    # executemany (the ORM's bulk path would split rows by which values are None).
     if identifiers:
-        session.execute(insert(Identifier), identifiers)
+        session.execute(insert(Base.metadata.tables["identifiers"]), identifiers)
     if memberships:
-        session.execute(insert(Membership), memberships)
+        session.execute(insert(Base.metadata.tables["memberships"]), memberships)
     stats.actors += len(new)
     stats.memberships += len(memberships)
     return members
