@@ -137,6 +137,20 @@ def git_dirty() -> bool:
         return False
 
 
+def scrub(text: str) -> str:
+    """Results are committed: no paths of this machine in them."""
+    for path, label in (
+        (str(ROOT), "<repo>"),
+        (sys.prefix, "<venv>"),
+        (sys.base_prefix, "<python>"),
+        (tempfile.gettempdir(), "<tmp>"),
+        (str(Path.home()), "<home>"),
+    ):
+        if len(path) > 1:
+            text = text.replace(path, label)
+    return text
+
+
 def tail(text: str, lines: int = 15) -> str:
     """The last lines of a command's output, without the frame typer draws around its errors."""
     kept = [line.strip(" ╭╮╰╯─│") for line in text.strip().splitlines()]
@@ -701,7 +715,11 @@ class Run:
         done = self.cli("db", "upgrade", timeout=600)
         if done.returncode != 0:
             raise RuntimeError(f"`undersigned db upgrade` exited {done.returncode}: {tail(done.stderr)}")
-        return {"url": self.backend.url.split("@")[-1]}
+        return {
+            "database": "a SQLite file in a temporary folder"
+            if self.backend.name == "sqlite"
+            else "PostgreSQL on loopback"
+        }
 
     def bulk_load(self) -> dict[str, Any]:
         t0 = time.perf_counter()
@@ -1444,11 +1462,11 @@ def main(argv: list[str] | None = None) -> int:
             if k not in ("out", "cache")
         }
         path = args.out / f"{stamp}-{name}.json"
-        path.write_text(json.dumps(result, indent=2, default=str) + "\n", encoding="utf-8")
+        path.write_text(scrub(json.dumps(result, indent=2, default=str)) + "\n", encoding="utf-8")
         files.append(path.name)
         results.append(result)
         log(f"wrote {path}")
-    report = markdown(results, args, files)
+    report = scrub(markdown(results, args, files))
     (args.out / "latest.md").write_text(report, encoding="utf-8")
     print(report)
     log(f"wrote {args.out / 'latest.md'}")
