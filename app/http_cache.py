@@ -110,11 +110,14 @@ class LetterState:
 
     letter: Letter
     state: str
+    database: str = ""
 
     def etag(self, *parts: object) -> str:
-        """A strong validator for one rendering: the letter, its state, and whatever else
-        (kind of response, day, query parameters) changes the bytes."""
-        return etag_for(self.letter.id, self.state, *parts)
+        """A strong validator for one rendering: the database and the letter (its id and
+        creation time, as ids can come back after a delete or a rollback), its state, and
+        whatever else (kind of response, day, query parameters) changes the bytes. Unique
+        enough to key a cache of rendered bytes shared by several databases in one process."""
+        return etag_for(self.database, self.letter.id, self.letter.created_at, self.state, *parts)
 
 
 def letter_state(session: Session, slug: str) -> LetterState:
@@ -125,7 +128,8 @@ def letter_state(session: Session, slug: str) -> LetterState:
     if row is None:
         raise NotFound(f"no letter with slug '{slug}'")
     letter, change_id = row
-    return LetterState(letter=letter, state=f"{letter.version}.{change_id or 0}")
+    database = session.get_bind().engine.url.render_as_string(hide_password=True)
+    return LetterState(letter=letter, state=f"{letter.version}.{change_id or 0}", database=database)
 
 
 class RenderedCache:

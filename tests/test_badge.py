@@ -4,6 +4,7 @@ escaping; ETag and 304 before and after a write; Cache-Control and CORS."""
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from datetime import date
 
 import pytest
 from fastapi.testclient import TestClient
@@ -170,3 +171,12 @@ def test_counts_answer_304_from_the_letter_version(client: TestClient, db: Sessi
         client.get("/v1/letters/l/counts", headers={"If-None-Match": fresh.headers["etag"]}).status_code
         == 304
     )
+
+
+def test_counts_as_of_today_and_as_of_unset_are_different_documents(anon: TestClient, db: Session) -> None:
+    letter_with(db, "l", 1)
+    unset = anon.get("/v1/letters/l/counts")
+    today = anon.get("/v1/letters/l/counts", params={"as_of": date.today().isoformat()})
+    assert unset.json()["as_of"] is None
+    assert today.json()["as_of"] == date.today().isoformat()
+    assert unset.headers["etag"] != today.headers["etag"]

@@ -151,6 +151,11 @@ def test_widget_in_headless_chromium(browser: Any, fresh_database_url: str, widt
     assert shot.failed_requests == []
     assert shot.outside_requests(live.base_url) == []
     assert all(urlsplit(u).netloc == urlsplit(live.base_url).netloc for u in shot.requests)
+    # The page itself, then its live stream from the same server: nothing else.
+    assert [urlsplit(u).path for u in shot.requests] == [
+        "/embed/letters/mps",
+        "/v1/letters/mps/counts/stream",
+    ]
     assert "Letter to the ambassador <of> China & co" in shot.text
     assert "9" in shot.text.split()
     assert "130 claimed · 9 recorded here" in shot.text

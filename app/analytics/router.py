@@ -107,7 +107,7 @@ def get_letter_counts(
     # One SELECT of the letter and its validator; a current client gets its 304 before counting.
     found = letter_state(session, slug)
     wants_csv = _wants_csv(request, format)
-    etag = found.etag("counts", as_of or date.today(), "csv" if wants_csv else "json")
+    etag = found.etag("counts", as_of, date.today(), "csv" if wants_csv else "json")
     cache_control = _cache_control(request)
     if (hit := not_modified(request.headers.get("if-none-match"), etag, cache_control)) is not None:
         return hit
