@@ -3,7 +3,9 @@ filters and pages, answers 404 pages for unknown slugs and ids, and is cacheable
 
 from __future__ import annotations
 
+import random
 import re
+import xml.etree.ElementTree as ET
 from datetime import date
 from html.parser import HTMLParser
 
@@ -302,3 +304,74 @@ def test_demo_pages(anon: TestClient, db: Session) -> None:
     assert big_number(campaign.text, "distinct") == str(reach["distinct"])
     recipient = anon.get(f"/v1/letters/{MPS_LETTER}/recipients").json()["items"][0]["actor"]["id"]
     assert "Received" in anon.get(f"/actors/{recipient}").text
+
+
+def test_a_random_registry_renders_with_the_apis_numbers(anon: TestClient, db: Session) -> None:
+    """Twelve letters of a campaign (one undated, one draft, one empty) and forty actors with
+    random seats, signatures and withdrawals: every page and chart renders, with the API's numbers."""
+    rng = random.Random(20200909)
+    bodies = [b.body(db, f"body-{i}", f"Body {i}") for i in range(2)]
+    parties = [b.party(db, f"party-{i}", f"Party {i}") for i in range(3)]
+    camp = b.campaign(db, "random", "Random campaign")
+    letters = [
+        b.letter(
+            db,
+            f"r{i:02d}",
+            campaign=camp,
+            published_on=None if i == 3 else date(2020, 1 + i % 12, 1 + i),
+            status="draft" if i == 4 else "published",
+            claimed=rng.choice([None, 10, 50]),
+        )
+        for i in range(12)
+    ]
+    actors = []
+    for i in range(40):
+        person = rng.random() < 0.6
+        who = b.actor(
+            db,
+            f"Actor {i}",
+            kind="person" if person else "organisation",
+            country=rng.choice([None, "GB", "FR", "DE"]),
+            org_type=None if person else rng.choice([None, "ngo", "union"]),
+        )
+        if person and rng.random() < 0.8:
+            b.membership(db, who, rng.choice(bodies), rng.choice([None, *parties]), date(2019, 1, 1))
+        actors.append(who)
+    for letter in letters[:-1]:  # the last letter stays empty
+        for who in rng.sample(actors, rng.randint(1, 25)):
+            day = date(2020, rng.randint(1, 12), rng.randint(1, 28))
+            withdrawn = day.replace(day=28) if rng.random() < 0.1 else None
+            b.sign(db, letter, who, day, withdrawn_on=withdrawn)
+        b.event(db, date(2020, 6, 1), rng.choice(["published", "delivered", "debated"]), on=letter)
+
+    index = anon.get("/")
+    assert index.status_code == 200
+    for letter in letters:
+        counts = anon.get(f"/v1/letters/{letter.slug}/counts").json()
+        r = anon.get(f"/letters/{letter.slug}")
+        assert r.status_code == 200, letter.slug
+        assert big_number(r.text, "recorded") == str(counts["recorded"])
+        tables = Tables(r.text)
+        for breakdown in ("kind", "body", "party", "country", "org_type"):
+            rows = [(row[0], int(row[1])) for row in tables.tables[f"table-{breakdown}"]]
+            assert rows == [(e["label"], e["count"]) for e in counts[f"by_{breakdown}"]], (
+                letter.slug,
+                breakdown,
+            )
+            ET.fromstring(anon.get(f"/v1/letters/{letter.slug}/charts/{breakdown}.svg").text)
+        ET.fromstring(anon.get(f"/v1/letters/{letter.slug}/timeline.svg").text)
+    campaign = anon.get("/campaigns/random")
+    assert campaign.status_code == 200
+    reach = anon.get("/v1/campaigns/random/reach").json()
+    assert big_number(campaign.text, "distinct") == str(reach["distinct"])
+    doc = anon.get("/v1/overlaps", params={"campaign": "random"}).json()
+    tables = Tables(campaign.text)
+    assert [int(row[2]) for row in tables.tables["table-pairs"]] == [p["common"] for p in doc["pairs"]]
+    assert len(tables.tables["table-pairs"]) == 66
+    assert [int(row[1]) for row in tables.tables["table-intersections"]] == [
+        i["count"] for i in doc["intersections"]
+    ]
+    heat = ET.fromstring(anon.get("/v1/overlaps.svg", params={"campaign": "random"}).text)
+    assert len([g for g in heat.iter("{http://www.w3.org/2000/svg}g") if g.get("class") == "cell"]) == 144
+    for who in actors[:5]:
+        assert anon.get(f"/actors/{who.id}").status_code == 200

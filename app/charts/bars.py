@@ -11,8 +11,9 @@ from app.charts.svg import GRID, INK, SHADES, UNKNOWN_FILL, clip, document, empt
 WIDTH = 420
 LABEL_WIDTH = 140
 VALUE_WIDTH = 60
-ROW = 24
-BAR = 16
+ROW = 26
+BAR = 18
+FONT = 13
 TOP = 8
 BOTTOM = 8
 
@@ -32,7 +33,7 @@ def bar_chart(entries: Sequence[Entry], *, title: str, desc: str, id_prefix: str
         return empty(title=title, desc=desc, message="No signatures recorded.", id_prefix=id_prefix)
     top = max(e.count for e in entries) or 1
     labels = [value_label(e) for e in entries]
-    value_width = max(VALUE_WIDTH, 7.2 * max(len(v) for v in labels) + 12)  # bold 12px digits
+    value_width = max(VALUE_WIDTH, 8 * max(len(v) for v in labels) + 12)  # bold 13px digits
     span = WIDTH - LABEL_WIDTH - value_width
     height = TOP + ROW * len(entries) + BOTTOM
     pattern_id = f"{id_prefix}-hatch"
@@ -52,10 +53,10 @@ def bar_chart(entries: Sequence[Entry], *, title: str, desc: str, id_prefix: str
         label = labels[i]
         body.append(
             f'<g class="bar"><title>{esc(entry.label)}: {esc(label)}</title>'
-            + text(LABEL_WIDTH - 8, y + ROW / 2 + 4, clip(entry.label, 22), anchor="end")
+            + text(LABEL_WIDTH - 8, y + ROW / 2 + 5, clip(entry.label, 20), size=FONT, anchor="end")
             + f'<rect x="{LABEL_WIDTH}" y="{num(y + (ROW - BAR) / 2)}" width="{num(length)}" '
             f'height="{BAR}" fill="{fill}"/>'
-            + text(LABEL_WIDTH + length + 6, y + ROW / 2 + 4, label, weight="600")
+            + text(LABEL_WIDTH + length + 6, y + ROW / 2 + 5, label, size=FONT, weight="600")
             + "</g>"
         )
     return document(width=WIDTH, height=height, title=title, desc=desc, body=body, id_prefix=id_prefix)

@@ -28,7 +28,9 @@ def heatmap_chart(
             title=title, desc=desc, message="Overlaps need two letters or more.", id_prefix=id_prefix
         )
     label_width = LABEL_WIDTH
-    cell = min(64.0, (WIDTH - label_width - 10) / n)
+    # Cells shrink to fit, down to a size that still holds a number; past that the chart widens.
+    cell = max(min(64.0, (WIDTH - label_width - 10) / n), 22.0)
+    width = max(WIDTH, label_width + n * cell + 10)
     top = 34
     pair = {(p.a, p.b): p for p in result.pairs}
     body: list[str] = []
@@ -69,7 +71,7 @@ def heatmap_chart(
                     x + (cell - 2) / 2,
                     y + (cell - 2) / 2 + 4,
                     str(value),
-                    size=12 if cell > 30 else 9,
+                    size=12 if cell > 30 else 8,
                     anchor="middle",
                     fill=ink,
                     weight="600",
@@ -86,7 +88,7 @@ def heatmap_chart(
             fill=MUTED,
         )
     )
-    return document(width=WIDTH, height=height, title=title, desc=desc, body=body, id_prefix=id_prefix)
+    return document(width=width, height=height, title=title, desc=desc, body=body, id_prefix=id_prefix)
 
 
 def upset_chart(
@@ -99,7 +101,8 @@ def upset_chart(
             title=title, desc=desc, message="No signatures recorded on these letters.", id_prefix=id_prefix
         )
     label_width = LABEL_WIDTH
-    column = min(36.0, (WIDTH - label_width - 10) / len(groups))
+    column = max(min(36.0, (WIDTH - label_width - 10) / len(groups)), 18.0)
+    width = max(WIDTH, label_width + column * len(groups) + 10)
     bar_top, bar_height = 20, 150
     matrix_top = bar_top + bar_height + 16
     row = 22
@@ -167,4 +170,4 @@ def upset_chart(
             )
         )
         height += 14
-    return document(width=WIDTH, height=height, title=title, desc=desc, body=body, id_prefix=id_prefix)
+    return document(width=width, height=height, title=title, desc=desc, body=body, id_prefix=id_prefix)
