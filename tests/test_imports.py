@@ -591,3 +591,14 @@ def test_parallel_imports_of_one_letter_write_each_actor_once(fresh_database_url
             assert s.scalar(select(func.count()).select_from(Signature)) == 300
     finally:
         database.dispose()
+
+
+def test_header_oddities(client: TestClient, db: Session) -> None:
+    b.letter(db, "l1")
+    db.commit()
+    r = post_csv(client, "l1", "Name,,Country,\nSome Org,x,gb,\n", dry_run="true")  # blank columns ignored
+    assert r.status_code == 200 and r.json()["summary"]["created"] == 1
+    r = post_csv(client, "l1", "name,country,name\nA,GB,B\n")
+    assert r.status_code == 422 and "repeats the column(s) name" in r.json()["detail"]
+    r = post_csv(client, "l1", "organisation\nHRW\n")
+    assert "lacks a 'name' column" in r.json()["detail"]

@@ -127,8 +127,8 @@ def read_csv(data: bytes, rename: Mapping[str, str] | None = None) -> tuple[list
             f"the CSV header lacks a 'name' column (it has: {', '.join(h for h in header if h) or 'nothing'})",
             field="body",
         )
-    if len(set(header)) != len([h for h in header if h]) + header.count(""):
-        dupes = sorted({h for h in header if h and header.count(h) > 1})
+    dupes = sorted({h for h in header if h and header.count(h) > 1})
+    if dupes:
         raise Invalid(f"the CSV header repeats the column(s) {', '.join(dupes)}", field="body")
     return header, _csv_rows(reader, header)
 
