@@ -10,6 +10,7 @@ from datetime import date
 from html.parser import HTMLParser
 
 from fastapi.testclient import TestClient
+from sqlalchemy import Connection, event
 from sqlalchemy.orm import Session
 
 from app.demo.loader import CAMPAIGN_SLUG, MPS_LETTER, UN_LETTER, load_demo
@@ -375,3 +376,54 @@ def test_a_random_registry_renders_with_the_apis_numbers(anon: TestClient, db: S
     assert len([g for g in heat.iter("{http://www.w3.org/2000/svg}g") if g.get("class") == "cell"]) == 144
     for who in actors[:5]:
         assert anon.get(f"/actors/{who.id}").status_code == 200
+
+
+def test_pages_make_a_fixed_number_of_queries(anon: TestClient, db: Session, connection: Connection) -> None:
+    """No N+1: a page with ten times the rows makes the same number of queries."""
+    commons, labour = b.body(db, "commons"), b.party(db, "labour")
+    camp = b.campaign(db, "camp")
+
+    def statements_for(n: int) -> dict[str, int]:
+        letter = b.letter(db, f"letter-{n}", campaign=camp)
+        first = None
+        for i in range(n):
+            who = b.actor(db, f"Person {n}-{i}", identifiers={"wikidata": f"Q{n}{i}"})
+            b.membership(db, who, commons, labour, date(2019, 1, 1))
+            b.sign(db, letter, who)
+            first = first or who
+        assert first is not None
+        counted = {}
+        for name, path in (
+            ("letter", f"/letters/{letter.slug}"),
+            ("actor", f"/actors/{first.id}"),
+            ("index", "/"),
+        ):
+            seen: list[str] = []
+
+            def count(*args: object, seen: list[str] = seen) -> None:
+                seen.append(str(args[2]))
+
+            event.listen(connection, "before_cursor_execute", count)
+            try:
+                assert anon.get(path).status_code == 200
+            finally:
+                event.remove(connection, "before_cursor_execute", count)
+            counted[name] = len([s for s in seen if "SAVEPOINT" not in s.upper()])
+        return counted
+
+    assert statements_for(3) == statements_for(30)
+
+
+def test_only_web_urls_are_links(client: TestClient, anon: TestClient, db: Session) -> None:
+    b.letter(db, "a")
+    for path, doc in (
+        ("sources", {"label": "Bad", "url": "javascript:alert(1)"}),
+        ("sources", {"label": "Good", "url": "https://example.org/good"}),
+        ("claims", {"count": 3, "url": "javascript:alert(2)"}),
+        ("events", {"date": "2020-09-09", "kind": "other", "url": "javascript:alert(3)"}),
+    ):
+        assert client.post(f"/v1/letters/a/{path}", json=doc).status_code == 201
+    html = anon.get("/letters/a").text
+    assert 'href="javascript:' not in html
+    assert "javascript:alert(1)" in html and "javascript:alert(2)" in html and "javascript:alert(3)" in html
+    assert '<a href="https://example.org/good" rel="nofollow noopener">Good</a>' in html

@@ -12,6 +12,7 @@ from datetime import date
 from html import escape
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse
@@ -71,6 +72,14 @@ templates = Environment(
     lstrip_blocks=True,
 )
 templates.filters["share"] = share_text
+
+
+def web_url(url: str | None) -> str | None:
+    """A URL we may link to: http or https only (the API takes any scheme, `javascript:` too)."""
+    return url if url and urlsplit(url).scheme.lower() in ("http", "https") else None
+
+
+templates.filters["web_url"] = web_url
 LETTERS_PER_PAGE = 20
 SIGNATORIES_PER_PAGE = 50
 LIST_LIMIT = 200
