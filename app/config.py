@@ -60,6 +60,12 @@ class Settings(BaseSettings):
         default=15.0, gt=0, description="Seconds between heartbeat comments on an idle counts stream."
     )
     sse_max_streams: int = Field(default=100, ge=1, description="Open counts streams per worker process.")
+    sse_max_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        description="A counts stream ends after this long (browsers reconnect at once and get the "
+        "current counts), so a restart never waits long for open streams and clients spread over workers.",
+    )
 
     @field_validator("database_url")
     @classmethod

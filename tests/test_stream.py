@@ -158,3 +158,14 @@ def test_a_deleted_letter_ends_the_stream(fresh_database_url: str, n: int) -> No
                 assert admin.delete("/v1/letters/mps").status_code == 204
             assert next(stream) == ("gone", "{}")
             assert list(stream) == []
+
+
+def test_a_stream_ends_after_its_lifetime(fresh_database_url: str) -> None:
+    with live_server(fresh_database_url, sse_poll_seconds=0.1, sse_max_seconds=0.5) as live:
+        seed(live)
+        with live.client(auth=False, timeout=10) as reader:
+            started = time.monotonic()
+            with reader.stream("GET", "/v1/letters/mps/counts/stream") as r:
+                first = r.read().decode()  # the whole body: the stream ends by itself
+            assert 0.4 < time.monotonic() - started < 3
+            assert first.startswith("retry: 5000\nevent: counts\ndata: {")

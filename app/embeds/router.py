@@ -198,5 +198,6 @@ async def letter_counts_stream(slug: str, request: Request) -> Response:
         slug,
         poll=settings.sse_poll_seconds,
         heartbeat=settings.sse_heartbeat_seconds,
+        lifetime=settings.sse_max_seconds,
         limit=settings.sse_max_streams,
     )

@@ -5,7 +5,9 @@ At once a `counts` event with the document `GET /v1/letters/{slug}/counts` retur
 by any worker process is seen), and a new `counts` event when the validator moved and the
 document differs; a `: heartbeat` comment when nothing was sent for `sse_heartbeat_seconds`.
 No transaction stays open between polls: each poll is a session of its own, run in a worker
-thread. A process serves at most `sse_max_streams` streams; past that it answers 503.
+thread. A process serves at most `sse_max_streams` streams; past that it answers 503. A stream
+ends after `sse_max_seconds` (the browser reconnects after `retry`), so a graceful restart never
+waits long on open streams and reconnecting clients spread over the workers.
 """
 
 from __future__ import annotations
@@ -77,8 +79,9 @@ def _read_counts(database: Database, slug: str) -> tuple[str, str] | None:
 
 
 async def counts_events(
-    request: Request, database: Database, slug: str, *, poll: float, heartbeat: float
+    request: Request, database: Database, slug: str, *, poll: float, heartbeat: float, lifetime: float
 ) -> AsyncIterator[str]:
+    ends = time.monotonic() + lifetime
     first = await run_in_threadpool(_read_counts, database, slug)
     if first is None:
         return
@@ -92,6 +95,8 @@ async def counts_events(
         if await request.is_disconnected():
             return
         now = time.monotonic()
+        if now >= ends:  # the client reconnects after `retry` and gets the counts at once
+            return
         if now >= next_poll:
             next_poll = now + poll
             current = await run_in_threadpool(_read_state, database, slug)
@@ -130,7 +135,14 @@ class SlotResponse(StreamingResponse):
 
 
 def open_stream(
-    request: Request, database: Database, slug: str, *, poll: float, heartbeat: float, limit: int
+    request: Request,
+    database: Database,
+    slug: str,
+    *,
+    poll: float,
+    heartbeat: float,
+    lifetime: float,
+    limit: int,
 ) -> SlotResponse:
     slots = slots_for(request.app, limit)
     if not slots.acquire():
@@ -139,5 +151,6 @@ def open_stream(
             headers={"Retry-After": "10"},
         )
     return SlotResponse(
-        counts_events(request, database, slug, poll=poll, heartbeat=heartbeat), release=slots.release
+        counts_events(request, database, slug, poll=poll, heartbeat=heartbeat, lifetime=lifetime),
+        release=slots.release,
     )
