@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from itertools import pairwise
 
-from app.analytics.common import Interval, next_bucket
+from app.analytics.common import Interval, bucket_range, next_bucket
 from app.charts.svg import DASHES, GRID, INK, MUTED, SHADES, clip, document, empty, esc, num, text
 
 WIDTH = 480
@@ -18,6 +18,7 @@ PLOT_HEIGHT = 180
 AXIS = 36
 LEGEND_LINE = 18
 LEGEND_CHARS = 68
+MIN_BUCKETS = 5
 NEW_FILL = "#d9e2ec"
 
 
@@ -41,6 +42,12 @@ class TimelineData:
     new: Sequence[tuple[date, int]] = ()
     events: Sequence[Marker] = field(default_factory=tuple)
     event_legend: bool = True  # False when the page lists the events itself, numbered alike
+
+
+def previous_bucket(day: date, interval: Interval) -> date:
+    if interval == "month":
+        return (day - timedelta(days=1)).replace(day=1)
+    return day - timedelta(days=7 if interval == "week" else 1)
 
 
 def nice_step(top: int, ticks: int = 4) -> int:
@@ -68,8 +75,10 @@ def timeline_chart(data: TimelineData, *, title: str, desc: str, id_prefix: str 
     days += [e.day for e in data.events]
     if not days:
         return empty(title=title, desc=desc, message="No signatures or events yet.", id_prefix=id_prefix)
-    start, last = min(days), max(days)
-    end = next_bucket(last, data.interval)
+    first, last = min(days), max(days)
+    start, end = first, next_bucket(last, data.interval)
+    if len(bucket_range(first, last, data.interval)) < MIN_BUCKETS:  # a little context either side
+        start, end = previous_bucket(first, data.interval), next_bucket(end, data.interval)
     span_days = max((end - start).days, 1)
     plot_width = WIDTH - LEFT - RIGHT
     top_value = max([v for s in data.series for _, v in s.points] + [n for _, n in data.new] + [1])
@@ -91,10 +100,15 @@ def timeline_chart(data: TimelineData, *, title: str, desc: str, id_prefix: str 
         )
         body.append(text(LEFT - 6, y(tick) + 4, str(tick), size=11, anchor="end", fill=MUTED))
     # x ticks: the first and last day, and a few between
-    count = min(2, span_days)
-    tick_days = sorted({start, last, *(start + (last - start) * i / count for i in range(1, count))})
+    count = min(2, (last - first).days)
+    tick_days = sorted({first, last, *(first + (last - first) * i / count for i in range(1, count))})
     for i, day in enumerate(tick_days):
-        anchor = "start" if i == 0 else "end" if i == len(tick_days) - 1 and len(tick_days) > 1 else "middle"
+        at_edge = start == first  # unpadded: the first and last labels sit at the plot's edges
+        anchor = "middle"
+        if at_edge and i == 0:
+            anchor = "start"
+        elif at_edge and i == len(tick_days) - 1 and i > 0:
+            anchor = "end"
         body.append(
             f'<line x1="{num(x(day))}" y1="{bottom}" x2="{num(x(day))}" y2="{bottom + 4}" stroke="{INK}"/>'
         )

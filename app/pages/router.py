@@ -85,8 +85,6 @@ SIGNATORIES_PER_PAGE = 50
 LIST_LIMIT = 200
 CO_SIGNATORIES = 10
 TIMELINE_MAX_POINTS = 92
-BADGE_ROUTE = "/v1/letters/{slug}/badge.svg"
-EMBED_ROUTE = "/embed/letters/{slug}"
 
 Text = Annotated[str | None, Query(max_length=500)]
 Cursor = Annotated[str | None, Query(max_length=2000)]
@@ -113,10 +111,6 @@ def _page(build: Callable[[], HTMLResponse]) -> HTMLResponse:
 def _base_url(request: Request) -> str:
     public: str | None = request.app.state.settings.public_url
     return (public or str(request.base_url)).rstrip("/")
-
-
-def _has_route(request: Request, path: str) -> bool:
-    return any(getattr(route, "path", None) == path for route in request.app.routes)
 
 
 def embed_snippet(base: str, letter: Letter) -> str:
@@ -241,8 +235,6 @@ def letter_page(
             base=base,
             embed_snippet=embed_snippet(base, letter),
             badge_snippet=badge_snippet(base, letter),
-            badge=_has_route(request, BADGE_ROUTE),
-            embed=_has_route(request, EMBED_ROUTE),
         )
 
     return _page(build)
