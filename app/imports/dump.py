@@ -30,9 +30,10 @@ from datetime import date
 from pathlib import Path
 from typing import IO, Any
 
-from sqlalchemy import func, insert, select, tuple_, update
+from sqlalchemy import func, insert, select, tuple_
 from sqlalchemy.orm import Session
 
+from app import rollups
 from app.changes import record_change
 from app.errors import Invalid
 from app.imports.matching import Resolver, chunks, decide_fuzzy
@@ -718,9 +719,9 @@ def load_registry(
         loader.load_letter_children(name)
     loader.load_pairs("signatures.csv")
     loader.load_pairs("recipients.csv")
-    old = sorted(loader.touched_letters - loader.new_letters)
-    for part in chunks(old):
-        session.execute(update(Letter).where(Letter.id.in_(part)).values(version=Letter.version + 1))
+    # Signatures, and memberships of actors that had signed already, move the rollups of many
+    # letters at once: recompute them all (this also bumps every letter's version).
+    rollups.rebuild(session)
     stats = loader.stats
     record_change(
         session, key_name, "load", "registry", "dump", after={**stats.as_dict(), "into_empty_registry": empty}

@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Literal
 
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import and_, func, insert, select, text
 from sqlalchemy.orm import Session
 
+from app import rollups
 from app.auth import Writer
 from app.changes import record_change
 from app.errors import AppError, NotFound
@@ -278,7 +279,7 @@ def import_signatures(
             # Fresh statistics, so that the next import right after this one (before autovacuum
             # comes round) still plans index lookups rather than scans.
             session.execute(text("ANALYZE actors, identifiers, signatures"))
-        letter.version = (letter.version or 0) + 1
+        rollups.touch_letter(session, letter.id)
         record_change(
             session,
             key_name,
@@ -440,6 +441,12 @@ def _write(
                 }
             )
         insert_rows(session, "signatures", values)
+        # The signatures just written (the letter is locked, and each actor signs it once).
+        rollups.shift(
+            session,
+            and_(Signature.letter_id == letter.id, Signature.actor_id.in_([v["actor_id"] for v in values])),
+            1,
+        )
         done += len(part)
         if progress:
             progress("writing", min(done, total), total)
