@@ -137,6 +137,7 @@ def keys_create(
 @keys_cli.command("list")
 def keys_list() -> None:
     """List keys (names, scopes, dates; never the secrets)."""
+    migrate.upgrade(get_settings().database_url)
     database = _database()
     try:
         with session_scope(database.read_sessions) as session:
@@ -151,6 +152,7 @@ def keys_list() -> None:
 @keys_cli.command("revoke")
 def keys_revoke(name: Annotated[str, typer.Argument(help="The key's name.")]) -> None:
     """Revoke a key at once."""
+    migrate.upgrade(get_settings().database_url)
     database = _database()
     try:
         with session_scope(database.write_sessions) as session:

@@ -25,13 +25,15 @@ EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "12"))
 schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(Settings(database_url="sqlite://")))
 schema.config.generation.update(modes=list(GenerationMode), max_examples=EXAMPLES, database="none")
 # The SSE stream never ends by design; it has its own tests against a real server.
-schema = schema.exclude(path_regex=r"/stream$")
+schema = schema.exclude(path_regex=r"/stream$")  # type: ignore[assignment]
 
 
 @schema.parametrize()
 # One client (and one rolled-back transaction) serves every example of an operation: on purpose.
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
-def test_no_server_error_and_responses_match_the_schema(case: schemathesis.Case, client: TestClient) -> None:
+def test_no_server_error_and_responses_match_the_schema(
+    case: schemathesis.Case[Any], client: TestClient
+) -> None:
     kwargs: dict[str, Any] = case.as_transport_kwargs(base_url=str(client.base_url))
     kwargs.pop("base_url", None)
     client.cookies.clear()

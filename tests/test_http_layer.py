@@ -7,6 +7,11 @@ import logging
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import Connection, Engine
+
+from app.config import Settings
+from app.main import create_app
+from tests.conftest import Keys, TestDatabase
 
 
 def test_reads_carry_a_strong_etag_and_answer_304(client: TestClient) -> None:
@@ -66,3 +71,16 @@ def test_metrics_count_requests_by_route(anon: TestClient) -> None:
     assert 'undersigned_requests_total{method="GET",route="/v1/campaigns/{slug}",status="404"}' in text
     assert "undersigned_request_duration_seconds_bucket" in text
     assert "undersigned_db_pool_checked_out" in text and "undersigned_sse_streams_open" in text
+
+
+def test_a_streamed_body_over_the_limit_is_cut_off_with_413(
+    settings: Settings, engine: Engine, connection: Connection, keys: Keys
+) -> None:
+    app = create_app(settings.model_copy(update={"max_body_bytes": 4096}), TestDatabase(engine, connection))
+    chunks = (b"name,kind\n" + b"x" * 1000 + b",organisation\n" for _ in range(10))  # no Content-Length
+    with TestClient(app, headers={"Authorization": f"Bearer {keys.write}"}) as c:
+        c.post("/v1/letters", json={"slug": "big", "title": "Big"})
+        r = c.post("/v1/letters/big/signatures/import", content=chunks, headers={"Content-Type": "text/csv"})
+        assert r.status_code == 413 and r.headers["content-type"].startswith("application/problem+json")
+        assert "4096" in r.json()["detail"]
+        assert c.get("/v1/letters/big").json()["recorded_signatory_count"] == 0

@@ -55,10 +55,20 @@ def upgrade() -> None:
         sa.Column("new", sa.Integer(), nullable=False),
         sa.Column("withdrawn", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["letter_id"], ["letters.id"], name=op.f("fk_letter_rollups_letter_id_letters"), ondelete="CASCADE"
+            ["letter_id"],
+            ["letters.id"],
+            name=op.f("fk_letter_rollups_letter_id_letters"),
+            ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint(
-            "letter_id", "day", "kind", "country", "org_type", "body_id", "party_id", name=op.f("pk_letter_rollups")
+            "letter_id",
+            "day",
+            "kind",
+            "country",
+            "org_type",
+            "body_id",
+            "party_id",
+            name=op.f("pk_letter_rollups"),
         ),
     )
     op.execute(BACKFILL)
