@@ -239,7 +239,10 @@ def test_campaign_with_one_letter_has_no_overlaps(anon: TestClient, db: Session)
     camp = b.campaign(db, "solo")
     b.letter(db, "only", campaign=camp)
     r = anon.get("/campaigns/solo")
-    assert r.status_code == 200 and "Overlaps are drawn for campaigns of 2 to 50 letters; this one has 1." in r.text
+    assert (
+        r.status_code == 200
+        and "Overlaps are drawn for campaigns of 2 to 50 letters; this one has 1." in r.text
+    )
 
 
 def test_actor_page_shows_signed_received_seats_and_co_signatories(
