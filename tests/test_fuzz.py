@@ -11,9 +11,10 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import httpx
 import schemathesis
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, reject, settings
 from schemathesis import GenerationMode
 from schemathesis.checks import positive_data_acceptance
 
@@ -40,7 +41,12 @@ def test_no_server_error_and_responses_match_the_schema(
     client.cookies.update(kwargs.pop("cookies", None) or {})
     if isinstance(kwargs.get("data"), bytes | str):
         kwargs["content"] = kwargs.pop("data")
-    response = client.request(**kwargs)
+    try:
+        response = client.request(**kwargs)
+    except httpx.InvalidURL:
+        # Negative data can make a query string past what the HTTP client will build (65,536
+        # characters); such a request never reaches the server, so there is nothing to check.
+        reject()
     # Not checked: that every schema-valid request is accepted. The schema cannot say that a
     # cursor must be one we issued, or that a slug or id must exist, so those are rightly 4xx.
     case.validate_response(response, excluded_checks=[positive_data_acceptance])
