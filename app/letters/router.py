@@ -31,7 +31,7 @@ from app.letters.schemas import (
     SourceCreate,
     SourceOut,
 )
-from app.models import Event, Recipient, Signature
+from app.models import Claim, Event, Recipient, Signature, Source
 from app.pagination import Page, PageParams, page_params, set_link_header
 from app.schemas import IsoDate, Slug
 
@@ -349,7 +349,7 @@ def remove_recipient(slug: str, recipient_id: int, writer: WriteAccess) -> Respo
 def list_events(
     slug: str, request: Request, response: Response, session: ReadSession, page: Paging
 ) -> Page[EventOut]:
-    items, cursor = service.list_events(session, slug, page)
+    items, cursor = service.list_parts(session, slug, Event, page)
     set_link_header(request, response, cursor)
     return Page[EventOut](items=[_event_out(e, slug) for e in items], next_cursor=cursor)
 
@@ -363,7 +363,7 @@ def list_events(
     responses=responses(401, 403, 404, 422),
 )
 def add_event(slug: str, data: EventCreate, writer: WriteAccess, response: Response) -> EventOut:
-    event = service.add_event(writer, slug, data)
+    event = service.add_part(writer, slug, Event, data)
     response.headers["Location"] = f"/v1/letters/{slug}/events/{event.id}"
     return _event_out(event, slug)
 
@@ -376,7 +376,7 @@ def add_event(slug: str, data: EventCreate, writer: WriteAccess, response: Respo
     responses=responses(404, 422),
 )
 def get_event(slug: str, event_id: int, session: ReadSession) -> EventOut:
-    return _event_out(service.get_event(session, slug, event_id), slug)
+    return _event_out(service.get_part(session, slug, Event, event_id), slug)
 
 
 @router.get(
@@ -389,7 +389,7 @@ def get_event(slug: str, event_id: int, session: ReadSession) -> EventOut:
 def list_claims(
     slug: str, request: Request, response: Response, session: ReadSession, page: Paging
 ) -> Page[ClaimOut]:
-    items, cursor = service.list_claims(session, slug, page)
+    items, cursor = service.list_parts(session, slug, Claim, page)
     set_link_header(request, response, cursor)
     return Page[ClaimOut](items=[ClaimOut.model_validate(c) for c in items], next_cursor=cursor)
 
@@ -403,7 +403,7 @@ def list_claims(
     responses=responses(401, 403, 404, 422),
 )
 def add_claim(slug: str, data: ClaimCreate, writer: WriteAccess, response: Response) -> ClaimOut:
-    claim = service.add_claim(writer, slug, data)
+    claim = service.add_part(writer, slug, Claim, data)
     response.headers["Location"] = f"/v1/letters/{slug}/claims/{claim.id}"
     return ClaimOut.model_validate(claim)
 
@@ -416,7 +416,7 @@ def add_claim(slug: str, data: ClaimCreate, writer: WriteAccess, response: Respo
     responses=responses(404, 422),
 )
 def get_claim(slug: str, claim_id: int, session: ReadSession) -> ClaimOut:
-    return ClaimOut.model_validate(service.get_claim(session, slug, claim_id))
+    return ClaimOut.model_validate(service.get_part(session, slug, Claim, claim_id))
 
 
 @router.get(
@@ -429,7 +429,7 @@ def get_claim(slug: str, claim_id: int, session: ReadSession) -> ClaimOut:
 def list_sources(
     slug: str, request: Request, response: Response, session: ReadSession, page: Paging
 ) -> Page[SourceOut]:
-    items, cursor = service.list_sources(session, slug, page)
+    items, cursor = service.list_parts(session, slug, Source, page)
     set_link_header(request, response, cursor)
     return Page[SourceOut](items=[SourceOut.model_validate(s) for s in items], next_cursor=cursor)
 
@@ -443,7 +443,7 @@ def list_sources(
     responses=responses(401, 403, 404, 422),
 )
 def add_source(slug: str, data: SourceCreate, writer: WriteAccess, response: Response) -> SourceOut:
-    source = service.add_source(writer, slug, data)
+    source = service.add_part(writer, slug, Source, data)
     response.headers["Location"] = f"/v1/letters/{slug}/sources/{source.id}"
     return SourceOut.model_validate(source)
 
@@ -456,4 +456,4 @@ def add_source(slug: str, data: SourceCreate, writer: WriteAccess, response: Res
     responses=responses(404, 422),
 )
 def get_source(slug: str, source_id: int, session: ReadSession) -> SourceOut:
-    return SourceOut.model_validate(service.get_source(session, slug, source_id))
+    return SourceOut.model_validate(service.get_part(session, slug, Source, source_id))

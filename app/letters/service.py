@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, Date, Select, and_, delete, exists, func, literal, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -568,79 +568,47 @@ def remove_recipient(writer: Writer, slug: str, recipient_id: int) -> None:
 # --- events, claims and sources -------------------------------------------------------------
 
 
-def list_events(session: Session, slug: str, params: PageParams) -> tuple[list[Event], str | None]:
+Part = TypeVar("Part", Event, Claim, Source)
+
+
+def _part_order(model: type[Part]) -> list[SortKey]:
+    """Events by date; claims and sources as they were added."""
+    return [SortKey(Event.date), SortKey(Event.id)] if model is Event else [SortKey(model.id)]
+
+
+def _part_name(model: type[Part]) -> str:
+    return model.__tablename__.removesuffix("s")
+
+
+def list_parts(
+    session: Session, slug: str, model: type[Part], params: PageParams
+) -> tuple[list[Part], str | None]:
+    """A letter's events, claims or sources, a page at a time."""
     letter = find_letter(session, slug)
-    stmt = select(Event).where(Event.letter_id == letter.id)
-    rows, cursor = keyset_page(session, stmt, [SortKey(Event.date), SortKey(Event.id)], params)
+    stmt = select(model).where(model.letter_id == letter.id)
+    rows, cursor = keyset_page(session, stmt, _part_order(model), params)
     return [row[0] for row in rows], cursor
 
 
-def get_event(session: Session, slug: str, event_id: int) -> Event:
+def get_part(session: Session, slug: str, model: type[Part], part_id: int) -> Part:
     letter = find_letter(session, slug)
-    event = session.scalar(select(Event).where(Event.letter_id == letter.id, Event.id == event_id))
-    if event is None:
-        raise NotFound(f"no event {event_id} of '{slug}'")
-    return event
+    part = session.scalar(select(model).where(model.letter_id == letter.id, model.id == part_id))
+    if part is None:
+        raise NotFound(f"no {_part_name(model)} {part_id} of '{slug}'")
+    return part
 
 
-def add_event(writer: Writer, slug: str, data: EventCreate) -> Event:
+def add_part(
+    writer: Writer, slug: str, model: type[Part], data: EventCreate | ClaimCreate | SourceCreate
+) -> Part:
+    """Add an event, a claim or a source to a letter (a change record; the letter's version moves)."""
     session = writer.session
     letter = find_letter(session, slug)
-    event = Event(letter_id=letter.id, **data.model_dump())
-    session.add(event)
+    part = model(letter_id=letter.id, **data.model_dump())
+    session.add(part)
     _touch(letter)
     session.flush()
-    record_change(session, writer.key_name, "create", "event", f"{slug}/{event.id}", after=snapshot(event))
-    return event
-
-
-def list_claims(session: Session, slug: str, params: PageParams) -> tuple[list[Claim], str | None]:
-    letter = find_letter(session, slug)
-    stmt = select(Claim).where(Claim.letter_id == letter.id)
-    rows, cursor = keyset_page(session, stmt, [SortKey(Claim.id)], params)
-    return [row[0] for row in rows], cursor
-
-
-def get_claim(session: Session, slug: str, claim_id: int) -> Claim:
-    letter = find_letter(session, slug)
-    claim = session.scalar(select(Claim).where(Claim.letter_id == letter.id, Claim.id == claim_id))
-    if claim is None:
-        raise NotFound(f"no claim {claim_id} of '{slug}'")
-    return claim
-
-
-def add_claim(writer: Writer, slug: str, data: ClaimCreate) -> Claim:
-    session = writer.session
-    letter = find_letter(session, slug)
-    claim = Claim(letter_id=letter.id, **data.model_dump())
-    session.add(claim)
-    _touch(letter)
-    session.flush()
-    record_change(session, writer.key_name, "create", "claim", f"{slug}/{claim.id}", after=snapshot(claim))
-    return claim
-
-
-def list_sources(session: Session, slug: str, params: PageParams) -> tuple[list[Source], str | None]:
-    letter = find_letter(session, slug)
-    stmt = select(Source).where(Source.letter_id == letter.id)
-    rows, cursor = keyset_page(session, stmt, [SortKey(Source.id)], params)
-    return [row[0] for row in rows], cursor
-
-
-def get_source(session: Session, slug: str, source_id: int) -> Source:
-    letter = find_letter(session, slug)
-    source = session.scalar(select(Source).where(Source.letter_id == letter.id, Source.id == source_id))
-    if source is None:
-        raise NotFound(f"no source {source_id} of '{slug}'")
-    return source
-
-
-def add_source(writer: Writer, slug: str, data: SourceCreate) -> Source:
-    session = writer.session
-    letter = find_letter(session, slug)
-    source = Source(letter_id=letter.id, **data.model_dump())
-    session.add(source)
-    _touch(letter)
-    session.flush()
-    record_change(session, writer.key_name, "create", "source", f"{slug}/{source.id}", after=snapshot(source))
-    return source
+    record_change(
+        session, writer.key_name, "create", _part_name(model), f"{slug}/{part.id}", after=snapshot(part)
+    )
+    return part

@@ -52,11 +52,11 @@ from app.letters.service import (
     LetterFilters,
     SignatureFilters,
     get_letter,
-    list_events,
     list_letters,
+    list_parts,
     list_recipients,
 )
-from app.models import Letter
+from app.models import Event, Letter
 from app.pages.service import recipient_choices, signatory_rows
 from app.pagination import PageParams
 
@@ -202,7 +202,7 @@ def letter_page(
         letter = view.letter
         counts = letter_counts(session, letter)
         timeline = _letter_timeline(session, letter)
-        events, _ = list_events(session, slug, PageParams(limit=LIST_LIMIT, cursor=None))
+        events, _ = list_parts(session, slug, Event, PageParams(limit=LIST_LIMIT, cursor=None))
         recipients, _ = list_recipients(session, slug, PageParams(limit=LIST_LIMIT, cursor=None))
         chosen: dict[str, Any] = {
             "kind": _clean(kind),
