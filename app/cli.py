@@ -29,7 +29,9 @@ cli.add_typer(keys_cli, name="keys")
 
 
 def _database() -> Database:
-    return Database(create_engine_for(get_settings()))
+    """The CLI's database. Its bulk work (loads, imports, rebuilds) runs statements far longer
+    than any request's, so the statement timeout that guards the service does not apply."""
+    return Database(create_engine_for(get_settings().model_copy(update={"statement_timeout_ms": 0})))
 
 
 @db_cli.command("upgrade")

@@ -42,3 +42,22 @@ def test_statement_timeout_is_a_503_with_retry_after(settings: Settings, backend
         database.dispose()
     assert r.status_code == 503 and r.headers["retry-after"] == "5"
     assert r.headers["content-type"].startswith("application/problem+json")
+
+
+def test_the_cli_runs_bulk_work_without_the_request_timeout(
+    database_url: str, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.cli import _database
+    from app.config import get_settings
+
+    if backend != "postgresql":
+        pytest.skip("statement timeouts are PostgreSQL's")
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    get_settings.cache_clear()
+    try:
+        database = _database()
+        with database.engine.connect() as conn:
+            assert conn.execute(text("SHOW statement_timeout")).scalar() == "0"
+        database.dispose()
+    finally:
+        get_settings.cache_clear()
