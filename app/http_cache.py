@@ -1,8 +1,11 @@
 """Conditional GETs: a strong `ETag` on every read and `If-None-Match` answered with 304.
 
-Endpoints that can tell their version cheaply (a letter's counts, badge and embed: from the
-letter's `version`) set their own `ETag` and answer 304 before computing anything; for the
-others this middleware hashes the body of a complete (single-chunk) 200 response. Streamed
+The hot reads of one letter (counts, timeline, badge, widget) go through `letter_read`: their
+validator comes from one indexed row read on the event loop (no worker thread, no ORM), a
+current client gets its 304 and a repeat reader the bytes this process rendered for that
+validator before, so a read costs about what reading one row costs, whatever the letter's size;
+only a new state of the letter is computed (from the rollups), in a worker thread. For the other
+reads this middleware hashes the body of a complete (single-chunk) 200 response. Streamed
 responses (exports, SSE) pass through untouched.
 """
 
@@ -11,15 +14,21 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.db import Database, fetch_one_sync, session_scope
 from app.errors import NotFound
-from app.models import ChangeRecord, Letter
+from app.models import Letter
 
 
 def etag_for(*parts: object) -> str:
@@ -102,34 +111,75 @@ def set_validators(response: Response, etag: str, cache_control: str) -> Respons
     return response
 
 
-@dataclass(frozen=True)
-class LetterState:
-    """A letter row and its validator: the letter's `version` (bumped by every write that can
-    change what its reads show) and the newest change record's id (every write of anything
-    records one, so even a party renamed or a seat filled elsewhere moves it)."""
+# The letter's validator in one SELECT of two index lookups: its `version` (bumped by every write
+# that can change what its reads show) and the newest change record's id (every write of anything
+# records one, so even a party renamed or a seat filled elsewhere moves it), with its id and
+# creation time (ids can come back after a delete or a rollback). Raw SQL, read the same way on
+# the event loop (`Database.fetch_one`) and inside a session (`fetch_one_sync`), so that both
+# give the same validator to the byte.
+VALIDATOR_SQL = (
+    "SELECT id, created_at, version, (SELECT max(id) FROM change_records) FROM letters WHERE slug = %s"
+)
 
-    letter: Letter
+
+@lru_cache(maxsize=64)
+def _database_label(engine: Engine) -> str:
+    return engine.url.render_as_string(hide_password=True)
+
+
+@dataclass(frozen=True)
+class LetterRef:
+    """A letter's id and validator."""
+
+    id: int
+    created_at: str
     state: str
-    database: str = ""
+    database: str
+
+    @classmethod
+    def from_row(cls, slug: str, row: tuple[Any, ...] | None, engine: Engine) -> LetterRef:
+        if row is None:
+            raise NotFound(f"no letter with slug '{slug}'")
+        ident, created_at, version, change_id = row
+        return cls(ident, str(created_at), f"{version}.{change_id or 0}", _database_label(engine))
 
     def etag(self, *parts: object) -> str:
-        """A strong validator for one rendering: the database and the letter (its id and
-        creation time, as ids can come back after a delete or a rollback), its state, and
+        """A strong validator for one rendering: the database, the letter, its state, and
         whatever else (kind of response, day, query parameters) changes the bytes. Unique
         enough to key a cache of rendered bytes shared by several databases in one process."""
-        return etag_for(self.database, self.letter.id, self.letter.created_at, self.state, *parts)
+        return etag_for(self.database, self.id, self.created_at, self.state, *parts)
+
+
+async def letter_ref(database: Database, slug: str) -> LetterRef:
+    """The letter's id and validator, or a 404, without a thread: what a hot read needs to
+    answer 304, or from its cache, before computing anything."""
+    row = await database.fetch_one(VALIDATOR_SQL, (slug,))
+    return LetterRef.from_row(slug, row, database.engine)
+
+
+@dataclass(frozen=True)
+class LetterState:
+    """A letter row and its validator, read in one session (so they agree)."""
+
+    letter: Letter
+    ref: LetterRef
+
+    @property
+    def state(self) -> str:
+        return self.ref.state
+
+    def etag(self, *parts: object) -> str:
+        return self.ref.etag(*parts)
 
 
 def letter_state(session: Session, slug: str) -> LetterState:
-    """The letter and its validator from one SELECT of index lookups, or a 404 — what a route
-    needs to answer 304 before computing anything."""
-    latest_change = select(func.max(ChangeRecord.id)).scalar_subquery()
-    row = session.execute(select(Letter, latest_change).where(Letter.slug == slug)).one_or_none()
-    if row is None:
+    """The letter and its validator in the session's transaction, or a 404."""
+    connection = session.connection()
+    ref = LetterRef.from_row(slug, fetch_one_sync(connection, VALIDATOR_SQL, (slug,)), connection.engine)
+    letter = session.get(Letter, ref.id)
+    if letter is None:  # deleted between the two reads
         raise NotFound(f"no letter with slug '{slug}'")
-    letter, change_id = row
-    database = session.get_bind().engine.url.render_as_string(hide_password=True)
-    return LetterState(letter=letter, state=f"{letter.version}.{change_id or 0}", database=database)
+    return LetterState(letter=letter, ref=ref)
 
 
 class RenderedCache:
@@ -156,3 +206,43 @@ class RenderedCache:
             self._entries.move_to_end(key)
             while len(self._entries) > self.size:
                 self._entries.popitem(last=False)
+
+
+RENDERED = RenderedCache()
+
+
+async def letter_read(
+    request: Request,
+    slug: str,
+    parts: tuple[object, ...],
+    render: Callable[[Session, Letter], bytes],
+    *,
+    media_type: str,
+    cache_control: str,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """A hot read of one letter (counts, badge, widget, timeline): the validator from
+    `letter_ref` on the event loop; a 304 when the client's copy is current; the bytes from
+    `RENDERED` when this process rendered them for this validator already; else `render` in a
+    worker thread, in a read session, keyed by the validator read in that same session."""
+    database: Database = request.app.state.database
+    ref = await letter_ref(database, slug)
+    etag = ref.etag(*parts)
+    if (hit := not_modified(request.headers.get("if-none-match"), etag, cache_control)) is not None:
+        hit.headers.update(headers or {})
+        return hit
+    cached = RENDERED.get(etag)
+    if cached is None:
+        etag, body = await run_in_threadpool(_render, database, slug, parts, render)
+        RENDERED.put(etag, body)
+    else:
+        body = cached
+    return set_validators(Response(body, media_type=media_type, headers=headers), etag, cache_control)
+
+
+def _render(
+    database: Database, slug: str, parts: tuple[object, ...], render: Callable[[Session, Letter], bytes]
+) -> tuple[str, bytes]:
+    with session_scope(database.read_sessions) as session:
+        found = letter_state(session, slug)
+        return found.etag(*parts), render(session, found.letter)

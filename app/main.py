@@ -84,6 +84,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         try:
             yield
         finally:
+            await app.state.database.aclose()
             if owned:
                 app.state.database.dispose()
 
@@ -106,18 +107,21 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         app.add_middleware(AddressRateLimitMiddleware, per_minute=settings.rate_limit_per_address)
     app.add_middleware(RequestContextMiddleware)
 
+    # Routes are matched in order, one by one: the hot reads (counts, badges, widgets,
+    # timelines) come first. No two routes share a method and a path pattern, so order changes
+    # nothing else.
+    app.include_router(analytics_router)
+    app.include_router(embeds_router)
     app.include_router(ops.router)
     app.include_router(observability.router)
     app.include_router(campaigns_router)
     app.include_router(letters_router)
     app.include_router(actors_router)
     app.include_router(search.router)
-    app.include_router(analytics_router)
     app.include_router(imports_router)
     app.include_router(charts_router)
     app.include_router(pages_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    app.include_router(embeds_router)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -1,6 +1,6 @@
 """Builders: make the rows a scenario needs in one line each, straight through the ORM (for
-tests of reads and analytics; tests of writes go through the HTTP API). Signatures and
-memberships keep the letters' rollups in step, as the services do."""
+tests of reads and analytics; tests of writes go through the HTTP API). Signatures,
+memberships and events keep the letters' rollups and versions in step, as the services do."""
 
 from __future__ import annotations
 
@@ -147,4 +147,6 @@ def event(
     )
     db.add(row)
     db.flush()
+    if on is not None:
+        rollups.touch_letter(db, on.id)  # as the events API does: the letter's reads change
     return row

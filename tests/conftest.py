@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -21,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app import migrate
 from app.auth import hash_key, new_key
 from app.config import Settings, driver_url
-from app.db import Database, create_engine_for
+from app.db import Database, create_engine_for, fetch_one_sync
 from app.main import create_app
 from app.models import ApiKey
 
@@ -95,10 +96,18 @@ class TestDatabase(Database):
 
     def __init__(self, engine: Engine, connection: Connection) -> None:
         self.engine = engine
+        self.connection = connection
         self.read_sessions = sessionmaker(
             bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint"
         )
         self.write_sessions = self.read_sessions
+
+    async def fetch_one(self, sql: str, params: Sequence[Any]) -> tuple[Any, ...] | None:
+        """Through the test's connection, which sees the test's uncommitted rows."""
+        return fetch_one_sync(self.connection, sql, params)
+
+    async def aclose(self) -> None:
+        pass
 
     def dispose(self) -> None:  # the engine belongs to the test session
         pass

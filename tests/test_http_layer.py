@@ -12,6 +12,7 @@ from sqlalchemy import Connection, Engine
 from app.config import Settings
 from app.main import create_app
 from tests.conftest import Keys, TestDatabase
+from tests.live import live_server
 
 
 def test_reads_carry_a_strong_etag_and_answer_304(client: TestClient) -> None:
@@ -84,3 +85,45 @@ def test_a_streamed_body_over_the_limit_is_cut_off_with_413(
         assert r.status_code == 413 and r.headers["content-type"].startswith("application/problem+json")
         assert "4096" in r.json()["detail"]
         assert c.get("/v1/letters/big").json()["recorded_signatory_count"] == 0
+
+
+def test_hot_reads_on_the_event_loop_path_are_exact_and_answer_304(fresh_database_url: str) -> None:
+    """The counts, badge, widget and timeline read their validator on the event loop (PostgreSQL:
+    an async pool; SQLite: the loop's own connection), not through the test's transaction: a real
+    server on a committed database. The ETag a miss renders under must be the one the loop reads
+    (else no 304 and no cache hit), and a write must show at once."""
+    with live_server(fresh_database_url) as live, live.client() as c:
+        c.post("/v1/letters", json={"slug": "hot", "title": "Hot", "published_on": "2020-09-09"})
+        first = c.post("/v1/letters/hot/signatures", json={"actor": {"kind": "person", "name": "A One"}})
+        assert first.status_code == 201
+        paths = [
+            "/v1/letters/hot/counts",
+            "/v1/letters/hot/counts?format=csv",
+            "/v1/letters/hot/timeline",
+            "/v1/letters/hot/badge.svg",
+            "/embed/letters/hot",
+        ]
+        etags = {}
+        for path in paths:
+            fresh = c.get(path)
+            assert fresh.status_code == 200 and fresh.headers["cache-control"].startswith("public")
+            etags[path] = fresh.headers["etag"]
+            again = c.get(path)  # from the rendered cache: the same bytes and validator
+            assert again.content == fresh.content and again.headers["etag"] == etags[path]
+            current = c.get(path, headers={"If-None-Match": etags[path]})
+            assert current.status_code == 304 and current.content == b""
+        assert c.get("/v1/letters/hot/counts").json()["recorded"] == 1
+        assert len(set(etags.values())) == len(paths)
+
+        c.post("/v1/letters/hot/signatures", json={"actor": {"kind": "organisation", "name": "B Two"}})
+        for path in paths:
+            moved = c.get(path, headers={"If-None-Match": etags[path]})
+            assert moved.status_code == 200 and moved.headers["etag"] != etags[path]
+        assert c.get("/v1/letters/hot/counts").json()["recorded"] == 2
+        assert ">2<" in c.get("/v1/letters/hot/badge.svg").text
+        assert c.get("/v1/letters/hot/timeline").json()["points"][-1]["cumulative"] == 2
+
+        missing = c.get("/v1/letters/nowhere/counts")
+        assert missing.status_code == 404
+        assert missing.headers["content-type"] == "application/problem+json"
+        assert "nowhere" in missing.json()["detail"]

@@ -9,6 +9,7 @@ from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from sqlalchemy.orm import Session
 
 from app.actors.schemas import ActorOut
 from app.analytics import (
@@ -18,7 +19,6 @@ from app.analytics import (
     campaign_timeline,
     co_signatories,
     get_campaign,
-    get_letter,
     letter_counts,
     letter_timeline,
     overlap_signatories,
@@ -30,17 +30,15 @@ from app.analytics.schemas import CampaignQuery, CoSignatoryOut, LettersQuery
 from app.config import Settings
 from app.db import ReadSession
 from app.errors import responses
-from app.http_cache import RenderedCache, letter_state, not_modified, set_validators
+from app.http_cache import letter_read
+from app.models import Letter
 from app.pagination import Page, PageParams, page_params, set_link_header
 from app.schemas import IsoDate
-
-# Counts are the hottest read (embeds, badges, dashboards): a repeat read costs the one SELECT
-# of the letter's validator.
-COUNTS_CACHE = RenderedCache()
 
 router = APIRouter(tags=["analytics"])
 
 Format = Literal["json", "csv"]
+CSV_TYPE = "text/csv; charset=utf-8"
 CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/csv": {"schema": {"type": "string"}}}}
 }
@@ -66,13 +64,17 @@ def _wants_csv(request: Request, fmt: Format | None) -> bool:
     return "text/csv" in request.headers.get("accept", "")
 
 
-def _csv(request: Request, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Response:
+def _csv_bytes(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(header)
     for row in rows:
         writer.writerow(["" if v is None else v for v in row])
-    response = Response(out.getvalue(), media_type="text/csv; charset=utf-8")
+    return out.getvalue().encode()
+
+
+def _csv(request: Request, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Response:
+    response = Response(_csv_bytes(header, rows), media_type=CSV_TYPE)
     response.headers["Cache-Control"] = _cache_control(request)
     return response
 
@@ -97,24 +99,18 @@ def _point_rows(points: Iterable[Point], *prefix: Any) -> list[list[Any]]:
     response_model=Counts,
     responses={**responses(404, 422), **CSV_RESPONSE},
 )
-def get_letter_counts(
+async def get_letter_counts(
     slug: str,
     request: Request,
-    session: ReadSession,
     as_of: Annotated[IsoDate | None, Query(description="Count as of this day (default: today).")] = None,
     format: FormatQuery = None,
-) -> Counts | Response:
-    # One SELECT of the letter and its validator; a current client gets its 304 before counting.
-    found = letter_state(session, slug)
+) -> Response:
     wants_csv = _wants_csv(request, format)
-    etag = found.etag("counts", as_of, date.today(), "csv" if wants_csv else "json")
-    cache_control = _cache_control(request)
-    if (hit := not_modified(request.headers.get("if-none-match"), etag, cache_control)) is not None:
-        return hit
-    if not wants_csv and (cached := COUNTS_CACHE.get(etag)) is not None:
-        return set_validators(Response(cached, media_type="application/json"), etag, cache_control)
-    result = letter_counts(session, found.letter, as_of)
-    if wants_csv:
+
+    def render(session: Session, letter: Letter) -> bytes:
+        result = letter_counts(session, letter, as_of)
+        if not wants_csv:
+            return result.model_dump_json().encode()
         breakdowns: dict[str, Sequence[Entry]] = {
             "kind": result.by_kind,
             "body": result.by_body,
@@ -122,22 +118,23 @@ def get_letter_counts(
             "country": result.by_country,
             "org_type": result.by_org_type,
         }
-        return set_validators(
-            _csv(
-                request,
-                ["breakdown", "key", "label", "count", "share_of_body"],
-                (
-                    [name, e.key, e.label, e.count, getattr(e, "share_of_body", None)]
-                    for name, entries in breakdowns.items()
-                    for e in entries
-                ),
+        return _csv_bytes(
+            ["breakdown", "key", "label", "count", "share_of_body"],
+            (
+                [name, e.key, e.label, e.count, getattr(e, "share_of_body", None)]
+                for name, entries in breakdowns.items()
+                for e in entries
             ),
-            etag,
-            cache_control,
         )
-    body = result.model_dump_json().encode()
-    COUNTS_CACHE.put(etag, body)
-    return set_validators(Response(body, media_type="application/json"), etag, cache_control)
+
+    return await letter_read(
+        request,
+        slug,
+        ("counts", as_of, date.today(), "csv" if wants_csv else "json"),
+        render,
+        media_type=CSV_TYPE if wants_csv else "application/json",
+        cache_control=_cache_control(request),
+    )
 
 
 @router.get(
@@ -154,19 +151,28 @@ def get_letter_counts(
     response_model=Timeline,
     responses={**responses(404, 422), **CSV_RESPONSE},
 )
-def get_letter_timeline(
+async def get_letter_timeline(
     slug: str,
     request: Request,
-    response: Response,
-    session: ReadSession,
     interval: IntervalQuery = "day",
     format: FormatQuery = None,
-) -> Timeline | Response:
-    result = letter_timeline(session, get_letter(session, slug), interval)
-    if _wants_csv(request, format):
-        return _csv(request, ["date", "new", "withdrawn", "cumulative"], _point_rows(result.points))
-    response.headers["Cache-Control"] = _cache_control(request)
-    return result
+) -> Response:
+    wants_csv = _wants_csv(request, format)
+
+    def render(session: Session, letter: Letter) -> bytes:
+        result = letter_timeline(session, letter, interval)
+        if wants_csv:
+            return _csv_bytes(["date", "new", "withdrawn", "cumulative"], _point_rows(result.points))
+        return result.model_dump_json().encode()
+
+    return await letter_read(
+        request,
+        slug,
+        ("timeline", interval, "csv" if wants_csv else "json"),
+        render,
+        media_type=CSV_TYPE if wants_csv else "application/json",
+        cache_control=_cache_control(request),
+    )
 
 
 @router.get(

@@ -1,7 +1,8 @@
 """HTTP for the embeds: the SVG badge, the widget page, oEmbed, the counts stream.
 
-The badge, the widget and oEmbed read the letter row first (one SELECT, with its validator),
-answer 304 when the client's `ETag` is current, and only then count."""
+The badge, the widget and oEmbed read the letter's validator first (one SELECT; for the badge and
+the widget on the event loop, through `app.http_cache.letter_read`), answer 304 when the
+client's `ETag` is current, and only then count."""
 
 from __future__ import annotations
 
@@ -9,15 +10,16 @@ from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
-from starlette.concurrency import run_in_threadpool
+from sqlalchemy.orm import Session
 
 from app.config import Settings
-from app.db import ReadSession, get_database, session_scope
+from app.db import ReadSession, get_database
 from app.embeds import oembed, service, stream
 from app.embeds.badge import STYLES, Style, render_badge
 from app.embeds.widget import CONTENT_SECURITY_POLICY, THEMES, Theme, render_widget
 from app.errors import AppError, Invalid, NotFound, responses
-from app.http_cache import not_modified, set_validators
+from app.http_cache import letter_read, letter_ref, not_modified, set_validators
+from app.models import Letter
 
 router = APIRouter(tags=["embeds"])
 
@@ -53,21 +55,23 @@ def _cache_control(request: Request) -> str:
         **responses(404, 422),
     },
 )
-def letter_badge(
+async def letter_badge(
     slug: str,
     request: Request,
-    session: ReadSession,
     label: Annotated[str, Query(min_length=1, max_length=40, description="Left-hand text.")] = "signatures",
     style: Annotated[Style, Query(description=" ".join(STYLES))] = "flat",
 ) -> Response:
-    found = service.letter_state(session, slug)
-    etag = found.etag("badge", date.today(), label, style)
-    cache_control = _cache_control(request)
-    if (hit := not_modified(request.headers.get("if-none-match"), etag, cache_control)) is not None:
-        return hit
-    counts = service.counts_of(session, found.letter)
-    svg = render_badge(label, counts.recorded, style)
-    return set_validators(Response(svg, media_type="image/svg+xml"), etag, cache_control)
+    def render(session: Session, letter: Letter) -> bytes:
+        return render_badge(label, service.counts_of(session, letter).recorded, style).encode()
+
+    return await letter_read(
+        request,
+        slug,
+        ("badge", date.today(), label, style),
+        render,
+        media_type="image/svg+xml",
+        cache_control=_cache_control(request),
+    )
 
 
 @router.get(
@@ -87,29 +91,32 @@ def letter_badge(
         **responses(404, 422),
     },
 )
-def letter_widget(
+async def letter_widget(
     slug: str,
     request: Request,
-    session: ReadSession,
     theme: Annotated[Theme, Query(description=" ".join(THEMES))] = "auto",
 ) -> Response:
-    found = service.letter_state(session, slug)
     today = date.today()
-    etag = found.etag("widget", today, theme)
-    cache_control = _cache_control(request)
-    headers = {"Content-Security-Policy": CONTENT_SECURITY_POLICY, "X-Content-Type-Options": "nosniff"}
-    if (hit := not_modified(request.headers.get("if-none-match"), etag, cache_control)) is not None:
-        hit.headers.update(headers)
-        return hit
-    page = render_widget(
-        slug=found.letter.slug,
-        title=found.letter.title,
-        counts=service.counts_of(session, found.letter),
-        sources=service.source_links(session, found.letter),
-        counted_on=today,
-        theme=theme,
+
+    def render(session: Session, letter: Letter) -> bytes:
+        return render_widget(
+            slug=letter.slug,
+            title=letter.title,
+            counts=service.counts_of(session, letter),
+            sources=service.source_links(session, letter),
+            counted_on=today,
+            theme=theme,
+        ).encode()
+
+    return await letter_read(
+        request,
+        slug,
+        ("widget", today, theme),
+        render,
+        media_type="text/html",
+        cache_control=_cache_control(request),
+        headers={"Content-Security-Policy": CONTENT_SECURITY_POLICY, "X-Content-Type-Options": "nosniff"},
     )
-    return set_validators(Response(page, media_type="text/html", headers=headers), etag, cache_control)
 
 
 @router.get(
@@ -167,11 +174,6 @@ def get_oembed(
     )
 
 
-def _check_letter(request: Request, slug: str) -> None:
-    with session_scope(get_database(request).read_sessions) as session:
-        service.letter_state(session, slug)
-
-
 @router.get(
     "/v1/letters/{slug}/counts/stream",
     operation_id="letter_counts_stream",
@@ -190,7 +192,7 @@ def _check_letter(request: Request, slug: str) -> None:
     },
 )
 async def letter_counts_stream(slug: str, request: Request) -> Response:
-    await run_in_threadpool(_check_letter, request, slug)
+    await letter_ref(get_database(request), slug)  # a 404 before the stream starts
     settings = _settings(request)
     return stream.open_stream(
         request,

@@ -3,24 +3,16 @@ shared with the counts route), its sources, its counts."""
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.analytics.counts import letter_counts
 from app.analytics.results import Counts
 from app.embeds.widget import SourceLink
 from app.http_cache import LetterState, letter_state
-from app.models import ChangeRecord, Letter, Source
+from app.models import Letter, Source
 
-__all__ = ["LetterState", "counts_of", "letter_state", "source_links", "state_of"]
-
-
-def state_of(session: Session, slug: str) -> str | None:
-    """Only the validator of `letter_state` (None once the letter is gone): what an open
-    stream polls, one SELECT of two index lookups."""
-    latest_change = select(func.max(ChangeRecord.id)).scalar_subquery()
-    row = session.execute(select(Letter.version, latest_change).where(Letter.slug == slug)).one_or_none()
-    return None if row is None else f"{row[0]}.{row[1] or 0}"
+__all__ = ["LetterState", "counts_of", "letter_state", "source_links"]
 
 
 def counts_of(session: Session, letter: Letter) -> Counts:

@@ -25,6 +25,7 @@ from starlette.types import Receive, Scope, Send
 from app.db import Database, session_scope
 from app.embeds import service
 from app.errors import NotFound, Unavailable
+from app.http_cache import letter_ref
 from app.observability import SSE_STREAMS
 
 RETRY_MS = 5000  # how long a browser waits before it reconnects a dropped stream
@@ -63,9 +64,11 @@ def event(name: str, data: str, *, retry: int | None = None) -> str:
     return f"{head}event: {name}\ndata: {data}\n\n"
 
 
-def _read_state(database: Database, slug: str) -> str | None:
-    with session_scope(database.read_sessions) as session:
-        return service.state_of(session, slug)
+async def _read_state(database: Database, slug: str) -> str | None:
+    try:
+        return (await letter_ref(database, slug)).state
+    except NotFound:  # the letter was deleted while the stream was open
+        return None
 
 
 def _read_counts(database: Database, slug: str) -> tuple[str, str] | None:
@@ -99,7 +102,7 @@ async def counts_events(
             return
         if now >= next_poll:
             next_poll = now + poll
-            current = await run_in_threadpool(_read_state, database, slug)
+            current = await _read_state(database, slug)
             if current is None:
                 yield event("gone", "{}")
                 return
