@@ -42,6 +42,29 @@ def test_cors_is_open_for_reads(anon: TestClient) -> None:
     assert pre.status_code == 200 and "GET" in pre.headers["access-control-allow-methods"]
 
 
+def test_reads_negotiated_by_accept_say_so_in_vary(client: TestClient) -> None:
+    """JSON or CSV by `Accept`: a shared cache (a CDN in front of embeds) must not hand the CSV
+    to a JSON reader, so these reads vary on Accept, their 304s too."""
+    for slug in ("vary", "vary-b"):
+        client.post("/v1/letters", json={"slug": slug, "title": "V", "published_on": "2020-09-09"})
+        client.post(f"/v1/letters/{slug}/signatures", json={"actor": {"kind": "person", "name": "V One"}})
+    for path in (
+        "/v1/letters/vary/counts",
+        "/v1/letters/vary/timeline",
+        "/v1/letters/vary/signatures",
+        "/v1/overlaps?letters=vary,vary-b",
+    ):
+        as_json = client.get(path)
+        as_csv = client.get(path, headers={"Accept": "text/csv"})
+        assert as_json.status_code == 200 and as_csv.status_code == 200, path
+        assert as_csv.headers["content-type"].startswith("text/csv"), path
+        for response in (as_json, as_csv):
+            assert "Accept" in response.headers["vary"], path
+        if "etag" in as_json.headers:
+            again = client.get(path, headers={"If-None-Match": as_json.headers["etag"]})
+            assert again.status_code == 304 and "Accept" in again.headers["vary"], path
+
+
 def test_request_id_is_echoed_or_made(anon: TestClient) -> None:
     assert anon.get("/healthz", headers={"X-Request-ID": "abc-123"}).headers["x-request-id"] == "abc-123"
     made = anon.get("/healthz", headers={"X-Request-ID": "bad id\n"}).headers["x-request-id"]

@@ -52,6 +52,10 @@ IntervalQuery = Annotated[
 ]
 
 
+# Counts, timelines and overlaps answer JSON or CSV by `Accept` too: a shared cache must key on it.
+VARY = {"Vary": "Accept"}
+
+
 def _cache_control(request: Request) -> str:
     """Public caching for the time the settings give counts, badges and embeds."""
     settings: Settings = request.app.state.settings
@@ -74,7 +78,7 @@ def _csv_bytes(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
 
 
 def _csv(request: Request, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Response:
-    response = Response(_csv_bytes(header, rows), media_type=CSV_TYPE)
+    response = Response(_csv_bytes(header, rows), media_type=CSV_TYPE, headers=VARY)
     response.headers["Cache-Control"] = _cache_control(request)
     return response
 
@@ -134,6 +138,7 @@ async def get_letter_counts(
         render,
         media_type=CSV_TYPE if wants_csv else "application/json",
         cache_control=_cache_control(request),
+        headers=VARY,
     )
 
 
@@ -172,6 +177,7 @@ async def get_letter_timeline(
         render,
         media_type=CSV_TYPE if wants_csv else "application/json",
         cache_control=_cache_control(request),
+        headers=VARY,
     )
 
 
@@ -204,6 +210,7 @@ def get_campaign_timeline(
         rows += [[None, p.date.isoformat(), p.new, None, p.cumulative] for p in result.distinct]
         return _csv(request, ["letter", "date", "new", "withdrawn", "cumulative"], rows)
     response.headers["Cache-Control"] = _cache_control(request)
+    response.headers.update(VARY)
     return result
 
 
@@ -252,6 +259,7 @@ def get_overlaps(
             request, ["a", "b", "common", "jaccard"], ([p.a, p.b, p.common, p.jaccard] for p in result.pairs)
         )
     response.headers["Cache-Control"] = _cache_control(request)
+    response.headers.update(VARY)
     return result
 
 

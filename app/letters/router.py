@@ -222,10 +222,14 @@ def list_signatures(
         return StreamingResponse(
             chunks,
             media_type=media,
-            headers={"Content-Disposition": f'attachment; filename="{slug}-signatures.{ext}"'},
+            headers={
+                "Content-Disposition": f'attachment; filename="{slug}-signatures.{ext}"',
+                "Vary": "Accept",
+            },
         )
     signatures, cursor = service.list_signatures(session, slug, filters, page)
     set_link_header(request, response, cursor)
+    response.headers["Vary"] = "Accept"
     return Page[SignatureOut](items=[_signature_out(s, slug) for s in signatures], next_cursor=cursor)
 
 
