@@ -11,6 +11,7 @@ responses (exports, SSE) pass through untouched.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import threading
 from collections import OrderedDict
@@ -29,6 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.db import Database, fetch_one_sync, session_scope
 from app.errors import NotFound
 from app.models import Letter
+from app.observability import HOT_READS
 
 
 def etag_for(*parts: object) -> str:
@@ -229,15 +231,48 @@ async def letter_read(
     ref = await letter_ref(database, slug)
     etag = ref.etag(*parts)
     if (hit := not_modified(request.headers.get("if-none-match"), etag, cache_control)) is not None:
+        HOT_READS.labels("not_modified").inc()
         hit.headers.update(headers or {})
         return hit
     cached = RENDERED.get(etag)
     if cached is None:
-        etag, body = await run_in_threadpool(_render, database, slug, parts, render)
-        RENDERED.put(etag, body)
+        etag, body = await _render_once(etag, database, slug, parts, render)
     else:
+        HOT_READS.labels("cached").inc()
         body = cached
     return set_validators(Response(body, media_type=media_type, headers=headers), etag, cache_control)
+
+
+# Renders in progress, by event loop and validator: the readers who miss the cache together
+# (all of them, right after a write to a letter that is being read) wait for one rendering.
+_RENDERING: dict[tuple[int, str], asyncio.Future[tuple[str, bytes]]] = {}
+
+
+async def _render_once(
+    etag: str,
+    database: Database,
+    slug: str,
+    parts: tuple[object, ...],
+    render: Callable[[Session, Letter], bytes],
+) -> tuple[str, bytes]:
+    key = (id(asyncio.get_running_loop()), etag)
+    pending = _RENDERING.get(key)
+    if pending is not None:
+        HOT_READS.labels("joined").inc()
+    else:
+        HOT_READS.labels("rendered").inc()
+
+        async def rendering() -> tuple[str, bytes]:
+            try:
+                done = await run_in_threadpool(_render, database, slug, parts, render)
+                RENDERED.put(*done)
+                return done
+            finally:
+                del _RENDERING[key]
+
+        pending = _RENDERING[key] = asyncio.ensure_future(rendering())
+    # Shielded: a reader who goes away does not cancel the others' rendering.
+    return await asyncio.shield(pending)
 
 
 def _render(

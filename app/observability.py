@@ -47,6 +47,14 @@ LATENCY = Histogram(
     buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
     registry=REGISTRY,
 )
+HOT_READS = Counter(
+    "undersigned_hot_reads",
+    "Hot reads of a letter (counts, timeline, badge, widget) by how they were answered: "
+    "not_modified (304), cached (bytes rendered before), joined (waited for a rendering in "
+    "progress), rendered (computed)",
+    ["outcome"],
+    registry=REGISTRY,
+)
 SSE_STREAMS = Gauge("undersigned_sse_streams_open", "Server-Sent Event streams open", registry=REGISTRY)
 
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection, Engine
@@ -150,3 +153,51 @@ def test_hot_reads_on_the_event_loop_path_are_exact_and_answer_304(fresh_databas
         assert missing.status_code == 404
         assert missing.headers["content-type"] == "application/problem+json"
         assert "nowhere" in missing.json()["detail"]
+
+
+def _hot_reads(c: httpx.Client) -> dict[str, float]:
+    out = {}
+    for line in c.get("/metrics").text.splitlines():
+        if line.startswith("undersigned_hot_reads_total{"):
+            outcome = line.split('outcome="', 1)[1].split('"', 1)[0]
+            out[outcome] = float(line.rsplit(" ", 1)[1])
+    return out
+
+
+def test_readers_who_miss_together_wait_for_one_rendering(fresh_database_url: str) -> None:
+    """Right after a write every reader of a letter misses the rendered cache at once: one
+    rendering serves them all (else a busy letter's readers recompute it N times a write)."""
+    with live_server(fresh_database_url) as live, live.client() as c:
+        c.post("/v1/letters", json={"slug": "crowd", "title": "Crowd", "published_on": "2020-09-01"})
+        rows = ["name,kind,signed_on"] + [
+            f"Crowd member {n:04d},{'person' if n % 2 else 'organisation'},2020-09-{1 + n % 28:02d}"
+            for n in range(600)
+        ]
+        imported = c.post(
+            "/v1/letters/crowd/signatures/import",
+            content="\n".join(rows).encode(),
+            headers={"Content-Type": "text/csv"},
+        )
+        assert imported.status_code == 200, imported.text
+        readers = 16
+        clients = [live.client(auth=False) for _ in range(readers)]
+        for mine in clients:  # connections open before the crowd comes
+            assert mine.get("/healthz").status_code == 200
+        before = _hot_reads(c)
+        gate = threading.Barrier(readers)
+
+        def read(mine: httpx.Client) -> bytes:
+            gate.wait()
+            response = mine.get("/v1/letters/crowd/counts")
+            assert response.status_code == 200
+            return response.content
+
+        with ThreadPoolExecutor(readers) as pool:
+            bodies = list(pool.map(read, clients))
+        for mine in clients:
+            mine.close()
+        after = _hot_reads(c)
+        delta = {k: after.get(k, 0) - before.get(k, 0) for k in after}
+        assert len(set(bodies)) == 1 and json.loads(bodies[0])["recorded"] == 600
+        assert delta.get("rendered") == 1, delta
+        assert delta.get("joined", 0) + delta.get("cached", 0) == readers - 1, delta
