@@ -394,6 +394,18 @@ def check(anon: TestClient, reg: Registry) -> None:
         if doc["points"]:
             assert doc["points"][-1]["cumulative"] == len(counting(reg, li))
 
+    # The letter list's recorded counts (summed from the rollups, as of today).
+    today = date.today()
+    listed = anon.get("/v1/letters", params={"limit": 100}).json()["items"]
+    assert {item["slug"]: item["recorded_signatory_count"] for item in listed} == {
+        spec.slug: sum(
+            1
+            for s in reg.signatures
+            if s.letter == li and s.signed_on <= today and (s.withdrawn_on is None or s.withdrawn_on > today)
+        )
+        for li, spec in enumerate(reg.letters)
+    }
+
     letters = ",".join(reg.letters[li].slug for li in reg.order)
     r = anon.get("/v1/overlaps", params={"letters": letters})
     assert r.status_code == 200, r.text
