@@ -20,7 +20,7 @@ from app.config import Settings, get_settings
 from app.db import Database, create_engine_for
 from app.embeds.router import router as embeds_router
 from app.errors import PROBLEM_JSON, install_error_handlers
-from app.http_cache import ConditionalGetMiddleware
+from app.http_cache import ConditionalGetMiddleware, HeadMiddleware
 from app.imports.router import router as imports_router
 from app.letters.router import router as letters_router
 from app.limits import BodyLimitMiddleware
@@ -93,8 +93,10 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     if database is not None:
         app.state.database = database
     install_error_handlers(app)
-    # Outermost last: request id and logs -> body limit -> CORS -> conditional GETs -> routes.
+    # Outermost last: request id and logs -> body limit -> CORS -> HEAD as GET -> conditional
+    # GETs -> routes.
     app.add_middleware(ConditionalGetMiddleware)
+    app.add_middleware(HeadMiddleware)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=["*"],

@@ -201,3 +201,41 @@ def test_readers_who_miss_together_wait_for_one_rendering(fresh_database_url: st
         assert len(set(bodies)) == 1 and json.loads(bodies[0])["recorded"] == 600
         assert delta.get("rendered") == 1, delta
         assert delta.get("joined", 0) + delta.get("cached", 0) == readers - 1, delta
+
+
+def test_head_is_get_without_the_body(client: TestClient) -> None:
+    client.post("/v1/letters", json={"slug": "head", "title": "H", "published_on": "2020-09-09"})
+    client.post("/v1/letters/head/signatures", json={"actor": {"kind": "person", "name": "H One"}})
+    for path in ("/v1/letters/head", "/v1/letters/head/counts", "/v1/letters/head/badge.svg", "/healthz"):
+        got = client.get(path)
+        head = client.head(path)
+        assert head.status_code == 200 and head.content == b"", path
+        for name in ("content-type", "content-length", "etag"):
+            assert head.headers.get(name) == got.headers.get(name), (path, name)
+        if "etag" in got.headers:
+            current = client.head(path, headers={"If-None-Match": got.headers["etag"]})
+            assert current.status_code == 304 and current.content == b""
+    export = client.head("/v1/letters/head/signatures?format=csv")
+    assert export.status_code == 200 and export.content == b""
+    assert export.headers["content-type"].startswith("text/csv")
+    missing = client.head("/v1/letters/nowhere")
+    assert missing.status_code == 404 and missing.content == b""
+    write_only = client.head("/v1/letters/head/signatures/import")
+    assert write_only.status_code == 405 and "HEAD" not in write_only.headers["allow"]
+    assert "GET" not in write_only.headers["allow"]
+
+
+def test_head_of_a_streamed_export_over_a_socket_stops_it(fresh_database_url: str) -> None:
+    with live_server(fresh_database_url) as live, live.client() as c:
+        c.post("/v1/letters", json={"slug": "big-head", "title": "B", "published_on": "2020-09-09"})
+        rows = ["name,kind"] + [f"Export member {n:05d},person" for n in range(3000)]
+        c.post(
+            "/v1/letters/big-head/signatures/import",
+            content="\n".join(rows).encode(),
+            headers={"Content-Type": "text/csv"},
+        )
+        for _ in range(3):  # the connection stays usable after each
+            head = c.head("/v1/letters/big-head/signatures?format=csv")
+            assert head.status_code == 200 and head.content == b""
+        full = c.get("/v1/letters/big-head/signatures?format=csv")
+        assert full.status_code == 200 and full.text.count("\n") == 3001
