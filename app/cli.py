@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -283,7 +283,8 @@ def export_command(
     try:
         with session_scope(database.read_sessions) as session:
             if directory is not None:
-                written = export_registry(session, directory, progress=_progress_echo("exported"))
+                with _StepProgress() as progress:
+                    written = export_registry(session, directory, progress=progress)
                 typer.echo(f"wrote {sum(written.values())} rows in {len(written)} files to {directory}")
             if popolo is not None:
                 with popolo.open("w", encoding="utf-8") as out:
@@ -326,15 +327,16 @@ def import_command(
         else:
             assert directory is not None
             source = directory_source(directory)
-        with session_scope(database.write_sessions) as session:
+        with _StepProgress() as progress, session_scope(database.write_sessions) as session:
             stats = load_registry(
                 session,
                 "cli",
                 source,
-                progress=_progress_echo("loaded"),
+                progress=progress,
                 scorer=settings.match_scorer,
                 threshold=settings.match_threshold,
             )
+            progress("committing", 0)
     except AppError as exc:
         typer.echo(f"error: {exc.detail}; nothing was loaded", err=True)
         raise typer.Exit(1) from exc
@@ -347,13 +349,75 @@ def import_command(
     )
 
 
-def _progress_echo(verb: str) -> Callable[[str, int], None]:
-    """Progress of a dump or load: a line per file every 5,000 rows, on stderr."""
+class _StepProgress:
+    """Progress of an export or a load, on stderr, step by step (a file, or what is being done
+    with it). On a terminal: a live display, a line per step with its rows, a bar when their
+    number is known or estimated, rows/s and time taken. Elsewhere (a log, a pipe): one line per
+    step, when it ends."""
 
-    def report(name: str, done: int) -> None:
-        typer.echo(f"{verb} {name}: {done} rows", err=True)
+    def __init__(self) -> None:
+        from rich.console import Console
 
-    return report
+        console = Console(stderr=True)
+        self.display = _live_display(console) if console.is_terminal else None
+        self.tasks: dict[str, Any] = {}
+        self.step: list[Any] | None = None  # [step, rows, started]
+
+    def __enter__(self) -> _StepProgress:
+        if self.display is not None:
+            self.display.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.display is not None:
+            self.display.stop()
+        self._end()
+
+    def __call__(self, step: str, done: int, total: int | None = None) -> None:
+        if self.display is not None:
+            if step not in self.tasks:
+                self.tasks[step] = self.display.add_task(step, total=total)
+            self.display.update(self.tasks[step], completed=done, total=total)
+        elif self.step is None or self.step[0] != step:
+            self._end()
+            self.step = [step, done, time.monotonic()]
+        else:
+            self.step[1] = done
+
+    def _end(self) -> None:
+        if self.step is not None:
+            step, done, started = self.step
+            rows = f"{done:,} rows, " if done else ""
+            typer.echo(f"{step}: {rows}{time.monotonic() - started:.1f} s", err=True)
+            self.step = None
+
+
+def _live_display(console: Any) -> Any:
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        ProgressColumn,
+        SpinnerColumn,
+        Task,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+    from rich.text import Text
+
+    class RateColumn(ProgressColumn):
+        def render(self, task: Task) -> Text:
+            speed = task.finished_speed or task.speed
+            return Text(f"{speed:>10,.0f} rows/s" if speed else "", style="progress.data.speed")
+
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description:<24}"),
+        BarColumn(),
+        TextColumn("{task.completed:>12,} rows"),
+        RateColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    )
 
 
 def main() -> None:

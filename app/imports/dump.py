@@ -25,12 +25,15 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import IO, Any
 
-from sqlalchemy import func, insert, select, tuple_
+import psycopg
+from sqlalchemy import func, insert, select, text, tuple_
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from app import rollups
@@ -57,7 +60,8 @@ from app.models import (
 from app.text import match_name, search_text
 
 BATCH = 5000
-Progress = Callable[[str, int], None]  # (file, rows done so far)
+# (step: a file name, or what is being done; rows done so far; rows in all, or an estimate, if known)
+Progress = Callable[[str, int, int | None], None]
 
 COLUMNS: dict[str, list[str]] = {
     "bodies.csv": ["slug", "name", "country"],
@@ -245,10 +249,10 @@ def export_registry(session: Session, directory: Path, *, progress: Progress | N
                 writer.writerow([_cell(v) for v in row])
                 count += 1
                 if progress and count % BATCH == 0:
-                    progress(name, count)
+                    progress(name, count, None)
         written[name] = count
         if progress:
-            progress(name, count)
+            progress(name, count, count)
     return written
 
 
@@ -257,18 +261,27 @@ def export_registry(session: Session, directory: Path, *, progress: Progress | N
 RowSource = Callable[[str], Iterator[tuple[int, Row]] | None]  # file name -> (line, row) or None if absent
 
 
-def directory_source(directory: Path) -> RowSource:
+class DirectorySource:
+    """Rows of the CSV files in a directory, read lazily, one at a time (a `RowSource`); the
+    PostgreSQL bulk path reads the files themselves (`path`)."""
+
+    def __init__(self, directory: Path) -> None:
+        if not (directory / "actors.csv").is_file():
+            raise Invalid(f"{directory} holds no actors.csv", field="dir")
+        self.directory = directory
+
+    def path(self, name: str) -> Path | None:
+        path = self.directory / name
+        return path if path.is_file() else None
+
+    def __call__(self, name: str) -> Iterator[tuple[int, Row]] | None:
+        path = self.path(name)
+        return None if path is None else _csv_file_rows(path, name)
+
+
+def directory_source(directory: Path) -> DirectorySource:
     """Rows of the CSV files in `directory`, read lazily, one at a time."""
-    if not (directory / "actors.csv").is_file():
-        raise Invalid(f"{directory} holds no actors.csv", field="dir")
-
-    def rows(name: str) -> Iterator[tuple[int, Row]] | None:
-        path = directory / name
-        if not path.is_file():
-            return None
-        return _csv_file_rows(path, name)
-
-    return rows
+    return DirectorySource(directory)
 
 
 def _csv_file_rows(path: Path, name: str) -> Iterator[tuple[int, Row]]:
@@ -297,6 +310,9 @@ class LoadStats:
     actors_created: int = 0
     actors_matched: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
+    # Files the PostgreSQL bulk path handed to the row-by-row path (a row it does not take as it
+    # is, or a bad row whose line the row-by-row path then reports). Not part of the change record.
+    row_by_row: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -305,6 +321,281 @@ class LoadStats:
             "actors_matched": self.actors_matched,
             "skipped": self.skipped,
         }
+
+
+# --- load: PostgreSQL bulk path -------------------------------------------------------------------
+#
+# Actors, memberships and signatures go in with a few statements each instead of a statement per
+# batch: the files are COPYed into temporary staging tables (as they are when the server parses
+# them exactly as Python's csv module does, else parsed here and sent row by row), the dump's
+# refs and slugs are mapped to ids by joins, and every row is checked in SQL, where a bad value
+# raises. Any failure rolls the file back to a savepoint and hands it to the row-by-row path,
+# which then reports the line of the bad row with the same message as always (or loads the few
+# forms only it reads, such as a short row). Into an empty registry the signatures' secondary
+# indexes and foreign keys are dropped before the insert and made again after it, as pg_restore
+# does (an index build sorts once; a foreign key added afterwards is checked by one join).
+
+# What `str.strip()` takes off (every character `str.isspace()` holds for; none is above U+3000),
+# so that SQL trims a field exactly as the row reader does.
+WHITESPACE = "".join(c for c in map(chr, range(0x3001)) if c.isspace())
+CHUNK = 1 << 20  # bytes read and sent at a time
+BAD = "pg_temp.undersigned_dump_bad"  # raises: a row the bulk path does not take
+WORK_MEM = "256MB"  # for the load's hash joins and sorts (SET LOCAL: this transaction only)
+MAINTENANCE_WORK_MEM = "256MB"  # for its index builds
+
+
+class _Fallback(Exception):
+    """The bulk path does not take this file as it is; the row-by-row path will."""
+
+
+_BULK_FAILURES: tuple[type[BaseException], ...] = (
+    _Fallback,
+    Invalid,
+    csv.Error,
+    UnicodeDecodeError,
+    DBAPIError,
+    psycopg.Error,
+)
+
+
+@dataclass
+class _Staged:
+    """A dump file in a staging table: one text column per header column (`c0`, `c1`, …), rows
+    in file order; `trim`: some field may still have whitespace around it."""
+
+    table: str
+    columns: dict[str, int]
+    rows: int
+    trim: bool
+
+    def value(self, column: str) -> str:
+        """SQL for the column's field as the row reader gives it: trimmed, empty = NULL."""
+        index = self.columns.get(column)
+        if index is None:
+            return "CAST(NULL AS text)"
+        return f"nullif(btrim(c{index}, :ws), '')" if self.trim else f"c{index}"
+
+    def fields(self, columns: list[str]) -> str:
+        """A subquery of the staged rows: `n` (file order) and each column's field."""
+        values = ", ".join(f"{self.value(c)} AS {c}" for c in columns)
+        return f"(SELECT ctid AS n, {values} FROM {self.table} OFFSET 0)"
+
+
+def _sql_date(expr: str, *, required: bool = False) -> str:
+    """`expr` as a date. Only YYYY-MM-DD (the ISO form PostgreSQL writes back the same, which
+    `date.fromisoformat` reads as the same day); any other form is left to the row-by-row path."""
+    checked = (
+        f"CASE WHEN length({expr}) = 10 AND CAST(CAST({expr} AS date) AS text) = {expr} "
+        f"THEN CAST({expr} AS date) ELSE {BAD}(CAST(NULL AS date)) END"
+    )
+    return checked if required else f"CASE WHEN {expr} IS NULL THEN NULL ELSE {checked} END"
+
+
+def _sql_int(expr: str) -> str:
+    """`expr` as a whole number, written plainly (other forms go to the row-by-row path)."""
+    return (
+        f"CASE WHEN {expr} IS NULL THEN NULL WHEN CAST(CAST({expr} AS integer) AS text) = {expr} "
+        f"THEN CAST({expr} AS integer) ELSE {BAD}(CAST(NULL AS integer)) END"
+    )
+
+
+def _sql_found(expr: str, given: str | None = None) -> str:
+    """The id `expr` found by a join; a bad row when it is NULL (unless `given` is NULL too)."""
+    found = f"coalesce({expr}, {BAD}(CAST(NULL AS integer)))"
+    return found if given is None else f"CASE WHEN {given} IS NULL THEN NULL ELSE {found} END"
+
+
+def _raw(session: Session) -> psycopg.Connection[Any]:
+    raw = session.connection().connection.driver_connection
+    assert isinstance(raw, psycopg.Connection)
+    return raw
+
+
+def _edge_table(edges: bytes) -> bytes:
+    """A bytes.translate table: field ends (comma, CR, LF) to LF, `edges` to space, others kept."""
+    table = bytearray(range(256))
+    for byte in b",\r\n":
+        table[byte] = ord("\n")
+    for byte in edges:
+        table[byte] = ord(" ")
+    return bytes(table)
+
+
+# Bytes that may begin a whitespace character (as a field's first) or end one (as its last): the
+# ASCII ones, and the lead and last bytes of the UTF-8 forms of the others. Finding none next to
+# a field end proves that no field has whitespace to trim (finding one may be a false alarm).
+_ASCII_SPACE = bytes(c for c in range(128) if chr(c).isspace() and chr(c) not in "\r\n")
+_LEADS = _edge_table(_ASCII_SPACE + bytes({c.encode()[0] for c in WHITESPACE if ord(c) > 127}))
+_LASTS = _edge_table(_ASCII_SPACE + bytes({c.encode()[-1] for c in WHITESPACE if ord(c) > 127}))
+
+
+def _inspect(path: Path) -> tuple[list[str], int | None, bool]:
+    """The file's header (trimmed, lower case); where its data starts when the server can parse
+    the file itself (else None); and whether a field may have whitespace around it.
+
+    The server parses a file as Python's csv module does when it holds no quote character (so
+    no field spans lines or holds a comma, and both split at every comma and line end alike) and
+    no `\\.` (COPY's end marker), and its header line ends in LF or CRLF. Raises _Fallback for
+    an empty file."""
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as f:
+            first = next(csv.reader(f, strict=True), None)
+    except (csv.Error, UnicodeDecodeError) as exc:
+        raise _Fallback(f"header: {exc}") from exc
+    if first is None:
+        raise _Fallback("no header")
+    header = [h.strip().lower() for h in first]
+    with path.open("rb") as f:
+        line = f.readline()
+        ending = line[:-2] if line.endswith(b"\r\n") else line[:-1] if line.endswith(b"\n") else line
+        simple = b'"' not in line and b"\r" not in ending and b"\\." not in line
+        spaced = False
+        last = b"\n"
+        while simple and (chunk := f.read(CHUNK)):
+            window = last + chunk
+            if b'"' in chunk or b"\\." in window:
+                simple = False
+            if not spaced:
+                following = f.peek(1)[:1] or b"\n"
+                window += following
+                spaced = b"\n " in window.translate(_LEADS) or b" \n" in window.translate(_LASTS)
+            last = chunk[-1:]
+    return header, len(line) if simple else None, spaced
+
+
+def _stage(session: Session, path: Path, name: str, table: str, progress: Progress | None) -> _Staged:
+    """COPY the data rows of `path` into a new temporary table (see `_Staged`). A file the server
+    parses as Python's csv module would goes as it is, in chunks, while the server parses it;
+    any other is parsed here, with the row reader's rules (blank rows skipped, short rows padded,
+    fields trimmed, a long row left to the row-by-row path to report)."""
+    header, start, spaced = _inspect(path)
+    width = len(header)
+    if width < 2:  # a blank line is a row of one empty field to COPY, and no row to the csv module
+        raise _Fallback("fewer than two columns")
+    session.execute(text(f"DROP TABLE IF EXISTS {table}"))
+    columns = ", ".join(f"c{i} text" for i in range(width))
+    session.execute(text(f"CREATE TEMPORARY TABLE {table} ({columns})"))
+    total = path.stat().st_size
+    done = 0
+    with _raw(session).cursor() as cursor:
+        if start is not None:
+            with (
+                path.open("rb") as f,
+                cursor.copy(f"COPY {table} FROM STDIN (FORMAT csv, ENCODING 'UTF8')") as copy,
+            ):
+                f.seek(start)
+                sent = start
+                chunk = f.read(CHUNK)
+                while chunk:
+                    following = f.read(CHUNK)
+                    if not following:  # blank lines at the end: no rows to the csv module
+                        chunk = chunk.rstrip(b"\r\n")
+                    copy.write(chunk)
+                    sent += len(chunk)
+                    done += chunk.count(b"\n")
+                    if progress:
+                        progress(name, done, max(done, done * total // sent))
+                    chunk = following
+        else:
+            spaced = False
+            with (
+                path.open(encoding="utf-8-sig", newline="") as f,
+                cursor.copy(f"COPY {table} FROM STDIN") as copy,
+            ):
+                reader = csv.reader(f, strict=True)
+                next(reader)
+                for row in reader:
+                    if len(row) != width:
+                        if not row:
+                            continue
+                        if len(row) > width:
+                            raise _Fallback(f"line {reader.line_num}: more fields than the header")
+                        row += [""] * (width - len(row))
+                    copy.write_row([v.strip() or None for v in row])
+                    done += 1
+                    if progress and done % BATCH == 0:
+                        progress(name, done, None)
+        rows = cursor.rowcount
+    if progress:
+        progress(name, rows, rows)
+    return _Staged(table, {h: i for i, h in enumerate(header)}, rows, spaced)
+
+
+def _defaults(table_name: str, given: list[str]) -> dict[str, Any]:
+    """Python-side column defaults (created_at, …) of the columns not `given`, as insert_rows
+    fills them in for COPY."""
+    out: dict[str, Any] = {}
+    for column in Base.metadata.tables[table_name].columns:
+        default = column.default
+        if column.name in given or default is None:
+            continue
+        if getattr(default, "is_callable", False):
+            out[column.name] = default.arg(None)  # type: ignore[attr-defined]
+        elif getattr(default, "is_scalar", False):
+            out[column.name] = default.arg  # type: ignore[attr-defined]
+    return out
+
+
+def _insert_select(
+    session: Session,
+    table_name: str,
+    columns: list[str],
+    select_sql: str,
+    params: dict[str, Any],
+    on_conflict: str = "",
+) -> int:
+    """INSERT INTO the table the rows of `select_sql` (which gives `columns`, in order), the
+    columns' Python-side defaults added; the number of rows inserted."""
+    defaults = _defaults(table_name, columns)
+    names = columns + list(defaults)
+    given = ", ".join(f"x.{c}" for c in columns) + "".join(f", :d_{c}" for c in defaults)
+    sql = f"INSERT INTO {table_name} ({', '.join(names)}) SELECT {given} FROM ({select_sql}) x {on_conflict}"
+    result = session.execute(text(sql), {**params, **{f"d_{c}": v for c, v in defaults.items()}})
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _drop_secondary(session: Session, table: str) -> list[str]:
+    """Drop the table's indexes other than its primary key, and its foreign keys; the
+    statements that make them again (unique constraints first, foreign keys last)."""
+    constraints = session.execute(
+        text(
+            "SELECT conname, contype, pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE conrelid = CAST(:t AS regclass) AND contype IN ('u', 'f') ORDER BY contype DESC, conname"
+        ),
+        {"t": table},
+    ).all()
+    indexes = session.execute(
+        text(
+            "SELECT CAST(CAST(i.indexrelid AS regclass) AS text), pg_get_indexdef(i.indexrelid) FROM pg_index i "
+            "WHERE i.indrelid = CAST(:t AS regclass) AND NOT i.indisprimary AND NOT EXISTS "
+            "(SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid AND c.conrelid = i.indrelid) "
+            "ORDER BY 1"
+        ),
+        {"t": table},
+    ).all()
+    remake = [f'ALTER TABLE {table} ADD CONSTRAINT "{n}" {d}' for n, kind, d in constraints if kind == "u"]
+    remake += [d for _n, d in indexes]
+    remake += [f'ALTER TABLE {table} ADD CONSTRAINT "{n}" {d}' for n, kind, d in constraints if kind == "f"]
+    for conname, _kind, _d in constraints:
+        session.execute(text(f'ALTER TABLE {table} DROP CONSTRAINT "{conname}"'))
+    for index, _d in indexes:
+        session.execute(text(f"DROP INDEX {index}"))
+    return remake
+
+
+@contextmanager
+def _indexed_after(session: Session, tables: list[str], report: Callable[[], None]) -> Iterator[None]:
+    """Into an empty registry, as pg_restore does: the tables' secondary indexes and foreign
+    keys are dropped for the block and made again after it (an index build sorts once; a foreign
+    key added afterwards is checked by one join). `report` is called before they are made."""
+    remake = [statement for table in tables for statement in _drop_secondary(session, table)]
+    yield
+    report()
+    for statement in remake:
+        session.connection().exec_driver_sql(statement)
+
+
+# --- load: the loader ---------------------------------------------------------------------------
 
 
 class _Loader:
@@ -321,16 +612,36 @@ class _Loader:
             and session.scalar(select(func.count()).select_from(select(Letter.id).limit(1).subquery())) == 0
         )
         self.resolver = None if self.empty else Resolver(session, scorer=scorer, threshold=threshold)
+        # The bulk path: PostgreSQL, files read from a directory (actors from any source).
+        self.bulk = self.conn.dialect.name == "postgresql"
+        self.files = source if isinstance(source, DirectorySource) else None
+        # Where the map from each dump's ref to its actor id is: `refs` (row-by-row path) and/or
+        # the temporary table `dump_refs` (bulk path); each is filled from the other on demand.
         self.refs: dict[str, int] = {}
+        self.refs_in_memory = True
+        self.refs_in_table = False
         self.bodies: dict[str, int] = {}
         self.parties: dict[str, int] = {}
         self.campaigns: dict[str, int] = {}
         self.letters: dict[str, int] = {}
         self.new_letters: set[int] = set()
         self.created_ids: set[tuple[str, int]] = set()  # (table, id) of bodies/parties/campaigns made here
-        self.touched_letters: set[int] = set()
+        if self.bulk:
+            self.conn.execute(text(f"SET LOCAL work_mem = '{WORK_MEM}'"))
+            self.conn.execute(text(f"SET LOCAL maintenance_work_mem = '{MAINTENANCE_WORK_MEM}'"))
+            self.conn.execute(
+                text(
+                    f"CREATE OR REPLACE FUNCTION {BAD}(anyelement) RETURNS anyelement LANGUAGE plpgsql "
+                    "AS $$BEGIN RAISE EXCEPTION 'a dump row the bulk load does not take' "
+                    "USING ERRCODE = 'data_exception'; END$$"
+                )
+            )
 
     # helpers
+    def _report(self, step: str, done: int, total: int | None = None) -> None:
+        if self.progress:
+            self.progress(step, done, total)
+
     def _batches(self, name: str) -> Iterator[list[tuple[int, Row]]]:
         rows = self.source(name)
         if rows is None:
@@ -343,17 +654,64 @@ class _Loader:
                 done += len(batch)
                 yield batch
                 batch = []
-                if self.progress:
-                    self.progress(name, done)
+                self._report(name, done)
         if batch:
             done += len(batch)
             yield batch
         self.stats.rows[name] = done
-        if self.progress:
-            self.progress(name, done)
+        self._report(name, done, done)
 
     def _skip(self, name: str, n: int = 1) -> None:
-        self.stats.skipped[name] = self.stats.skipped.get(name, 0) + n
+        if n:
+            self.stats.skipped[name] = self.stats.skipped.get(name, 0) + n
+
+    def _either(self, name: str, bulk: Callable[[], None], rows: Callable[[], None]) -> None:
+        """`bulk()` under a savepoint; if it fails, everything it did is undone and `rows()` (the
+        row-by-row path) loads the file, or reports its bad row."""
+        stats = self.stats
+        saved = (
+            dict(stats.rows),
+            dict(stats.skipped),
+            stats.actors_created,
+            self.refs_in_table,
+            self.refs_in_memory,
+        )
+        nested = self.session.begin_nested()
+        try:
+            bulk()
+        except _BULK_FAILURES:
+            nested.rollback()
+            stats.rows, stats.skipped, stats.actors_created, self.refs_in_table, self.refs_in_memory = saved
+            stats.row_by_row.append(name)
+            self._report(f"{name} (row by row)", 0)
+            rows()
+        else:
+            nested.commit()
+
+    def _memory_refs(self) -> None:
+        """The row-by-row path reads `refs`."""
+        if not self.refs_in_memory:
+            self.refs = {}
+            for ref, ident in self.session.execute(text("SELECT ref, actor_id FROM dump_refs")):
+                self.refs[ref] = ident
+            self.refs_in_memory = True
+
+    def _table_refs(self) -> None:
+        """The bulk path joins `dump_refs`."""
+        if self.refs_in_table:
+            return
+        self.session.execute(text("DROP TABLE IF EXISTS dump_refs"))
+        self.session.execute(
+            text("CREATE TEMPORARY TABLE dump_refs (actor_id integer NOT NULL, ref text NOT NULL)")
+        )
+        with (
+            _raw(self.session).cursor() as cursor,
+            cursor.copy("COPY dump_refs (actor_id, ref) FROM STDIN") as copy,
+        ):
+            for ref, ident in self.refs.items():
+                copy.write_row((ident, ref))
+        self.session.execute(text("ANALYZE dump_refs"))
+        self.refs_in_table = True
 
     @staticmethod
     def _need(name: str, line: int, row: Row, column: str) -> str:
@@ -401,6 +759,20 @@ class _Loader:
             raise Invalid(f"{name} line {line}: actor_ref {ref!r} is not in actors.csv", field=name)
         return self.refs[ref]
 
+    def _actor_fields(self, name: str, line: int, row: Row) -> tuple[str, str, str, list[tuple[str, str]]]:
+        """ref, kind, name and identifiers of an actors.csv row, checked."""
+        ref = self._need(name, line, row, "ref")
+        if ref in self.refs:
+            raise Invalid(f"{name} line {line}: ref {ref!r} appears twice", field=name)
+        kind = self._need(name, line, row, "kind")
+        if kind not in KINDS:
+            raise Invalid(f"{name} line {line}: kind must be person or organisation", field=name)
+        try:
+            pairs = parse_identifiers(row.get("identifiers"))
+        except ValueError as exc:
+            raise Invalid(f"{name} line {line}: identifiers: {exc}", field=name) from None
+        return ref, kind, self._need(name, line, row, "name"), pairs
+
     # tables
     def load_slugged(
         self, name: str, model: type[Body] | type[Party] | type[Campaign], into: dict[str, int]
@@ -433,21 +805,92 @@ class _Loader:
                         self.created_ids.add((model.__tablename__, ident))
 
     def load_actors(self) -> None:
+        if self.bulk and self.empty:
+            self._either("actors.csv", self._actors_bulk, self._actors_rows)
+        else:
+            self._actors_rows()
+
+    def _actors_bulk(self) -> None:
+        """Into an empty registry: every row streamed (checked, names folded) into one COPY of
+        the staging table `dump_refs`, whose default takes each actor's id from the actors'
+        sequence in file order; then two INSERT … SELECT (actors, identifiers)."""
+        name = "actors.csv"
+        rows = self.source(name)
+        if rows is None:
+            return
+        session = self.session
+        sequence = session.scalar(text("SELECT pg_get_serial_sequence('actors', 'id')"))
+        session.execute(text("DROP TABLE IF EXISTS dump_refs"))
+        session.execute(
+            text(
+                "CREATE TEMPORARY TABLE dump_refs (actor_id integer NOT NULL "
+                f"DEFAULT nextval('{sequence}'), ref text NOT NULL, kind text NOT NULL, name text NOT NULL, "
+                "sort_name text, country text, org_type text, match_name text NOT NULL, "
+                "search_text text NOT NULL, schemes text[], ident_values text[])"
+            )
+        )
+        self.refs_in_table = True  # (the savepoint undoes the flags with the table)
+        self.refs_in_memory = False
+        columns = (
+            "ref, kind, name, sort_name, country, org_type, match_name, search_text, schemes, ident_values"
+        )
+        done = 0
+        with _raw(session).cursor() as cursor, cursor.copy(f"COPY dump_refs ({columns}) FROM STDIN") as copy:
+            for line, row in rows:
+                ref, kind, actor_name, pairs = self._actor_fields(name, line, row)
+                sort_name = row.get("sort_name")
+                copy.write_row(
+                    (
+                        ref,
+                        kind,
+                        actor_name,
+                        sort_name,
+                        self._country(name, line, row.get("country")),
+                        row.get("org_type"),
+                        match_name(actor_name),
+                        search_text(actor_name, sort_name),
+                        [s for s, _v in pairs] or None,
+                        [v for _s, v in pairs] or None,
+                    )
+                )
+                done += 1
+                if done % BATCH == 0:
+                    self._report(name, done)
+        self.stats.rows[name] = done
+        self._report(name, done, done)
+        session.execute(text("CREATE UNIQUE INDEX ON dump_refs (ref)"))  # a ref twice: row by row says where
+        self._report("actors: inserting", 0)
+        columns_out = ["id", "kind", "name", "sort_name", "country", "org_type", "match_name", "search_text"]
+        with _indexed_after(session, ["actors", "identifiers"], lambda: self._report("actors: indexing", 0)):
+            self.stats.actors_created = _insert_select(
+                session,
+                "actors",
+                columns_out,
+                "SELECT actor_id AS id, kind, name, sort_name, country, org_type, match_name, search_text "
+                "FROM dump_refs ORDER BY actor_id",
+                {},
+            )
+            _insert_select(
+                session,
+                "identifiers",
+                ["actor_id", "scheme", "value"],
+                "SELECT r.actor_id, u.scheme, u.value FROM dump_refs r "
+                "CROSS JOIN LATERAL unnest(r.schemes, r.ident_values) WITH ORDINALITY AS u(scheme, value, i) "
+                "WHERE r.schemes IS NOT NULL ORDER BY r.actor_id, u.i",
+                {},
+            )
+            self._report("actors: inserting", done, done)
+        session.execute(text("ANALYZE dump_refs"))
+        self._report("actors: indexing", 0, 0)
+
+    def _actors_rows(self) -> None:
+        self._memory_refs()
+        self.refs_in_table = False
         name = "actors.csv"
         for batch in self._batches(name):
             parsed = []
             for line, row in batch:
-                ref = self._need(name, line, row, "ref")
-                if ref in self.refs:
-                    raise Invalid(f"{name} line {line}: ref {ref!r} appears twice", field=name)
-                kind = self._need(name, line, row, "kind")
-                if kind not in KINDS:
-                    raise Invalid(f"{name} line {line}: kind must be person or organisation", field=name)
-                try:
-                    pairs = parse_identifiers(row.get("identifiers"))
-                except ValueError as exc:
-                    raise Invalid(f"{name} line {line}: identifiers: {exc}", field=name) from None
-                actor_name = self._need(name, line, row, "name")
+                ref, kind, actor_name, pairs = self._actor_fields(name, line, row)
                 parsed.append((ref, kind, actor_name, row, pairs, line))
             targets = self._match(parsed) if self.resolver is not None else [None] * len(parsed)
             new = [(p, t) for p, t in zip(parsed, targets, strict=True) if t is None]
@@ -512,6 +955,47 @@ class _Loader:
         return out
 
     def load_memberships(self) -> None:
+        path = self.files.path("memberships.csv") if self.bulk and self.files else None
+        if path is None:
+            self._memberships_rows()
+        else:
+            self._either("memberships.csv", lambda: self._memberships_bulk(path), self._memberships_rows)
+
+    def _memberships_bulk(self, path: Path) -> None:
+        name = "memberships.csv"
+        self._table_refs()
+        staged = _stage(self.session, path, name, "dump_memberships", self.progress)
+        self.stats.rows[name] = staged.rows
+        self._report("memberships: inserting", 0)
+        fields = staged.fields(["actor_ref", "body", "party", "constituency", "start_date", "end_date"])
+        resolved = (
+            f"SELECT s.n, {_sql_found('r.actor_id')} AS actor_id, {_sql_found('b.id')} AS body_id, "
+            f"{_sql_found('p.id', 's.party')} AS party_id, s.constituency, "
+            f"{_sql_date('s.start_date', required=True)} AS start_date, {_sql_date('s.end_date')} AS end_date "
+            f"FROM {fields} s LEFT JOIN dump_refs r ON r.ref = s.actor_ref "
+            "LEFT JOIN bodies b ON b.slug = s.body LEFT JOIN parties p ON p.slug = s.party"
+        )
+        if self.empty:  # every row, as it is
+            rows = f"{resolved} ORDER BY s.n"
+        else:  # a seat present already (or earlier in the file) is skipped
+            rows = (
+                f"SELECT * FROM (SELECT DISTINCT ON (actor_id, body_id, start_date) * FROM ({resolved}) y "
+                "ORDER BY actor_id, body_id, start_date, n) d WHERE NOT EXISTS (SELECT 1 FROM memberships e "
+                "WHERE e.actor_id = d.actor_id AND e.body_id = d.body_id AND e.start_date = d.start_date) "
+                "ORDER BY n"
+            )
+        columns = ["actor_id", "body_id", "party_id", "constituency", "start_date", "end_date"]
+        indexing = "memberships: indexing"
+        with _indexed_after(
+            self.session, ["memberships"] if self.empty else [], lambda: self._report(indexing, 0)
+        ):
+            inserted = _insert_select(self.session, "memberships", columns, rows, {"ws": WHITESPACE})
+            self._report("memberships: inserting", inserted, inserted)
+        self._report(indexing, 0, 0)
+        self._skip(name, staged.rows - inserted)
+
+    def _memberships_rows(self) -> None:
+        self._memory_refs()
         name = "memberships.csv"
         table = Base.metadata.tables["memberships"]
         for batch in self._batches(name):
@@ -535,12 +1019,16 @@ class _Loader:
             if not self.empty:
                 keys = [(v["actor_id"], v["body_id"], v["start_date"]) for v in values]
                 existing = set()
-                for part in chunks(keys):
+                for part in chunks(sorted(set(keys))):
                     stmt = select(Membership.actor_id, Membership.body_id, Membership.start_date).where(
                         tuple_(Membership.actor_id, Membership.body_id, Membership.start_date).in_(list(part))
                     )
                     existing |= {tuple(r) for r in self.session.execute(stmt)}
-                kept = [v for v in values if (v["actor_id"], v["body_id"], v["start_date"]) not in existing]
+                kept = []
+                for v, key in zip(values, keys, strict=True):
+                    if key not in existing:  # present already, or earlier in the file
+                        existing.add(key)
+                        kept.append(v)
                 self._skip(name, len(values) - len(kept))
                 values = kept
             if values:
@@ -632,8 +1120,72 @@ class _Loader:
             if values:
                 self.conn.execute(insert(table), values)
 
+    def load_signatures(self) -> None:
+        path = self.files.path("signatures.csv") if self.bulk and self.files else None
+        if path is None:
+            self.load_pairs("signatures.csv")
+        else:
+            self._either(
+                "signatures.csv",
+                lambda: self._signatures_bulk(path),
+                lambda: self.load_pairs("signatures.csv"),
+            )
+
+    def _signatures_bulk(self, path: Path) -> None:
+        name = "signatures.csv"
+        session = self.session
+        self._table_refs()
+        staged = _stage(session, path, name, "dump_signatures", self.progress)
+        self.stats.rows[name] = staged.rows
+        columns = [
+            "letter_id",
+            "actor_id",
+            "signed_on",
+            "capacity",
+            "affiliation",
+            "position",
+            "status",
+            "withdrawn_on",
+            "source",
+        ]
+        fields = staged.fields(
+            [
+                "letter",
+                "actor_ref",
+                "signed_on",
+                "capacity",
+                "affiliation",
+                "position",
+                "status",
+                "withdrawn_on",
+                "source",
+            ]
+        )
+        rows = (
+            f"SELECT {_sql_found('l.id')} AS letter_id, {_sql_found('r.actor_id')} AS actor_id, "
+            f"{_sql_date('s.signed_on', required=True)} AS signed_on, s.capacity, s.affiliation, "
+            f"{_sql_int('s.position')} AS position, coalesce(s.status, 'confirmed') AS status, "
+            f"{_sql_date('s.withdrawn_on')} AS withdrawn_on, s.source "
+            f"FROM {fields} s LEFT JOIN letters l ON l.slug = s.letter LEFT JOIN dump_refs r ON r.ref = s.actor_ref "
+            "ORDER BY s.n"
+        )
+        self._report("signatures: inserting", 0)
+        if self.empty:  # a pair twice in the file fails the unique index: row by row skips it
+            with _indexed_after(session, ["signatures"], lambda: self._report("signatures: indexing", 0)):
+                inserted = _insert_select(session, "signatures", columns, rows, {"ws": WHITESPACE})
+                self._report("signatures: inserting", inserted, inserted)
+            self._report("signatures: indexing", 0, 0)
+        else:  # a pair present already (or earlier in the file) is skipped
+            conflict = "ON CONFLICT (letter_id, actor_id) DO NOTHING"
+            inserted = _insert_select(session, "signatures", columns, rows, {"ws": WHITESPACE}, conflict)
+            self._report("signatures: inserting", inserted, inserted)
+        self._skip(name, staged.rows - inserted)
+
     def load_pairs(self, name: str) -> None:
-        """signatures and recipients (letter × actor): an existing pair is skipped."""
+        """signatures and recipients (letter × actor), row by row: an existing pair is skipped."""
+        if self.files is not None and self.files.path(name) is None:
+            return
+        self._memory_refs()
         signatures = name == "signatures.csv"
         table = Base.metadata.tables[name.removesuffix(".csv")]
         seen: set[tuple[int, int, str]] = set()
@@ -690,11 +1242,18 @@ class _Loader:
                 kept = [v for v in kept if (v["letter_id"], v["actor_id"]) not in existing]
                 self._skip(name, before - len(kept))
             if kept:
-                self.touched_letters |= {v["letter_id"] for v in kept}
-                self._insert_pairs(table.name, kept)
+                insert_rows(self.session, table.name, kept)  # COPY on PostgreSQL
 
-    def _insert_pairs(self, table_name: str, values: list[dict[str, Any]]) -> None:
-        insert_rows(self.session, table_name, values)  # COPY on PostgreSQL
+    def finish(self) -> None:
+        """Fresh planner statistics for the tables just filled (the rollups' rebuild is planned
+        with them), and the staging tables gone."""
+        if not self.bulk:
+            return
+        self._report("analyzing", 0)
+        self.session.execute(text("ANALYZE actors, identifiers, memberships, signatures"))
+        self._report("analyzing", 0, 0)
+        for table in ("dump_refs", "dump_memberships", "dump_signatures"):
+            self.session.execute(text(f"DROP TABLE IF EXISTS {table}"))
 
 
 def load_registry(
@@ -706,7 +1265,11 @@ def load_registry(
     scorer: str = "token_sort_ratio",
     threshold: float = 92,
 ) -> LoadStats:
-    """Load a dump into the registry, in the caller's transaction; one change record (`load`)."""
+    """Load a dump into the registry, in the caller's transaction; one change record (`load`).
+
+    On PostgreSQL actors, memberships and signatures take the bulk path (see above); into an
+    empty registry it holds the signatures and rollups tables locked (their indexes are remade)
+    until the caller commits."""
     loader = _Loader(session, source, progress, scorer, threshold)
     empty = loader.empty
     loader.load_slugged("bodies.csv", Body, loader.bodies)
@@ -717,11 +1280,17 @@ def load_registry(
     loader.load_letters()
     for name in ("claims.csv", "sources.csv", "events.csv"):
         loader.load_letter_children(name)
-    loader.load_pairs("signatures.csv")
+    loader.load_signatures()
     loader.load_pairs("recipients.csv")
+    loader.finish()
     # Signatures, and memberships of actors that had signed already, move the rollups of many
-    # letters at once: recompute them all (this also bumps every letter's version).
-    rollups.rebuild(session)
+    # letters at once: recompute them all (this also bumps every letter's version). Into an
+    # empty registry nobody else can be reading them: the rebuild remakes their indexes.
+    if progress:
+        progress("rollups", 0, None)
+    count = rollups.rebuild(session, exclusive=empty and loader.bulk)
+    if progress:
+        progress("rollups", count, count)
     stats = loader.stats
     record_change(
         session, key_name, "load", "registry", "dump", after={**stats.as_dict(), "into_empty_registry": empty}
