@@ -350,18 +350,17 @@ def import_command(
 
 
 class _StepProgress:
-    """Progress of an export or a load, on stderr, step by step (a file, or what is being done
-    with it). On a terminal: a live display, a line per step with its rows, a bar when their
-    number is known or estimated, rows/s and time taken. Elsewhere (a log, a pipe): one line per
-    step, when it ends."""
+    """Progress of an export or a load, on stderr, step by step: a file, or what is being done
+    with it (inserting, indexing, …), each ending when the next begins. On a terminal: a live
+    display, a line per step with a bar when its rows are known or estimated, the rows, rows/s
+    and the time taken. Elsewhere (a log, a pipe): one line per step, when it ends."""
 
     def __init__(self) -> None:
         from rich.console import Console
 
         console = Console(stderr=True)
         self.display = _live_display(console) if console.is_terminal else None
-        self.tasks: dict[str, Any] = {}
-        self.step: list[Any] | None = None  # [step, rows, started]
+        self.step: list[Any] | None = None  # [step, rows, started, display task]
 
     def __enter__(self) -> _StepProgress:
         if self.display is not None:
@@ -369,52 +368,51 @@ class _StepProgress:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._end()
         if self.display is not None:
             self.display.stop()
-        self._end()
 
     def __call__(self, step: str, done: int, total: int | None = None) -> None:
-        if self.display is not None:
-            if step not in self.tasks:
-                self.tasks[step] = self.display.add_task(step, total=total)
-            self.display.update(self.tasks[step], completed=done, total=total)
-        elif self.step is None or self.step[0] != step:
+        if self.step is None or self.step[0] != step:
             self._end()
-            self.step = [step, done, time.monotonic()]
-        else:
-            self.step[1] = done
+            task = self.display.add_task(step, total=total) if self.display is not None else None
+            self.step = [step, done, time.monotonic(), task]
+        self.step[1] = done
+        if self.display is not None:
+            self.display.update(self.step[3], completed=done, total=total)
 
     def _end(self) -> None:
-        if self.step is not None:
-            step, done, started = self.step
-            rows = f"{done:,} rows, " if done else ""
-            typer.echo(f"{step}: {rows}{time.monotonic() - started:.1f} s", err=True)
-            self.step = None
+        if self.step is None:
+            return
+        step, done, started, task = self.step
+        self.step = None
+        if self.display is not None:
+            self.display.update(task, completed=done, total=done)
+            return
+        rows = f"{done:,} rows, " if done or step.endswith(".csv") else ""
+        typer.echo(f"{step}: {rows}{time.monotonic() - started:.1f} s", err=True)
 
 
 def _live_display(console: Any) -> Any:
-    from rich.progress import (
-        BarColumn,
-        Progress,
-        ProgressColumn,
-        SpinnerColumn,
-        Task,
-        TextColumn,
-        TimeElapsedColumn,
-    )
+    from rich.progress import BarColumn, Progress, ProgressColumn, SpinnerColumn, Task, TimeElapsedColumn
+    from rich.table import Column
     from rich.text import Text
 
-    class RateColumn(ProgressColumn):
+    class Rows(ProgressColumn):
+        """Rows done and rows/s (nothing for a step without rows)."""
+
         def render(self, task: Task) -> Text:
-            speed = task.finished_speed or task.speed
-            return Text(f"{speed:>10,.0f} rows/s" if speed else "", style="progress.data.speed")
+            if not task.completed and not task.description.endswith(".csv"):
+                return Text("")
+            seconds = task.finished_time if task.finished_time is not None else task.elapsed
+            rate = f"{task.completed / seconds:>10,.0f} rows/s" if seconds and task.completed else ""
+            return Text(f"{task.completed:>12,} rows {rate}", style="progress.data.speed")
 
     return Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description:<24}"),
+        SpinnerColumn(finished_text="✓"),
+        "{task.description}",
         BarColumn(),
-        TextColumn("{task.completed:>12,} rows"),
-        RateColumn(),
+        Rows(table_column=Column(min_width=34)),
         TimeElapsedColumn(),
         console=console,
     )

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -177,3 +178,35 @@ def test_serve_with_demo_answers_over_a_real_socket(fresh_database_url: str) -> 
             server.wait()
         if server.stdout:
             server.stdout.close()
+
+
+def test_import_and_export_report_each_step_once_when_stderr_is_no_terminal(
+    cli_database: str, tmp_path: Path
+) -> None:
+    """Off a terminal (a log, a pipe) progress is one line per step, when it ends: the file or
+    what is being done, its rows and the time taken; not a line every few thousand rows."""
+    dump = tmp_path / "dump"
+    dump.mkdir()
+    actors = "".join(f"{i},organisation,Org {i}\n" for i in range(12_000))
+    (dump / "actors.csv").write_text("ref,kind,name\n" + actors, encoding="utf-8")
+    (dump / "letters.csv").write_text("slug,title\nl1,Letter\n", encoding="utf-8")
+    (dump / "signatures.csv").write_text(
+        "letter,actor_ref,signed_on\nl1,1,2020-01-01\nl1,2,2020-01-02\n", encoding="utf-8"
+    )
+    result = runner.invoke(cli, ["import", str(dump)])
+    assert result.exit_code == 0, result.output
+    assert "loaded 12003 rows: 12000 actors created" in result.stdout
+    steps = result.stderr.splitlines()
+    assert len(steps) < 20, steps
+    assert [s for s in steps if "actors.csv" in s] == [
+        next(s for s in steps if s.startswith("actors.csv: 12,000 rows, "))
+    ]
+    assert any(s.startswith("signatures.csv: 2 rows, ") for s in steps)
+    assert any(s.startswith("rollups: 2 rows, ") for s in steps)  # two signing days
+
+    result = runner.invoke(cli, ["export", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    steps = result.stderr.splitlines()
+    assert len(steps) == len(list((tmp_path / "out").iterdir())) == 11
+    assert any(s.startswith("actors.csv: 12,000 rows, ") for s in steps)
+    assert any(s.startswith("bodies.csv: 0 rows, ") for s in steps)

@@ -5,21 +5,25 @@ from __future__ import annotations
 
 import csv
 import json
+import sys
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
-from app import migrate
+from app import migrate, rollups
 from app.cli import cli
 from app.config import Settings, get_settings
 from app.db import create_engine_for
 from app.demo.loader import load_demo
+from app.errors import Invalid
+from app.imports import dump as dump_module
+from app.imports.dump import LoadStats, directory_source, load_registry
 from app.models import Event, Recipient
 from tests import builders as b
 from tests.conftest import make_database_url
@@ -57,16 +61,23 @@ CANONICAL = {
         "select l.slug, c.slug, e.date, e.kind, e.note, e.url from events e "
         "left join letters l on l.id = e.letter_id left join campaigns c on c.id = e.campaign_id"
     ),
+    "rollups": (
+        "select l.slug, r.day, r.kind, r.country, r.org_type, b.slug, p.slug, r.new, r.withdrawn "
+        "from letter_rollups r join letters l on l.id = r.letter_id left join bodies b on b.id = r.body_id "
+        "left join parties p on p.id = r.party_id where r.new <> 0 or r.withdrawn <> 0"
+    ),
 }
 
 
-def canonical(engine: Engine, tables: list[str] | None = None) -> dict[str, list[tuple[Any, ...]]]:
+def canonical(bind: Engine | Connection, tables: list[str] | None = None) -> dict[str, list[tuple[Any, ...]]]:
+    if isinstance(bind, Engine):
+        with bind.connect() as conn:
+            return canonical(conn, tables)
     out = {}
-    with engine.connect() as conn:
-        for table, sql in CANONICAL.items():
-            if tables is None or table in tables:
-                rows = [tuple("" if v is None else str(v) for v in r) for r in conn.execute(text(sql))]
-                out[table] = sorted(rows)
+    for table, sql in CANONICAL.items():
+        if tables is None or table in tables:
+            rows = [tuple("" if v is None else str(v) for v in r) for r in bind.execute(text(sql))]
+            out[table] = sorted(rows)
     return out
 
 
@@ -214,3 +225,336 @@ def test_popolo_round_trip(
     run("import", "--popolo", str(file))
     tables = ["bodies", "parties", "actors", "identifiers", "memberships"]
     assert canonical(target, tables) == canonical(source, tables)
+
+
+# --- the bulk path (PostgreSQL) against the row-by-row path -------------------------------------
+#
+# On PostgreSQL actors, memberships and signatures take the bulk path (COPY to staging tables,
+# checks and joins in SQL; into an empty registry, indexes dropped and remade). Whatever it does,
+# the registry must end up as the row-by-row path leaves it: same rows, same order of ids, same
+# rollups, same counts of rows skipped. On SQLite both loads take the row-by-row path; the
+# comparisons there check the rollups of a load against a rebuild.
+
+# Signatures in id order (the file's order), and memberships (their ids break ties in the rollups).
+ORDERED = {
+    "signature_order": (
+        "select l.slug, a.name from signatures s join letters l on l.id = s.letter_id "
+        "join actors a on a.id = s.actor_id order by s.id"
+    ),
+    "membership_order": (
+        "select a.name, bo.slug, m.start_date from memberships m join actors a on a.id = m.actor_id "
+        "join bodies bo on bo.id = m.body_id order by m.id"
+    ),
+}
+
+ACTORS = 2600
+LETTERS = ["l1", "l2", "l3", "l4"]
+DAY0 = date(2020, 1, 1)
+
+
+def _write(path: Path, header: list[str], rows: list[list[str]], *, crlf: bool = False) -> None:
+    with path.open("w", encoding="utf-8", newline="") as f:
+        writer = csv.writer(f, lineterminator="\r\n" if crlf else "\n")
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
+def signature_rows() -> list[list[str]]:
+    """letter, actor_ref, signed_on, capacity, affiliation, position, status, withdrawn_on, source:
+    5,200 rows (more than one batch of the row-by-row path)."""
+    rows = []
+    for i in range(ACTORS):
+        for j, letter in enumerate(LETTERS):
+            if (i + j) % 2:
+                continue
+            signed = DAY0 + timedelta(days=i % 200)
+            rows.append(
+                [
+                    letter,
+                    f"a{i}",
+                    signed.isoformat(),
+                    "MP" if i % 5 == 0 else "",
+                    f"Org {i % 17}" if i % 7 == 0 else "",
+                    str(i) if letter == "l1" else "",
+                    "unverified" if i % 31 == 0 else "confirmed" if i % 2 else "",
+                    (signed + timedelta(days=10)).isoformat() if i % 50 == 0 else "",
+                    f"https://example.org/{i}" if i % 13 == 0 else "",
+                ]
+            )
+    return rows
+
+
+def make_dump(directory: Path, variant: str = "plain") -> Path:
+    """A dump with every kind of row the loader maps: actors with identifiers, overlapping and
+    ended memberships (two starting the same day), withdrawn and unverified signatures.
+    `variant` writes signatures.csv (and memberships.csv) another way; see test below."""
+    directory.mkdir(parents=True, exist_ok=True)
+    _write(
+        directory / "bodies.csv",
+        ["slug", "name", "country"],
+        [["house", "House", "GB"], ["senate", "Senate", ""]],
+    )
+    _write(
+        directory / "parties.csv",
+        ["slug", "name", "country"],
+        [["red", "Red", "GB"], ["blue", "Blue", "GB"], ["green", "Green", ""]],
+    )
+    _write(directory / "campaigns.csv", ["slug", "name", "description"], [["camp", "Camp", "A campaign"]])
+    actors = []
+    for i in range(ACTORS):
+        person = i % 3 != 0
+        identifiers = (
+            f"wikidata:Q{i}" + (f";website:https://x{i}.org/" if i % 7 == 0 else "") if i % 2 else ""
+        )
+        actors.append(
+            [
+                f"a{i}",
+                "person" if person else "organisation",
+                f"Person {i} Smith" if person else f"Org {i} Trust",
+                f"Smith, Person {i}" if person else "",
+                ["GB", "FR", ""][i % 3],
+                "" if person else ["ngo", "union", ""][i % 3],
+                identifiers,
+            ]
+        )
+    _write(
+        directory / "actors.csv",
+        ["ref", "kind", "name", "sort_name", "country", "org_type", "identifiers"],
+        actors,
+    )
+    seats = []
+    for i in range(1, ACTORS, 3):
+        seats.append([f"a{i}", "house", ["red", "blue", ""][i % 3], f"Seat {i % 40}", "2019-12-01", ""])
+        if i % 9 == 1:
+            seats.append([f"a{i}", "senate", "green", "", "2020-03-01", "2020-06-30"])
+        if i % 27 == 1:  # the same start: the lower id counts
+            seats.append([f"a{i}", "senate", "blue", "", "2019-12-01", ""])
+    seat_header = ["actor_ref", "body", "party", "constituency", "start_date", "end_date"]
+    _write(
+        directory / "letters.csv",
+        ["slug", "title", "published_on", "campaign"],
+        [[slug, f"Letter {slug}", "2020-01-01", "camp" if slug == "l1" else ""] for slug in LETTERS],
+    )
+    header = [
+        "letter",
+        "actor_ref",
+        "signed_on",
+        "capacity",
+        "affiliation",
+        "position",
+        "status",
+        "withdrawn_on",
+        "source",
+    ]
+    rows = signature_rows()
+    path = directory / "signatures.csv"
+    if variant == "quoted":  # parsed here: fields with commas, quotes, line breaks
+        for n, row in enumerate(rows):
+            if n % 11 == 0:
+                row[3] = f'Director, "Policy"\nline {n}'
+        _write(path, header, rows)
+    elif variant == "spaced":  # whitespace around fields, trimmed in SQL
+        pads = [" ", "\t", "\u00a0", "\u3000 "]
+        rows = [
+            [f"{pads[n % 4]}{v}{pads[(n + k) % 4]}" if v else v for k, v in enumerate(row)]
+            for n, row in enumerate(rows)
+        ]
+        seats = [[f" {v} " if v else v for v in seat] for seat in seats]
+        _write(path, header, rows)
+    elif variant == "crlf":  # Windows line ends, a BOM, blank lines at the end
+        _write(path, header, rows, crlf=True)
+        path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes() + b"\r\n\r\n")
+    elif variant == "compact-date":  # a form only date.fromisoformat reads: row by row
+        rows[4000][2] = rows[4000][2].replace("-", "")
+        _write(path, header, rows)
+    elif variant == "short-row":  # missing trailing fields: row by row
+        _write(path, header, rows)
+        with path.open("a", encoding="utf-8") as f:
+            f.write("l1,a1,2020-02-02\n")
+    elif variant == "twice":  # a pair twice: the unique index fails, row by row skips it
+        _write(path, header, [*rows, rows[10]])
+    else:
+        _write(path, header, rows)
+    _write(directory / "memberships.csv", seat_header, seats)
+    return directory
+
+
+@pytest.fixture(scope="module")
+def load_engine(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    """An empty, migrated database of the backend; each load runs in a transaction rolled back."""
+    for url in make_database_url(backend, tmp_path_factory.mktemp("load")):
+        migrate.upgrade(url)
+        engine = create_engine_for(Settings(database_url=url))
+        yield engine
+        engine.dispose()
+
+
+def schema(conn: Connection) -> list[str]:
+    """The indexes and constraints of the tables (PostgreSQL)."""
+    indexes = conn.execute(text("select indexdef from pg_indexes where schemaname = 'public'")).scalars()
+    constraints = conn.execute(
+        text(
+            "select conrelid::regclass || ' ' || conname || ' ' || pg_get_constraintdef(oid) || ' ' || convalidated "
+            "from pg_constraint where connamespace = 'public'::regnamespace"
+        )
+    ).scalars()
+    return sorted([*indexes, *constraints])
+
+
+def loaded(
+    engine: Engine, *dumps: Path, bulk: bool = True, fails: str | None = None
+) -> tuple[LoadStats | None, dict[str, list[tuple[Any, ...]]]]:
+    """Load the dumps one after the other into the empty registry, in a transaction rolled back
+    afterwards: the stats of the last load and every table. The rollups kept must equal a
+    rebuild, and (PostgreSQL) the indexes and constraints must be the schema's. With `fails`,
+    the last load must fail with that message and leave the registry as it was."""
+    with engine.connect() as conn:
+        outer = conn.begin()
+        try:
+            original = schema(conn) if conn.dialect.name == "postgresql" else []
+            session = Session(bind=conn, join_transaction_mode="create_savepoint")
+            stats = None
+            for n, dump in enumerate(dumps, 1):
+                if fails and n == len(dumps):
+                    before = canonical(conn)
+                    with pytest.raises(Invalid) as caught, session.begin_nested():
+                        load_registry(session, "test", directory_source(dump), bulk=bulk)
+                    assert caught.value.extra["errors"][0]["msg"] == fails
+                    assert canonical(conn) == before
+                else:
+                    stats = load_registry(session, "test", directory_source(dump), bulk=bulk)
+            session.flush()
+            tables = canonical(conn)
+            tables.update(
+                {name: [tuple(map(str, r)) for r in conn.execute(text(sql))] for name, sql in ORDERED.items()}
+            )
+            if conn.dialect.name == "postgresql":
+                assert schema(conn) == original
+            kept = rollups.snapshot(session)
+            rollups.rebuild(session)
+            assert rollups.snapshot(session) == kept
+            return stats, tables
+        finally:
+            outer.rollback()
+
+
+VARIANTS = ["plain", "quoted", "spaced", "crlf", "compact-date", "short-row", "twice"]
+ROW_BY_ROW = {"compact-date", "short-row", "twice"}  # the bulk path hands these files over
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_the_bulk_path_loads_what_the_row_by_row_path_does(
+    load_engine: Engine, tmp_path: Path, variant: str
+) -> None:
+    dump = make_dump(tmp_path / "dump", variant)
+    stats, tables = loaded(load_engine, dump)
+    expected_stats, expected = loaded(load_engine, dump, bulk=False)
+    assert stats is not None and expected_stats is not None
+    assert set(tables) == set(expected)
+    for table in expected:
+        assert tables[table] == expected[table], table
+    assert stats.as_dict() == expected_stats.as_dict()
+    signatures = 5200 + (variant == "short-row")
+    assert len(tables["signatures"]) == signatures and len(tables["rollups"]) > 1000
+    assert stats.actors_created == ACTORS and stats.rows["signatures.csv"] == signatures + (
+        variant == "twice"
+    )
+    assert stats.skipped == ({"signatures.csv": 1} if variant == "twice" else {})
+    bulk = load_engine.dialect.name == "postgresql"
+    assert stats.row_by_row == (["signatures.csv"] if bulk and variant in ROW_BY_ROW else [])
+
+
+BAD_ROWS = [  # file, line, column, value, message
+    ("signatures.csv", 4001, 1, "a99999", "actor_ref 'a99999' is not in actors.csv"),
+    ("signatures.csv", 4001, 0, "nope", "unknown letter 'nope'"),
+    ("signatures.csv", 4001, 0, "", "letter is required"),
+    ("signatures.csv", 4001, 2, "2020-02-30", "'2020-02-30' is not a date"),
+    ("signatures.csv", 4001, 2, "2020-1-1", "'2020-1-1' is not a date"),
+    ("signatures.csv", 4001, 5, "1.5", "'1.5' is not a whole number"),
+    ("signatures.csv", 4001, 7, "soon", "'soon' is not a date"),
+    ("memberships.csv", 500, 0, "", "actor_ref is required"),
+    ("memberships.csv", 500, 1, "nowhere", "unknown body 'nowhere'"),
+    ("memberships.csv", 500, 2, "purple", "unknown party 'purple'"),
+    ("memberships.csv", 500, 4, "", "start_date is required"),
+    ("actors.csv", 2000, 0, "a5", "ref 'a5' appears twice"),
+    ("actors.csv", 2000, 1, "robot", "kind must be person or organisation"),
+    ("actors.csv", 2000, 4, "ZZ", "'ZZ' is not an ISO 3166-1 alpha-2 code"),
+    ("actors.csv", 2000, 6, "wikidata", "identifiers: 'wikidata' is not scheme:value"),
+]
+
+
+@pytest.mark.parametrize(("name", "line", "column", "value", "message"), BAD_ROWS)
+def test_a_bad_row_deep_in_a_file_is_reported_with_its_line_and_nothing_is_loaded(
+    load_engine: Engine, tmp_path: Path, name: str, line: int, column: int, value: str, message: str
+) -> None:
+    dump = make_dump(tmp_path / "dump")
+    path = dump / name
+    with path.open(encoding="utf-8", newline="") as f:
+        rows = list(csv.reader(f))
+    rows[line - 1][column] = value
+    _write(path, rows[0], rows[1:])
+    # Into the empty registry (bulk: dropped indexes), and into one holding the plain dump (where
+    # the actor of a bad country is matched by name: the country of a matched actor is not read).
+    loaded(load_engine, dump, fails=f"{name} line {line}: {message}")
+    if value != "ZZ":
+        loaded(load_engine, make_dump(tmp_path / "first"), dump, fails=f"{name} line {line}: {message}")
+
+
+def test_a_load_into_a_registry_with_data_skips_what_is_there_as_the_row_by_row_path_does(
+    load_engine: Engine, tmp_path: Path
+) -> None:
+    first = make_dump(tmp_path / "first")
+    second = make_dump(tmp_path / "second")
+    # The second dump: half the signatures are there already, some new ones (one of them twice),
+    # a seat there already, a new one, the same new one again; an actor matched by name.
+    rows = signature_rows()[::2]
+    rows += [
+        ["l1", "a1", "2021-01-01", "", "", "", "", "", ""],
+        ["l1", "a3", "2021-01-02", "", "", "7", "", "", ""],
+    ]
+    rows += [
+        ["l1", "a3", "2021-01-03", "", "", "", "", "", ""],
+        ["l2", "new", "2021-01-04", "", "", "", "", "", ""],
+    ]
+    _write(
+        second / "signatures.csv",
+        [
+            "letter",
+            "actor_ref",
+            "signed_on",
+            "capacity",
+            "affiliation",
+            "position",
+            "status",
+            "withdrawn_on",
+            "source",
+        ],
+        rows,
+    )
+    with (second / "actors.csv").open("a", encoding="utf-8") as f:
+        f.write("new,person,Someone New,,,,\n")
+    seats = [
+        ["a1", "house", "red", "Seat 1", "2019-12-01", ""],
+        ["a4", "senate", "", "", "2021-01-01", ""],
+        ["a4", "senate", "red", "", "2021-01-01", ""],
+        ["new", "house", "", "", "2021-01-01", ""],
+    ]
+    _write(
+        second / "memberships.csv",
+        ["actor_ref", "body", "party", "constituency", "start_date", "end_date"],
+        seats,
+    )
+    stats, tables = loaded(load_engine, first, second)
+    expected_stats, expected = loaded(load_engine, first, second, bulk=False)
+    assert stats is not None and expected_stats is not None
+    for table in expected:
+        assert tables[table] == expected[table], table
+    assert stats.as_dict() == expected_stats.as_dict()
+    assert stats.actors_created == 1 and stats.actors_matched == ACTORS
+    assert stats.skipped["signatures.csv"] == len(rows) - 3 and stats.skipped["memberships.csv"] == 2
+    assert ("l1", "Org 3 Trust", "organisation", "2021-01-02") in {r[:4] for r in tables["signatures"]}
+    assert stats.row_by_row == []
+
+
+def test_whitespace_is_what_str_strip_takes_off() -> None:
+    assert "".join(c for c in map(chr, range(sys.maxunicode + 1)) if c.isspace()) == dump_module.WHITESPACE

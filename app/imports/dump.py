@@ -600,7 +600,13 @@ def _indexed_after(session: Session, tables: list[str], report: Callable[[], Non
 
 class _Loader:
     def __init__(
-        self, session: Session, source: RowSource, progress: Progress | None, scorer: str, threshold: float
+        self,
+        session: Session,
+        source: RowSource,
+        progress: Progress | None,
+        scorer: str,
+        threshold: float,
+        bulk: bool = True,
     ) -> None:
         self.session = session
         self.conn = session.connection()
@@ -613,7 +619,7 @@ class _Loader:
         )
         self.resolver = None if self.empty else Resolver(session, scorer=scorer, threshold=threshold)
         # The bulk path: PostgreSQL, files read from a directory (actors from any source).
-        self.bulk = self.conn.dialect.name == "postgresql"
+        self.bulk = bulk and self.conn.dialect.name == "postgresql"
         self.files = source if isinstance(source, DirectorySource) else None
         # Where the map from each dump's ref to its actor id is: `refs` (row-by-row path) and/or
         # the temporary table `dump_refs` (bulk path); each is filled from the other on demand.
@@ -891,6 +897,7 @@ class _Loader:
             parsed = []
             for line, row in batch:
                 ref, kind, actor_name, pairs = self._actor_fields(name, line, row)
+                self.refs[ref] = -1  # (its id below) so that a ref twice in one batch is caught
                 parsed.append((ref, kind, actor_name, row, pairs, line))
             targets = self._match(parsed) if self.resolver is not None else [None] * len(parsed)
             new = [(p, t) for p, t in zip(parsed, targets, strict=True) if t is None]
@@ -1264,13 +1271,14 @@ def load_registry(
     progress: Progress | None = None,
     scorer: str = "token_sort_ratio",
     threshold: float = 92,
+    bulk: bool = True,
 ) -> LoadStats:
     """Load a dump into the registry, in the caller's transaction; one change record (`load`).
 
-    On PostgreSQL actors, memberships and signatures take the bulk path (see above); into an
-    empty registry it holds the signatures and rollups tables locked (their indexes are remade)
-    until the caller commits."""
-    loader = _Loader(session, source, progress, scorer, threshold)
+    On PostgreSQL actors, memberships and signatures take the bulk path (see above; `bulk=False`
+    loads every file row by row). Into an empty registry the bulk path drops and remakes
+    indexes: the tables it loads, and the rollups, stay locked until the caller commits."""
+    loader = _Loader(session, source, progress, scorer, threshold, bulk)
     empty = loader.empty
     loader.load_slugged("bodies.csv", Body, loader.bodies)
     loader.load_slugged("parties.csv", Party, loader.parties)
