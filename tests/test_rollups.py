@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import random
 from datetime import date, timedelta
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from app import rollups
@@ -168,3 +169,61 @@ def test_imports_and_loads_keep_the_rollups(client: TestClient, db: Session) -> 
     kept = rollups.snapshot(db)
     rollups.rebuild(db)
     assert rollups.snapshot(db) == kept
+
+
+@pytest.mark.parametrize("exclusive", [False, True])
+def test_a_rebuild_counts_each_signature_under_the_membership_the_writes_do(
+    db: Session, exclusive: bool
+) -> None:
+    """The rebuild finds each signature's membership by anti-joins, the writes by a window over
+    a join: the same one, in every case the rule has (valid that day, the latest start, then the
+    lowest id; none valid; ended the day before; starting the day after). With `exclusive` the
+    table's keys are dropped and made again (PostgreSQL): they must be there afterwards."""
+    from sqlalchemy import text
+
+    from app.models import LetterRollup
+    from tests import builders as b
+
+    house, senate = b.body(db, "rb-house"), b.body(db, "rb-senate")
+    red, blue = b.party(db, "rb-red"), b.party(db, "rb-blue")
+    letter = b.letter(db, "rb-letter")
+    day = date(2020, 9, 9)
+    cases: dict[str, list[tuple[Any, Any, date, date | None]]] = {
+        "one seat": [(house, red, day - timedelta(days=30), None)],
+        "the later start": [
+            (house, red, day - timedelta(days=30), None),
+            (senate, blue, day - timedelta(days=5), None),
+        ],
+        "same start, lower id": [
+            (senate, blue, day - timedelta(days=5), None),
+            (house, red, day - timedelta(days=5), None),
+        ],
+        "ended the day before": [(house, red, day - timedelta(days=30), day - timedelta(days=1))],
+        "ends that day": [
+            (house, blue, day - timedelta(days=30), day),
+            (senate, red, day - timedelta(days=60), None),
+        ],
+        "starts the day after": [(house, red, day + timedelta(days=1), None)],
+        "no seat": [],
+    }
+    for name, seats in cases.items():
+        person = b.actor(db, f"RB {name}", kind="person", country="GB")
+        for body, party, start, end in seats:
+            b.membership(db, person, body, party, start, end)
+        b.sign(db, letter, person, day, withdrawn_on=day + timedelta(days=3) if "seat" in name else None)
+    kept = rollups.snapshot(db)
+    assert {(r[5], r[6]) for r in kept if r[-2]} == {
+        (house.id, red.id),
+        (senate.id, blue.id),
+        (house.id, blue.id),
+        (0, 0),
+    }
+    connection = db.connection()
+    if connection.dialect.name == "postgresql":
+        keys = "select conname, pg_get_constraintdef(oid) from pg_constraint where conrelid = 'letter_rollups'::regclass order by 1"
+        before = connection.execute(text(keys)).all()
+    rollups.rebuild(db, exclusive=exclusive)
+    assert rollups.snapshot(db) == kept
+    assert db.scalar(select(func.sum(LetterRollup.new))) == len(cases)
+    if connection.dialect.name == "postgresql":
+        assert connection.execute(text(keys)).all() == before and len(before) == 2
