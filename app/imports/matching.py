@@ -5,16 +5,34 @@ exact normalised name (`app.text.match_name`, an indexed column) among actors of
 then a fuzzy score (rapidfuzz, `match_scorer` / `match_threshold` settings) over the same.
 
 Every lookup is done in bulk: identifiers and exact names by one `IN` query per chunk of
-`CHUNK` values, whatever the number of rows.
+`CHUNK` values, whatever the number of rows — or, for a batch of `SCAN_AFTER` names or more,
+one read of `(id, match_name)` of the kind's actors that answers the exact names and prepares
+the fuzzy search at once (cheaper than hundreds of `IN` queries, and the fuzzy search reads
+those rows anyway).
 
 Fuzzy search and blocking: a fuzzy score cannot use a B-tree index, and scoring every row
-against every actor is quadratic. On the first fuzzy lookup of a kind we stream
-`(id, match_name)` of that kind's actors once (one SQL query, ordered by the `kind` index) and
-build an inverted index token -> actors. A row is scored (rapidfuzz `process.extract`, C speed)
-only against the actors that share at least one token with it, leaving out tokens so common
-(`BLOCK_CAP` actors or more: "international", "john") that they would block nothing — unless
-every token of the row is that common, when the rarest one is used, capped. A name whose every
-word is misspelt is not found fuzzily; at a threshold of 92 such a pair is rarely the same actor.
+against every actor is quadratic. The actors of the kind are indexed by token (token -> actors,
+in id order). A row is scored only against the actors that share at least one token with it,
+leaving out tokens so common (`BLOCK_CAP` actors or more: "international", "john") that they
+would block nothing — unless every token of the row that any actor has is that common, when the
+rarest one (the alphabetically first of equally rare ones) is used, capped to its first
+`BLOCK_CAP` actors. A name whose every word is misspelt is not found fuzzily; at a threshold of
+92 such a pair is rarely the same actor. Of those candidates, the best `MAX_CANDIDATES * 2`
+scoring at least the threshold are kept (ties: lower id first).
+
+`fuzzy(kind, key)` does that for one name (the whole kind is indexed on first use, and
+`add_new` extends it: a whole-registry load). `fuzzy_many(kind, keys)` gives the same answers
+for a batch, faster: it indexes only the tokens the batch uses, and scores each blocking token's
+actors against all the batch's names that use it. For the default scorer (`token_sort_ratio`,
+and for `ratio`) a block with many rows is searched through a q-gram index of its actors, which
+skips the pairs that cannot reach the threshold without scoring them: a pair within
+`ratio` >= t differs by at most D = (1 - t/100)(m + l) insertions and deletions (m, l: the
+lengths of the two sorted-token strings), so their lengths differ by at most D and they share
+at least max(m, l) - q + 1 - qD q-grams (each insertion or deletion spoils at most q of them); a
+candidate sharing none of the row's n - that + 1 rarest q-grams is therefore below the threshold
+(the prefix filter). Only the actors it leaves are scored, with the same scorer, so the answers
+are the same as scoring all of them.
+
 Memory is one short string and id per actor of the kind, for the length of one import.
 
 A candidate that carries another value of a scheme the row gives (another `ukparliament` id)
@@ -23,9 +41,12 @@ is a different actor and never matches by name.
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
+from math import floor
 from typing import Any
 
 from rapidfuzz import fuzz, process
@@ -36,6 +57,13 @@ from app.models import Actor, Identifier
 
 CHUNK = 500
 BLOCK_CAP = 2000
+# A batch with this many distinct names of a kind reads the kind's (id, match_name) once.
+SCAN_AFTER = 2000
+# Blocks searched through a q-gram index (`fuzzy_many`, ratio-family scorers): at least this many
+# actors, and this many (row, actor) pairs to score otherwise.
+QGRAM = 3
+QGRAM_MIN_ACTORS = 64
+QGRAM_MIN_PAIRS = 20_000
 # Fuzzy candidates within this many points of the best are too close to call: ambiguous.
 AMBIGUITY_MARGIN = 3.0
 MAX_CANDIDATES = 5
@@ -66,6 +94,18 @@ def chunks(values: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
 
 
 @dataclass
+class _Scan:
+    """What one read of a kind's actors gives a batch of names: the actors with each of those
+    names (exact), and for each token of those names the actors that have it (ids ascending) —
+    all the blocking rule looks at — with their match_names."""
+
+    keys: set[str]
+    exact: dict[str, list[int]] = field(default_factory=dict)
+    postings: dict[str, list[int]] = field(default_factory=dict)
+    names: dict[int, str] = field(default_factory=dict)
+
+
+@dataclass
 class _Block:
     ids: list[int] = field(default_factory=list)
     names: list[str] = field(default_factory=list)
@@ -80,7 +120,15 @@ class Resolver:
         self.scorer = scorer_named(scorer)
         self.threshold = threshold
         self._blocks: dict[str, _Block] = {}
+        self._scans: dict[str, _Scan] = {}
         self.names: dict[int, str] = {}
+        # `fuzzy_many` compares what the scorer compares: token_sort_ratio is `ratio` of the
+        # sorted-token strings, so those are made once per name, not once per pair.
+        self._presort = self.scorer is fuzz.token_sort_ratio
+        self._pair_scorer: Callable[..., float] = fuzz.ratio if self._presort else self.scorer
+        self._qgrams = self.scorer is fuzz.token_sort_ratio or self.scorer is fuzz.ratio
+        self._forms: dict[str, str] = {}
+        self._grams: dict[str, tuple[int, set[str]]] = {}
 
     def by_identifiers(self, pairs: Iterable[Pair]) -> dict[Pair, int]:
         """The actor id of each known `(scheme, value)`."""
@@ -115,6 +163,58 @@ class Resolver:
                     found[key].append(actor_id)
                     self.names[actor_id] = name
         return found
+
+    def by_names_bulk(self, kind: str, names: Iterable[str]) -> dict[str, list[int]]:
+        """`by_names` for a batch: below `SCAN_AFTER` distinct names the same `IN` queries, from
+        there one read of the kind's actors (kept for `fuzzy_many` of the same names). Actor
+        names are not fetched (`fetch_names`)."""
+        wanted = set(names)
+        if len(wanted) < SCAN_AFTER:
+            return self.by_names(kind, wanted)
+        scan = self._scan(kind, wanted)
+        return {key: scan.exact[key] for key in wanted if key in scan.exact}
+
+    def _scan(self, kind: str, keys: set[str]) -> _Scan:
+        """One read of `(id, match_name)` of the kind's actors, indexed for `keys` only."""
+        scan = self._scans.get(kind)
+        if scan is not None and keys <= scan.keys:
+            return scan
+        tokens = {t for key in keys for t in key.split(" ")}
+        scan = _Scan(keys)
+        exact, postings, names = scan.exact, scan.postings, scan.names
+        for actor_id, key in self._rows_of_kind(kind):
+            if key in keys:
+                if key in exact:
+                    exact[key].append(actor_id)
+                else:
+                    exact[key] = [actor_id]
+            kept = False
+            for token in key.split(" "):
+                if token in tokens:
+                    kept = True
+                    posting = postings.get(token)
+                    if posting is None:
+                        postings[token] = [actor_id]
+                    elif posting[-1] != actor_id:  # (a token twice in one name counts once)
+                        posting.append(actor_id)
+            if kept:
+                names[actor_id] = key
+        self._scans[kind] = scan
+        return scan
+
+    def _rows_of_kind(self, kind: str) -> Iterator[tuple[int, str]]:
+        """`(id, match_name)` of the kind's actors in id order, through the driver's cursor
+        (hundreds of thousands of rows: no per-row work by SQLAlchemy)."""
+        self.session.flush()
+        conn = self.session.connection()
+        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        cursor = conn.connection.cursor()
+        try:
+            cursor.execute(f"SELECT id, match_name FROM actors WHERE kind = {mark} ORDER BY id", (kind,))
+            while rows := cursor.fetchmany(10_000):
+                yield from rows
+        finally:
+            cursor.close()
 
     def identifiers_of(self, actor_ids: Iterable[int]) -> dict[int, dict[str, str]]:
         out: dict[int, dict[str, str]] = defaultdict(dict)
@@ -156,12 +256,12 @@ class Resolver:
         block = self._block(kind)
         if not block.ids:
             return []
-        postings = [block.postings.get(t, []) for t in set(key.split(" "))]
+        postings = [block.postings.get(t, []) for t in sorted(set(key.split(" ")))]
         postings = [p for p in postings if p]
         if not postings:
             return []
         useful = [p for p in postings if len(p) < BLOCK_CAP]
-        if not useful:
+        if not useful:  # the rarest (`min` keeps the alphabetically first of equally rare ones)
             useful = [min(postings, key=len)[:BLOCK_CAP]]
         indices = sorted({i for p in useful for i in p})
         choices = {i: block.names[i] for i in indices}
@@ -172,9 +272,134 @@ class Resolver:
         out = [Candidate(block.ids[index], "", round(float(score) / 100, 4)) for _c, score, index in found]
         return sorted(out, key=lambda c: (-c.score, c.id))
 
+    def fuzzy_many(self, kind: str, keys: Iterable[str]) -> dict[str, list[Candidate]]:
+        """`fuzzy(kind, key)` of each of `keys`, in bulk: the same candidates, scores and order
+        (names left empty), for the names that have any."""
+        wanted = {key for key in keys if key}
+        if not wanted:
+            return {}
+        scan = self._scan(kind, wanted)
+        postings, names = scan.postings, scan.names
+        cutoff = self.threshold
+        score = self._pair_scorer
+        form_of = self._form
+        hits: dict[str, dict[int, float]] = defaultdict(dict)
+        # The blocking rule of `fuzzy`, per name: its tokens under BLOCK_CAP actors, else its
+        # rarest token, capped. A token of a few actors is scored at once; the names that use
+        # a larger one are grouped, so that its actors are prepared once for all of them.
+        groups: dict[str, list[str]] = defaultdict(list)
+        for key in wanted:
+            present = [t for t in set(key.split(" ")) if t in postings]
+            if not present:
+                continue
+            useful = [t for t in present if len(postings[t]) < BLOCK_CAP]
+            if not useful:
+                groups[min(present, key=lambda t: (len(postings[t]), t))].append(key)
+                continue
+            query = ""
+            for token in useful:
+                ids = postings[token]
+                if len(ids) > 8:
+                    groups[token].append(key)
+                    continue
+                query = query or form_of(key)
+                for actor_id in ids:
+                    value = score(query, form_of(names[actor_id]), score_cutoff=cutoff)
+                    if value >= cutoff:
+                        hits[key][actor_id] = value
+        for token in sorted(groups):
+            ids = postings[token][:BLOCK_CAP]
+            self._score_block(ids, [form_of(names[i]) for i in ids], groups[token], hits)
+        out: dict[str, list[Candidate]] = {}
+        for key, found in hits.items():
+            # `process.extract`'s choice: best scores first, ties in id order, the first few.
+            best = sorted(found.items(), key=lambda item: (-item[1], item[0]))[: MAX_CANDIDATES * 2]
+            candidates = [Candidate(actor_id, "", round(float(value) / 100, 4)) for actor_id, value in best]
+            out[key] = sorted(candidates, key=lambda c: (-c.score, c.id))
+        return out
+
+    def _form(self, name: str) -> str:
+        """The string the pair scorer compares: tokens sorted for token_sort_ratio."""
+        if not self._presort:
+            return name
+        form = self._forms.get(name)
+        if form is None:
+            form = self._forms[name] = " ".join(sorted(name.split()))
+        return form
+
+    def _score_block(
+        self, ids: list[int], forms: list[str], keys: list[str], hits: dict[str, dict[int, float]]
+    ) -> None:
+        """Score `keys` against the actors `ids` (compared as `forms`); every pair at or above
+        the threshold goes into `hits[key][actor_id]`."""
+        cutoff = self.threshold
+        score = self._pair_scorer
+        if self._qgrams and len(ids) >= QGRAM_MIN_ACTORS and len(ids) * len(keys) >= QGRAM_MIN_PAIRS:
+            self._score_indexed(ids, forms, keys, hits)
+            return
+        for key in keys:
+            found = process.extract(self._form(key), forms, scorer=score, score_cutoff=cutoff, limit=None)
+            for _form, value, position in found:
+                hits[key][ids[position]] = value
+
+    def _score_indexed(
+        self, ids: list[int], forms: list[str], keys: list[str], hits: dict[str, dict[int, float]]
+    ) -> None:
+        """`_score_block` through a q-gram index of the actors (ratio-family scorers only):
+        only the actors that pass the length and prefix filters (module docstring) are scored."""
+        cutoff = self.threshold
+        score = self._pair_scorer
+        index: dict[str, list[int]] = {}
+        for position, form in enumerate(forms):
+            for gram in self._grams_of(form)[1]:
+                posting = index.get(gram)
+                if posting is None:
+                    index[gram] = [position]
+                else:
+                    posting.append(position)
+        rarity = {gram: len(posting) for gram, posting in index.items()}
+        lengths = [len(form) for form in forms]
+        ordered = sorted(lengths)
+        for key in keys:
+            query = self._form(key)
+            low, high, need = _bounds(len(query), cutoff)
+            if bisect_right(ordered, high) - bisect_left(ordered, low) <= 0:
+                continue  # no actor of a length that could reach the threshold
+            count, grams = self._grams_of(query)
+            # A match shares `need` grams counted with repeats, so at least `need - repeats`
+            # distinct ones, so at least one of any `len(grams) - (need - repeats) + 1`.
+            need -= count - len(grams)
+            pool: Iterable[int]
+            if need <= 0:
+                pool = range(len(forms))
+            else:
+                present = [g for g in grams if g in rarity]
+                probes = len(present) - need + 1  # the absent ones are probed too: no one has them
+                if probes <= 0:
+                    continue
+                present.sort(key=rarity.__getitem__)
+                found: set[int] = set()
+                for gram in present[:probes]:
+                    found.update(index[gram])
+                pool = found
+            for position in pool:
+                if low <= lengths[position] <= high:
+                    value = score(query, forms[position], score_cutoff=cutoff)
+                    if value >= cutoff:
+                        hits[key][ids[position]] = value
+
+    def _grams_of(self, form: str) -> tuple[int, set[str]]:
+        """How many q-grams `form` has (with repeats), and the distinct ones."""
+        grams = self._grams.get(form)
+        if grams is None:
+            count = len(form) - QGRAM + 1
+            grams = self._grams[form] = (max(count, 0), {form[i : i + QGRAM] for i in range(count)})
+        return grams
+
     def add_new(self, kind: str, actor_id: int, key: str) -> None:
         """Make an actor created during this session's import visible to later fuzzy lookups
         (used by a whole-registry load, where rows of several batches meet)."""
+        self._scans.pop(kind, None)  # a batch's read of the kind no longer holds every actor
         block = self._blocks.get(kind)
         if block is None:
             return
@@ -183,6 +408,24 @@ class Resolver:
         block.names.append(key)
         for token in set(key.split(" ")):
             block.postings[token].append(index)
+
+
+@lru_cache(maxsize=4096)
+def _bounds(length: int, threshold: float) -> tuple[int, int, int]:
+    """For a string of `length` and a `ratio` threshold: the lengths another string may have to
+    reach it, and the fewest q-grams (as multisets) the two must then share (<= 0: no bound).
+    `ratio` = 100 (1 - D / (m + l)) with D the insertions and deletions from one to the other,
+    so D <= (1 - t/100)(m + l), |m - l| <= D, and each edit spoils at most QGRAM q-grams."""
+    slack = 1 - threshold / 100
+    if slack >= 1:
+        return 0, 1 << 62, 0
+    low, high, need = 1 << 62, -1, 1 << 62
+    for other in range(int(length * (1 + slack) / (1 - slack)) + 2):
+        edits = floor(slack * (length + other) + 1e-6)  # generous: never leaves out a match
+        if abs(length - other) <= edits:
+            low, high = min(low, other), max(high, other)
+            need = min(need, max(length, other) - QGRAM + 1 - QGRAM * edits)
+    return low, high, need
 
 
 def conflicts(row_pairs: Iterable[Pair], held: dict[str, str]) -> bool:
