@@ -46,7 +46,7 @@ COUNTRIES = frozenset(
 Record = dict[str, str | None]
 
 
-@dataclass
+@dataclass(slots=True)
 class RawRow:
     """One data row as read: its fields by column, or why it could not be read."""
 
@@ -55,9 +55,12 @@ class RawRow:
     error: str | None = None
 
 
-@dataclass
+@dataclass(init=False)
 class ImportRow:
-    """A checked row. `errors` lists every bad field ("signed_on: not a date")."""
+    """A checked row. `errors` lists every bad field ("signed_on: not a date").
+
+    Made for every row of an import, so `__init__` sets only the row number, the kind and the
+    two lists; the other fields read their class defaults until set."""
 
     row: int
     name: str = ""
@@ -77,6 +80,12 @@ class ImportRow:
     status: str = "confirmed"
     identifiers: list[tuple[str, str]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+
+    def __init__(self, row: int, kind: str = "organisation") -> None:
+        self.row = row
+        self.kind = kind
+        self.identifiers = []
+        self.errors = []
 
 
 def _decode(data: bytes) -> str:
@@ -135,6 +144,8 @@ def read_csv(data: bytes, rename: Mapping[str, str] | None = None) -> tuple[list
 
 def _csv_rows(reader: Any, header: list[str]) -> Iterator[RawRow]:
     number = 0
+    width = len(header)
+    named = all(header)
     while True:
         try:
             values = next(reader)
@@ -143,6 +154,12 @@ def _csv_rows(reader: Any, header: list[str]) -> Iterator[RawRow]:
         except csv.Error as exc:
             number += 1
             yield RawRow(number, {}, f"row cannot be parsed: {exc} (CSV line {reader.line_num})")
+            continue
+        if named and len(values) == width:  # the usual row: what the general path below does
+            record: Record = dict(zip(header, [v.strip() or None for v in values], strict=True))
+            if any(record.values()):
+                number += 1
+                yield RawRow(number, record)
             continue
         if not values or all(not v.strip() for v in values):
             continue  # blank lines are not rows
@@ -154,7 +171,7 @@ def _csv_rows(reader: Any, header: list[str]) -> Iterator[RawRow]:
                 f"row has {len(values)} fields, the header has {len(header)} (CSV line {reader.line_num})",
             )
             continue
-        record: Record = {}
+        record = {}
         for i, column in enumerate(header):
             if column:
                 record[column] = _clean(values[i]) if i < len(values) else None
@@ -213,6 +230,23 @@ def _date(value: str, column: str, errors: list[str]) -> date | None:
         return None
 
 
+def _text(f: Record, column: str, errors: list[str]) -> str | None:
+    value = f.get(column)
+    if value is not None and len(value) > MAX_TEXT:
+        errors.append(f"{column}: longer than {MAX_TEXT} characters")
+        return None
+    return value
+
+
+_OPTIONAL = frozenset(
+    (
+        "kind", "capacity", "affiliation", "sort_name", "source", "country", "org_type", "body", "party",
+        "signed_on", "withdrawn_on", "position", "actor_id", "status", "identifiers", *IDENTIFIER_COLUMNS,
+    )
+)  # fmt: skip
+_KIND = frozenset(("kind",))
+
+
 def check_row(raw: RawRow, *, default_kind: str) -> ImportRow:
     """Check a row's fields; every problem is listed in `errors`. Slugs (body, party) are
     resolved later, against the database."""
@@ -222,30 +256,36 @@ def check_row(raw: RawRow, *, default_kind: str) -> ImportRow:
         errors.append(raw.error)
         return row
     f = raw.fields
-
-    def text(column: str) -> str | None:
-        value = f.get(column)
-        if value is not None and len(value) > MAX_TEXT:
-            errors.append(f"{column}: longer than {MAX_TEXT} characters")
-            return None
-        return value
-
-    name = text("name")
+    name = _text(f, "name", errors)
     if name is None:
         if "name: longer" not in "".join(errors):
             errors.append("name: required")
     else:
         row.name = name
+    read = _OPTIONAL.intersection(f)
+    if read and read != _KIND:
+        _check_fields(f, row, errors)
+    elif (kind := f.get("kind")) is not None:  # a name and a kind only: the first check below
+        _check_kind(kind, row, errors)
+    return row
+
+
+def _check_kind(kind: str, row: ImportRow, errors: list[str]) -> None:
+    if kind.lower() in KINDS:
+        row.kind = kind.lower()
+    else:
+        errors.append("kind: must be person or organisation")
+
+
+def _check_fields(f: Record, row: ImportRow, errors: list[str]) -> None:
+    """The fields after the name, in order (so are the errors)."""
     kind = f.get("kind")
     if kind is not None:
-        if kind.lower() in KINDS:
-            row.kind = kind.lower()
-        else:
-            errors.append("kind: must be person or organisation")
-    row.capacity = text("capacity")
-    row.affiliation = text("affiliation")
-    row.sort_name = text("sort_name")
-    row.source = text("source")
+        _check_kind(kind, row, errors)
+    row.capacity = _text(f, "capacity", errors)
+    row.affiliation = _text(f, "affiliation", errors)
+    row.sort_name = _text(f, "sort_name", errors)
+    row.source = _text(f, "source", errors)
     country = f.get("country")
     if country is not None:
         if country.upper() in COUNTRIES:
@@ -308,7 +348,6 @@ def check_row(raw: RawRow, *, default_kind: str) -> ImportRow:
             errors.append(f"identifiers: two values for {scheme}")
         seen[scheme] = ident
     row.identifiers = sorted(set(pairs))
-    return row
 
 
 def parse_identifiers(value: str | None) -> list[tuple[str, str]]:
