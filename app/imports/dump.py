@@ -556,7 +556,18 @@ def _insert_select(
 
 def _drop_secondary(session: Session, table: str) -> list[str]:
     """Drop the table's indexes other than its primary key, and its foreign keys; the
-    statements that make them again (unique constraints first, foreign keys last)."""
+    statements that make them again (unique constraints first, foreign keys last). On SQLite
+    only the indexes made by CREATE INDEX (a constraint's index is part of its table)."""
+    if session.get_bind().dialect.name == "sqlite":
+        indexes = session.execute(
+            text(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = :t AND sql IS NOT NULL"
+            ),
+            {"t": table},
+        ).all()
+        for name, _sql in indexes:
+            session.execute(text(f'DROP INDEX "{name}"'))
+        return [sql for _name, sql in indexes]
     constraints = session.execute(
         text(
             "SELECT conname, contype, pg_get_constraintdef(oid) FROM pg_constraint "
@@ -588,6 +599,9 @@ def _indexed_after(session: Session, tables: list[str], report: Callable[[], Non
     """Into an empty registry, as pg_restore does: the tables' secondary indexes and foreign
     keys are dropped for the block and made again after it (an index build sorts once; a foreign
     key added afterwards is checked by one join). `report` is called before they are made."""
+    if not tables:
+        yield
+        return
     remake = [statement for table in tables for statement in _drop_secondary(session, table)]
     yield
     report()
@@ -620,6 +634,9 @@ class _Loader:
         self.resolver = None if self.empty else Resolver(session, scorer=scorer, threshold=threshold)
         # The bulk path: PostgreSQL, files read from a directory (actors from any source).
         self.bulk = bulk and self.conn.dialect.name == "postgresql"
+        # SQLite loads row by row; into an empty registry its CREATE INDEX indexes are built once
+        # at the end of each table.
+        self.sqlite_empty = self.empty and self.conn.dialect.name == "sqlite"
         self.files = source if isinstance(source, DirectorySource) else None
         # Where the map from each dump's ref to its actor id is: `refs` (row-by-row path) and/or
         # the temporary table `dump_refs` (bulk path); each is filled from the other on demand.
@@ -810,11 +827,22 @@ class _Loader:
                         into[slug] = ident
                         self.created_ids.add((model.__tablename__, ident))
 
+    @contextmanager
+    def _indexes_at_the_end(self, tables: list[str], what: str) -> Iterator[None]:
+        """The row-by-row path into an empty SQLite registry builds the tables' indexes once, at
+        the end (elsewhere it keeps them)."""
+        step = f"{what}: indexing"
+        with _indexed_after(self.session, tables if self.sqlite_empty else [], lambda: self._report(step, 0)):
+            yield
+        if self.sqlite_empty:
+            self._report(step, 0, 0)
+
     def load_actors(self) -> None:
         if self.bulk and self.empty:
             self._either("actors.csv", self._actors_bulk, self._actors_rows)
         else:
-            self._actors_rows()
+            with self._indexes_at_the_end(["actors", "identifiers"], "actors"):
+                self._actors_rows()
 
     def _actors_bulk(self) -> None:
         """Into an empty registry: every row streamed (checked, names folded) into one COPY of
@@ -964,7 +992,8 @@ class _Loader:
     def load_memberships(self) -> None:
         path = self.files.path("memberships.csv") if self.bulk and self.files else None
         if path is None:
-            self._memberships_rows()
+            with self._indexes_at_the_end(["memberships"], "memberships"):
+                self._memberships_rows()
         else:
             self._either("memberships.csv", lambda: self._memberships_bulk(path), self._memberships_rows)
 
@@ -1130,7 +1159,8 @@ class _Loader:
     def load_signatures(self) -> None:
         path = self.files.path("signatures.csv") if self.bulk and self.files else None
         if path is None:
-            self.load_pairs("signatures.csv")
+            with self._indexes_at_the_end(["signatures"], "signatures"):
+                self.load_pairs("signatures.csv")
         else:
             self._either(
                 "signatures.csv",
@@ -1278,6 +1308,34 @@ def load_registry(
     On PostgreSQL actors, memberships and signatures take the bulk path (see above; `bulk=False`
     loads every file row by row). Into an empty registry the bulk path drops and remakes
     indexes: the tables it loads, and the rollups, stay locked until the caller commits."""
+    with _roomy_sqlite_cache(session):
+        return _load(session, key_name, source, progress, scorer, threshold, bulk)
+
+
+@contextmanager
+def _roomy_sqlite_cache(session: Session) -> Iterator[None]:
+    """On SQLite, a page cache of 256 MB for the load (the default 2 MB makes every index insert
+    and the rollups' grouping read pages from the OS at this size), the connection's own after."""
+    if session.get_bind().dialect.name != "sqlite":
+        yield
+        return
+    previous = int(session.execute(text("PRAGMA cache_size")).scalar_one())
+    session.execute(text("PRAGMA cache_size = -262144"))
+    try:
+        yield
+    finally:
+        session.execute(text(f"PRAGMA cache_size = {previous}"))
+
+
+def _load(
+    session: Session,
+    key_name: str,
+    source: RowSource,
+    progress: Progress | None,
+    scorer: str,
+    threshold: float,
+    bulk: bool,
+) -> LoadStats:
     loader = _Loader(session, source, progress, scorer, threshold, bulk)
     empty = loader.empty
     loader.load_slugged("bodies.csv", Body, loader.bodies)
