@@ -38,6 +38,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, aliased
 
 from app.analytics.common import valid_on
@@ -259,15 +260,20 @@ def rebuild(session: Session, *, exclusive: bool = False) -> int:
 
 
 def _drop_keys(session: Session) -> list[str]:
-    """Drop the rollups' primary key and foreign key; the statements that make them again."""
+    """Drop the rollups' primary key and foreign key; the statements that make them again. Not
+    the table's owner: nothing dropped, nothing to make (the rebuild then keeps its keys)."""
     keys = session.execute(
         text(
             "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
             "WHERE conrelid = CAST('letter_rollups' AS regclass) AND contype IN ('p', 'f') ORDER BY contype DESC"
         )
     ).all()
-    for name, _definition in keys:
-        session.execute(text(f'ALTER TABLE letter_rollups DROP CONSTRAINT "{name}"'))
+    try:
+        with session.begin_nested():
+            for name, _definition in keys:
+                session.execute(text(f'ALTER TABLE letter_rollups DROP CONSTRAINT "{name}"'))
+    except DBAPIError:
+        return []
     return [f'ALTER TABLE letter_rollups ADD CONSTRAINT "{name}" {definition}' for name, definition in keys]
 
 
