@@ -59,11 +59,9 @@ CHUNK = 500
 BLOCK_CAP = 2000
 # A batch with this many distinct names of a kind reads the kind's (id, match_name) once.
 SCAN_AFTER = 2000
-# Blocks searched through a q-gram index (`fuzzy_many`, ratio-family scorers): at least this many
-# actors, and this many (row, actor) pairs to score otherwise.
+# `fuzzy_many` searches a large block through an index of its actors' q-grams (ratio-family
+# scorers), when that costs less than scoring every pair.
 QGRAM = 3
-QGRAM_MIN_ACTORS = 64
-QGRAM_MIN_PAIRS = 20_000
 # Fuzzy candidates within this many points of the best are too close to call: ambiguous.
 AMBIGUITY_MARGIN = 3.0
 MAX_CANDIDATES = 5
@@ -103,6 +101,20 @@ class _Scan:
     exact: dict[str, list[int]] = field(default_factory=dict)
     postings: dict[str, list[int]] = field(default_factory=dict)
     names: dict[int, str] = field(default_factory=dict)
+    blocks: dict[str, _Indexed] = field(default_factory=dict)  # prepared by `fuzzy_many`
+
+
+@dataclass
+class _Indexed:
+    """The actors blocked on one token (its first BLOCK_CAP), as the pair scorer compares them,
+    and once worth it, their q-gram index: gram -> positions, how many, and the lengths."""
+
+    ids: list[int]
+    forms: list[str]
+    index: dict[tuple[str, ...], list[int]] | None = None
+    rarity: dict[tuple[str, ...], int] = field(default_factory=dict)
+    lengths: list[int] = field(default_factory=list)
+    ordered: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -128,7 +140,7 @@ class Resolver:
         self._pair_scorer: Callable[..., float] = fuzz.ratio if self._presort else self.scorer
         self._qgrams = self.scorer is fuzz.token_sort_ratio or self.scorer is fuzz.ratio
         self._forms: dict[str, str] = {}
-        self._grams: dict[str, tuple[int, set[str]]] = {}
+        self._grams: dict[str, tuple[int, set[tuple[str, ...]]]] = {}
 
     def by_identifiers(self, pairs: Iterable[Pair]) -> dict[Pair, int]:
         """The actor id of each known `(scheme, value)`."""
@@ -173,6 +185,11 @@ class Resolver:
             return self.by_names(kind, wanted)
         scan = self._scan(kind, wanted)
         return {key: scan.exact[key] for key in wanted if key in scan.exact}
+
+    def prepare_fuzzy(self, kind: str, keys: Iterable[str]) -> None:
+        """Read what `fuzzy_many` of any of `keys` needs now (the kind's actors), so that those
+        calls use the database no more (the import writes meanwhile)."""
+        self._scan(kind, set(keys))
 
     def _scan(self, kind: str, keys: set[str]) -> _Scan:
         """One read of `(id, match_name)` of the kind's actors, indexed for `keys` only."""
@@ -308,8 +325,7 @@ class Resolver:
                     if value >= cutoff:
                         hits[key][actor_id] = value
         for token in sorted(groups):
-            ids = postings[token][:BLOCK_CAP]
-            self._score_block(ids, [form_of(names[i]) for i in ids], groups[token], hits)
+            self._score_block(scan, token, groups[token], hits)
         out: dict[str, list[Candidate]] = {}
         for key, found in hits.items():
             # `process.extract`'s choice: best scores first, ties in id order, the first few.
@@ -328,38 +344,51 @@ class Resolver:
         return form
 
     def _score_block(
-        self, ids: list[int], forms: list[str], keys: list[str], hits: dict[str, dict[int, float]]
+        self, scan: _Scan, token: str, keys: list[str], hits: dict[str, dict[int, float]]
     ) -> None:
-        """Score `keys` against the actors `ids` (compared as `forms`); every pair at or above
-        the threshold goes into `hits[key][actor_id]`."""
-        cutoff = self.threshold
-        score = self._pair_scorer
-        if self._qgrams and len(ids) >= QGRAM_MIN_ACTORS and len(ids) * len(keys) >= QGRAM_MIN_PAIRS:
-            self._score_indexed(ids, forms, keys, hits)
+        """Score `keys` against the actors blocked on `token` (its first BLOCK_CAP); every pair
+        at or above the threshold goes into `hits[key][actor_id]`. Through the block's q-gram
+        index when that costs less than scoring every pair (the index is kept for the batch's
+        later calls)."""
+        block = scan.blocks.get(token)
+        if block is None:
+            ids = scan.postings[token][:BLOCK_CAP]
+            block = scan.blocks[token] = _Indexed(ids, [self._form(scan.names[i]) for i in ids])
+        if self._qgrams and block.index is None:
+            pairs, build, probe = len(keys) * len(block.ids) * 50, len(block.ids) * 8000, len(keys) * 12000
+            if pairs > build + probe:  # (estimated ns)
+                self._build_index(block)
+        if block.index is not None and len(block.ids) * 50 > 12000:
+            self._score_indexed(block, keys, hits)
             return
+        cutoff = self.threshold
+        score, ids, forms = self._pair_scorer, block.ids, block.forms
         for key in keys:
             found = process.extract(self._form(key), forms, scorer=score, score_cutoff=cutoff, limit=None)
             for _form, value, position in found:
                 hits[key][ids[position]] = value
 
-    def _score_indexed(
-        self, ids: list[int], forms: list[str], keys: list[str], hits: dict[str, dict[int, float]]
-    ) -> None:
-        """`_score_block` through a q-gram index of the actors (ratio-family scorers only):
-        only the actors that pass the length and prefix filters (module docstring) are scored."""
-        cutoff = self.threshold
-        score = self._pair_scorer
-        index: dict[str, list[int]] = {}
-        for position, form in enumerate(forms):
+    def _build_index(self, block: _Indexed) -> None:
+        index: dict[tuple[str, ...], list[int]] = {}
+        for position, form in enumerate(block.forms):
             for gram in self._grams_of(form)[1]:
                 posting = index.get(gram)
                 if posting is None:
                     index[gram] = [position]
                 else:
                     posting.append(position)
-        rarity = {gram: len(posting) for gram, posting in index.items()}
-        lengths = [len(form) for form in forms]
-        ordered = sorted(lengths)
+        block.index = index
+        block.rarity = {gram: len(posting) for gram, posting in index.items()}
+        block.lengths = [len(form) for form in block.forms]
+        block.ordered = sorted(block.lengths)
+
+    def _score_indexed(self, block: _Indexed, keys: list[str], hits: dict[str, dict[int, float]]) -> None:
+        """`_score_block` through the block's q-gram index (ratio-family scorers only): only the
+        actors that pass the length and prefix filters (module docstring) are scored."""
+        cutoff = self.threshold
+        score = self._pair_scorer
+        index, rarity, lengths, ordered = block.index or {}, block.rarity, block.lengths, block.ordered
+        ids, forms = block.ids, block.forms
         for key in keys:
             query = self._form(key)
             low, high, need = _bounds(len(query), cutoff)
@@ -388,12 +417,13 @@ class Resolver:
                     if value >= cutoff:
                         hits[key][ids[position]] = value
 
-    def _grams_of(self, form: str) -> tuple[int, set[str]]:
-        """How many q-grams `form` has (with repeats), and the distinct ones."""
+    def _grams_of(self, form: str) -> tuple[int, set[tuple[str, ...]]]:
+        """How many q-grams `form` has (with repeats), and the distinct ones (as tuples of
+        characters: zip makes them faster than slices)."""
         grams = self._grams.get(form)
         if grams is None:
-            count = len(form) - QGRAM + 1
-            grams = self._grams[form] = (max(count, 0), {form[i : i + QGRAM] for i in range(count)})
+            shifted = [form[i:] for i in range(QGRAM)]
+            grams = self._grams[form] = (max(len(form) - QGRAM + 1, 0), set(zip(*shifted, strict=False)))
         return grams
 
     def add_new(self, kind: str, actor_id: int, key: str) -> None:
