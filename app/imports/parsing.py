@@ -30,6 +30,7 @@ ORG_TYPES = ("ngo", "union", "faith", "academic", "business", "government", "int
 STATUSES = ("confirmed", "unverified")
 SCHEME = re.compile(r"^[a-z0-9_-]+$")
 MAX_TEXT = 1000
+MAX_INT = 2**31 - 1  # an INTEGER column on PostgreSQL
 
 # ISO 3166-1 alpha-2, officially assigned codes.
 COUNTRIES = frozenset(
@@ -315,6 +316,9 @@ def _check_fields(f: Record, row: ImportRow, errors: list[str]) -> None:
                 raise ValueError
         except ValueError:
             errors.append("position: not a whole number")
+        else:
+            if row.position > MAX_INT:
+                errors.append(f"position: larger than {MAX_INT}")
     if (value := f.get("actor_id")) is not None:
         try:
             row.actor_id = int(value)
@@ -337,6 +341,8 @@ def _check_fields(f: Record, row: ImportRow, errors: list[str]) -> None:
             scheme, ident = scheme.strip().lower(), ident.strip()
             if not sep or not ident or not SCHEME.match(scheme):
                 errors.append(f"identifiers: {part.strip()!r} is not scheme:value")
+            elif len(scheme) > 50:
+                errors.append(f"identifiers: the scheme {scheme[:50]!r}… is longer than 50 characters")
             else:
                 pairs.append((scheme, ident))
     for scheme, ident in pairs:
