@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
+from app import rollups
 from app.models import Actor, ChangeRecord, Identifier, Membership, Signature
 from app.text import match_name
 from tests import builders as b
@@ -602,3 +603,180 @@ def test_header_oddities(client: TestClient, db: Session) -> None:
     assert r.status_code == 422 and "repeats the column(s) name" in r.json()["detail"]
     r = post_csv(client, "l1", "organisation\nHRW\n")
     assert "lacks a 'name' column" in r.json()["detail"]
+
+
+WORDS = ["Heron", "Lindqvist", "Okafor", "Brandt", "Moreau", "Tanaka", "Kowalski", "Haddad"]
+
+
+def test_large_import_gives_each_row_its_documented_outcome(client: TestClient, db: Session) -> None:
+    """12,000 rows — more than one chunk, so on PostgreSQL a thread writes while the next chunk
+    is matched — against a registry of 3,000 actors: every row gets the outcome the rules give
+    it one by one (exact name, identifier, fuzzy, ambiguous, repeated in the file, already
+    signed, a seat), the report says so, the database holds exactly that, and the rollups agree
+    with a rebuild."""
+    letter = b.letter(db, "big", published_on=date(2021, 5, 4))
+    commons = b.body(db, "house-of-commons")
+    labour = b.party(db, "labour")
+    existing = [
+        Actor(
+            kind="organisation",
+            name=f"Registry Organisation {i:04d} {WORDS[i % 8]}",
+            match_name=match_name(f"Registry Organisation {i:04d} {WORDS[i % 8]}"),
+            search_text="",
+        )
+        for i in range(3000)
+    ]
+    db.add_all(existing)
+    twins = [b.actor(db, "Twin Trust", kind="organisation") for _ in range(2)]
+    known = b.actor(db, "Known By Wikidata", kind="organisation", identifiers={"wikidata": "Q4242"})
+    signed = existing[7]
+    b.sign(db, letter, signed, date(2021, 5, 1))
+    db.commit()
+    before = counts(db)
+
+    rows: list[dict[str, str]] = []
+    expected: list[tuple[str, int | None]] = []  # (status, actor id for matched/duplicate of an existing)
+    for n in range(1, 12_001):
+        if n % 10 == 1 and n != 71:  # an existing actor, named exactly (case, "The")
+            who = existing[n // 10]
+            rows.append(
+                {"name": f"The {who.name.upper()}", "kind": "", "body": "", "party": "", "wikidata": ""}
+            )
+            expected.append(("matched", who.id))
+        elif n % 10 == 2:  # another, misspelt: one letter of the last word
+            who = existing[1500 + n // 10]
+            last = WORDS[(1500 + n // 10) % 8]
+            typo = who.name.replace(last, last[:-1] + ("x" if last[-1] != "x" else "y"))
+            rows.append({"name": typo, "kind": "", "body": "", "party": "", "wikidata": ""})
+            expected.append(("matched", who.id))
+        elif n == 3:
+            rows.append({"name": "Twin Trust", "kind": "", "body": "", "party": "", "wikidata": ""})
+            expected.append(("ambiguous", None))
+        elif n == 5:
+            rows.append(
+                {"name": "Another Name Entirely", "kind": "", "body": "", "party": "", "wikidata": "Q4242"}
+            )
+            expected.append(("matched", known.id))
+        elif n == 71:  # the actor that already signed
+            rows.append({"name": signed.name, "kind": "", "body": "", "party": "", "wikidata": ""})
+            expected.append(("duplicate", signed.id))
+        elif n % 1000 == 9:  # a new member with a seat
+            rows.append(
+                {
+                    "name": f"New Member {n}",
+                    "kind": "person",
+                    "body": "house-of-commons",
+                    "party": "labour",
+                    "wikidata": "",
+                }
+            )
+            expected.append(("created", None))
+        elif n % 1000 == 504:  # the new name of row n - 500, again
+            rows.append(
+                {
+                    "name": f"Newcomer {n - 500:05d} Association",
+                    "kind": "",
+                    "body": "",
+                    "party": "",
+                    "wikidata": "",
+                }
+            )
+            expected.append(("duplicate", None))
+        else:
+            rows.append(
+                {"name": f"Newcomer {n:05d} Association", "kind": "", "body": "", "party": "", "wikidata": ""}
+            )
+            expected.append(("created", None))
+    text = to_csv(rows)
+
+    dry = post_csv(client, "big", text, dry_run="true")
+    assert dry.status_code == 200, dry.text[:500]
+    assert counts(db) == before
+    r = post_csv(client, "big", text)
+    assert r.status_code == 200, r.text[:500]
+    report = r.json()["rows"]
+    assert [row["row"] for row in report] == list(range(1, 12_001))
+    assert [row["status"] for row in report] == [status for status, _ in expected]
+    assert [row["status"] for row in dry.json()["rows"]] == [status for status, _ in expected]
+    for row, (_status, actor_id) in zip(report, expected, strict=True):
+        if actor_id is not None:
+            assert row["actor"]["id"] == actor_id, row
+    created = {
+        row["actor"]["id"]: rows[row["row"] - 1]["name"] for row in report if row["status"] == "created"
+    }
+    assert all(row["actor"]["id"] is None for row in dry.json()["rows"] if row["status"] == "created")
+    for row in report:  # a row naming a new actor again points at the row that made it
+        if row["status"] == "duplicate" and "same actor as row" in row.get("warning", ""):
+            first = int(row["warning"].rsplit(" ", 1)[1])
+            assert report[first - 1]["actor"]["id"] == row["actor"]["id"]
+    summary = r.json()["summary"]
+    assert summary["created"] == len(created) and summary["ambiguous"] == 1 and summary["error"] == 0
+
+    db.expire_all()
+    actors, signatures, _identifiers = counts(db)
+    assert actors == before[0] + len(created)
+    assert signatures == before[1] + summary["created"] + summary["matched"]
+    assert dict(db.execute(select(Actor.id, Actor.name).where(Actor.id.in_(list(created)))).all()) == created
+    signers = set(db.scalars(select(Signature.actor_id).where(Signature.letter_id == letter.id)))
+    assert signers == {row["actor"]["id"] for row in report if row["status"] in ("created", "matched")} | {
+        signed.id
+    }
+    seats = db.execute(select(Membership.actor_id, Membership.body_id, Membership.party_id)).all()
+    members = {row["actor"]["id"] for row, (source) in zip(report, rows, strict=True) if source["body"]}
+    assert {s.actor_id for s in seats} == members and {(s.body_id, s.party_id) for s in seats} == {
+        (commons.id, labour.id)
+    }
+    assert twins[0].id not in signers and twins[1].id not in signers
+    kept = rollups.snapshot(db)
+    rollups.rebuild(db)
+    assert rollups.snapshot(db) == kept
+
+
+def test_a_failed_write_leaves_nothing(client: TestClient, db: Session, backend: str) -> None:
+    """A write the database refuses late — here a trigger, in the third chunk of a 12,000-row
+    import (on PostgreSQL, in the thread that writes) — fails the whole import with the app's
+    conflict answer: nothing of it stays, and the next import goes through."""
+    b.letter(db, "l1")
+    db.commit()
+    before = counts(db)
+    if backend == "postgresql":
+        db.execute(
+            text(
+                "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
+                "$$ BEGIN RAISE EXCEPTION 'refused' USING ERRCODE = 'unique_violation'; END $$"
+            )
+        )
+        db.execute(
+            text(
+                "CREATE TRIGGER refuse BEFORE INSERT ON actors FOR EACH ROW "
+                "WHEN (NEW.name = 'Refused Org') EXECUTE FUNCTION refuse()"
+            )
+        )
+    else:
+        db.execute(
+            text(
+                "CREATE TRIGGER refuse BEFORE INSERT ON actors FOR EACH ROW "
+                "WHEN NEW.name = 'Refused Org' BEGIN SELECT RAISE(ABORT, 'refused'); END"
+            )
+        )
+    db.commit()
+    names = [f"Organisation {i:05d}" for i in range(12_000)]
+    names[11_000] = "Refused Org"
+    r = post_csv(client, "l1", "name\n" + "\n".join(names) + "\n")
+    assert r.status_code == 409, r.text[:300]  # as the app answers any refused write
+    assert counts(db) == before
+    assert (
+        db.scalar(select(func.count()).select_from(ChangeRecord).where(ChangeRecord.action == "import")) == 0
+    )
+    r = post_csv(client, "l1", "name\nOrganisation 1\nOrganisation 2\n")
+    assert r.status_code == 200 and r.json()["summary"]["created"] == 2
+
+
+def test_position_and_scheme_beyond_the_columns_are_row_errors(client: TestClient, db: Session) -> None:
+    b.letter(db, "l1")
+    db.commit()
+    r = post_csv(client, "l1", f"name,position,identifiers\nA,2147483648,\nB,1,{'x' * 51}:1\n")
+    assert r.status_code == 422
+    rows = r.json()["rows"]
+    assert rows[0]["error"] == "position: larger than 2147483647"
+    assert "longer than 50 characters" in rows[1]["error"]
