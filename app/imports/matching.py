@@ -389,6 +389,7 @@ class Resolver:
         score = self._pair_scorer
         index, rarity, lengths, ordered = block.index or {}, block.rarity, block.lengths, block.ordered
         ids, forms = block.ids, block.forms
+        known = rarity.keys()
         for key in keys:
             query = self._form(key)
             low, high, need = _bounds(len(query), cutoff)
@@ -402,13 +403,12 @@ class Resolver:
             if need <= 0:
                 pool = range(len(forms))
             else:
-                present = [g for g in grams if g in rarity]
+                present = known & grams
                 probes = len(present) - need + 1  # the absent ones are probed too: no one has them
                 if probes <= 0:
                     continue
-                present.sort(key=rarity.__getitem__)
                 found: set[int] = set()
-                for gram in present[:probes]:
+                for gram in sorted(present, key=rarity.__getitem__)[:probes]:
                     found.update(index[gram])
                 pool = found
             for position in pool:

@@ -536,14 +536,19 @@ class _Insert:
         convert = [
             (i, process) for i, process in enumerate(processors[: len(columns)]) if process is not None
         ]
-        if not convert:
-            self.rows = [row + tail for row in rows]
-            return
-        for row in rows:
-            values = list(row)
+        if convert and rows:
+            # A column at a time, each distinct value once (a few days, many rows).
+            values = list(zip(*rows, strict=True))
             for i, process in convert:
-                values[i] = process(values[i])
-            self.rows.append((*values, *tail))
+                cells = values[i]
+                try:
+                    converted = {v: process(v) for v in set(cells)}
+                except TypeError:  # unhashable values (JSON): one by one
+                    values[i] = tuple(map(process, cells))
+                else:
+                    values[i] = tuple(map(converted.__getitem__, cells))
+            rows = list(zip(*values, strict=True))
+        self.rows = [row + tail for row in rows]
 
     def run(self, conn: Connection) -> None:
         if not self.rows:
