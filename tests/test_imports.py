@@ -780,3 +780,23 @@ def test_position_and_scheme_beyond_the_columns_are_row_errors(client: TestClien
     rows = r.json()["rows"]
     assert rows[0]["error"] == "position: larger than 2147483647"
     assert "longer than 50 characters" in rows[1]["error"]
+
+
+def test_flagged_rows_only(client: TestClient, db: Session) -> None:
+    """`?rows=flagged`: the report leaves out the plain created and matched rows; the summary and
+    what is written are the same as with every row listed."""
+    b.letter(db, "l1")
+    b.actor(db, "Human Rights Watch", kind="organisation")
+    twins = [b.actor(db, "Twin Trust", kind="organisation") for _ in range(2)]
+    db.commit()
+    text_ = "name\nHuman Rights Watch\nNew Org\nTwin Trust\nNew Org\nAnother\n"
+    full = post_csv(client, "l1", text_, dry_run="true")
+    flagged = post_csv(client, "l1", text_, rows="flagged")
+    assert flagged.status_code == 200, flagged.text
+    assert flagged.json()["summary"] == full.json()["summary"]
+    assert [(r["row"], r["status"]) for r in flagged.json()["rows"]] == [(3, "ambiguous"), (4, "duplicate")]
+    assert sorted(c["id"] for c in flagged.json()["rows"][0]["candidates"]) == sorted(t.id for t in twins)
+    assert counts(db)[1] == 3  # HRW, New Org, Another
+    bad = post_csv(client, "l1", "name,signed_on\nFine\nBad,someday\n", rows="flagged")
+    assert bad.status_code == 422 and [r["row"] for r in bad.json()["rows"]] == [2]
+    assert post_csv(client, "l1", "name\nX\n", rows="some").status_code == 422

@@ -65,7 +65,8 @@ async def _raw_body(request: Request) -> bytes:
     description=(
         "Each row is matched to an existing actor by identifier, exact normalised name, then fuzzily, "
         "or a new actor is created. Any error row makes the answer a 422 problem carrying the whole report "
-        "(`dry_run`, `summary`, `rows`) and nothing is written. Accepts `Idempotency-Key`."
+        "(`dry_run`, `summary`, `rows`) and nothing is written. Accepts `Idempotency-Key`. "
+        "`?rows=flagged` leaves the plain `created` and `matched` rows out of `rows`."
     ),
     responses=responses(401, 403, 404, 409, 413, 415, 422),
     openapi_extra=_REQUEST_BODY,
@@ -83,14 +84,25 @@ def import_signatures(
     on_ambiguous: Annotated[
         Literal["report", "create"], Query(description="`create` makes new actors of ambiguous rows.")
     ] = "report",
+    rows: Annotated[
+        Literal["all", "flagged"],
+        Query(
+            description=(
+                "`all` (the default): the report lists every row. `flagged`: only the rows that are "
+                "not a plain `created` or `matched` — errors, ambiguous rows, duplicates and rows with a "
+                "`warning` — for a large list, where the full report is ~100 bytes a row; "
+                "`summary` still counts every row."
+            )
+        ),
+    ] = "all",
 ) -> Response:
     if (replay := idem.replay(writer)) is not None:
         return replay
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type in ("text/csv", "application/csv"):
-        _header, rows = read_csv(body)
+        _header, records = read_csv(body)
     elif content_type == "application/json" or content_type.endswith("+json"):
-        rows = read_json(body)
+        records = read_json(body)
     else:
         raise UnsupportedMediaType(
             f"send the rows as text/csv or application/json, not {content_type or 'no content type'!r}"
@@ -102,8 +114,9 @@ def import_signatures(
         on_ambiguous=on_ambiguous,
         scorer=settings.match_scorer,
         threshold=settings.match_threshold,
+        rows=rows,
     )
-    report = service.import_for_writer(writer, slug, rows, options)
+    report = service.import_for_writer(writer, slug, records, options)
     if dry_run:  # nothing was written, so there is nothing to replay either
         return JSONResponse(report)
     return idem.store(writer, JSONResponse(report))

@@ -62,6 +62,9 @@ class ImportOptions:
     on_ambiguous: Literal["report", "create"] = "report"
     scorer: str = "token_sort_ratio"
     threshold: float = 92
+    # "flagged": the report lists only the rows that are not a plain `created` or `matched`
+    # (errors, ambiguous, duplicates, rows with a warning); the summary still counts every row.
+    rows: Literal["all", "flagged"] = "all"
 
 
 @dataclass
@@ -421,7 +424,11 @@ def _import(
     report = {
         "dry_run": options.dry_run,
         "summary": {"rows": total, **summary},
-        "rows": [_row_report(o, resolver.names) for o in outcomes],
+        "rows": [
+            _row_report(o, resolver.names)
+            for o in outcomes
+            if options.rows == "all" or o.warnings or o.status not in ("created", "matched")
+        ],
     }
     clock.lap("report")
     log.debug("import into %s, %d rows: %s", slug, total, clock)
