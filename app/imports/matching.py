@@ -139,8 +139,6 @@ class Resolver:
         self._presort = self.scorer is fuzz.token_sort_ratio
         self._pair_scorer: Callable[..., float] = fuzz.ratio if self._presort else self.scorer
         self._qgrams = self.scorer is fuzz.token_sort_ratio or self.scorer is fuzz.ratio
-        self._forms: dict[str, str] = {}
-        self._grams: dict[str, tuple[int, set[tuple[str, ...]]]] = {}
 
     def by_identifiers(self, pairs: Iterable[Pair]) -> dict[Pair, int]:
         """The actor id of each known `(scheme, value)`."""
@@ -305,8 +303,9 @@ class Resolver:
         # rarest token, capped. A token of a few actors is scored at once; the names that use
         # a larger one are grouped, so that its actors are prepared once for all of them.
         groups: dict[str, list[str]] = defaultdict(list)
+        known = postings.keys()
         for key in wanted:
-            present = [t for t in set(key.split(" ")) if t in postings]
+            present = known & key.split(" ")
             if not present:
                 continue
             useful = [t for t in present if len(postings[t]) < BLOCK_CAP]
@@ -336,12 +335,7 @@ class Resolver:
 
     def _form(self, name: str) -> str:
         """The string the pair scorer compares: tokens sorted for token_sort_ratio."""
-        if not self._presort:
-            return name
-        form = self._forms.get(name)
-        if form is None:
-            form = self._forms[name] = " ".join(sorted(name.split()))
-        return form
+        return " ".join(sorted(name.split())) if self._presort else name
 
     def _score_block(
         self, scan: _Scan, token: str, keys: list[str], hits: dict[str, dict[int, float]]
@@ -390,10 +384,16 @@ class Resolver:
         index, rarity, lengths, ordered = block.index or {}, block.rarity, block.lengths, block.ordered
         ids, forms = block.ids, block.forms
         known = rarity.keys()
+        within: dict[int, tuple[int, int, int, bool]] = {}  # by the query's length
         for key in keys:
             query = self._form(key)
-            low, high, need = _bounds(len(query), cutoff)
-            if bisect_right(ordered, high) - bisect_left(ordered, low) <= 0:
+            bounds = within.get(len(query))
+            if bounds is None:
+                low, high, need = _bounds(len(query), cutoff)
+                fits = bisect_right(ordered, high) - bisect_left(ordered, low) > 0
+                bounds = within[len(query)] = (low, high, need, fits)
+            low, high, need, fits = bounds
+            if not fits:
                 continue  # no actor of a length that could reach the threshold
             count, grams = self._grams_of(query)
             # A match shares `need` grams counted with repeats, so at least `need - repeats`
@@ -417,14 +417,12 @@ class Resolver:
                     if value >= cutoff:
                         hits[key][ids[position]] = value
 
-    def _grams_of(self, form: str) -> tuple[int, set[tuple[str, ...]]]:
+    @staticmethod
+    def _grams_of(form: str) -> tuple[int, set[tuple[str, ...]]]:
         """How many q-grams `form` has (with repeats), and the distinct ones (as tuples of
         characters: zip makes them faster than slices)."""
-        grams = self._grams.get(form)
-        if grams is None:
-            shifted = [form[i:] for i in range(QGRAM)]
-            grams = self._grams[form] = (max(len(form) - QGRAM + 1, 0), set(zip(*shifted, strict=False)))
-        return grams
+        shifted = [form[i:] for i in range(QGRAM)]
+        return max(len(form) - QGRAM + 1, 0), set(zip(*shifted, strict=False))
 
     def add_new(self, kind: str, actor_id: int, key: str) -> None:
         """Make an actor created during this session's import visible to later fuzzy lookups
