@@ -780,6 +780,15 @@ def test_a_failed_write_leaves_nothing(client: TestClient, db: Session, backend:
 def test_position_and_scheme_beyond_the_columns_are_row_errors(client: TestClient, db: Session) -> None:
     b.letter(db, "l1")
     db.commit()
+    r = post_json(
+        client, "l1", [{"name": "A\u0000B"}, {"name": "Fine", "capacity": "x\u0000"}, {"name": "Ok"}]
+    )
+    assert r.status_code == 422
+    assert [row.get("error") for row in r.json()["rows"]] == [
+        "name: holds a NUL character",
+        "capacity: holds a NUL character",
+        None,
+    ]
     r = post_csv(client, "l1", f"name,position,identifiers\nA,2147483648,\nB,1,{'x' * 51}:1\n")
     assert r.status_code == 422
     rows = r.json()["rows"]

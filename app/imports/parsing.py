@@ -204,6 +204,8 @@ def _json_rows(document: list[Any], rename: Mapping[str, str]) -> Iterator[RawRo
             column = str(key).strip().lower()
             column = rename.get(column, column)
             if value is None or isinstance(value, str):
+                if value and "\x00" in value:  # (a JSON "\u0000": no database text holds it)
+                    bad.append(f"{column}: holds a NUL character")
                 record[column] = _clean(value)
             elif isinstance(value, bool):
                 bad.append(f"{column}: must be text")
