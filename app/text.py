@@ -12,8 +12,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-_NON_WORD = re.compile(r"[^\w]+|_+")
-_SPACES = re.compile(r"\s+")
+_WORDS = re.compile(r"[^\W_]+")  # letters and digits of every script; "_" and the rest separate
 
 # Words that decorate a name without identifying anyone (compared after folding): titles are
 # dropped only from the start of a name ("The Rt Hon Sir Ed Davey"), post-nominals only from its
@@ -37,7 +36,7 @@ def fold(text: str) -> str:
     else:
         decomposed = unicodedata.normalize("NFKD", text)
         stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    return _SPACES.sub(" ", _NON_WORD.sub(" ", stripped.casefold())).strip()
+    return " ".join(_WORDS.findall(stripped.casefold()))
 
 
 def search_text(*parts: str | None) -> str:

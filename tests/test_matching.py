@@ -23,7 +23,7 @@ from app.imports.matching import (
     scorer_named,
 )
 from app.models import Actor
-from app.text import match_name
+from app.text import fold, match_name
 from tests import builders as b
 
 
@@ -172,6 +172,20 @@ names = st.text(st.characters(codec="utf-8", categories=["L", "N", "P", "Z", "Cc
 spaced = st.lists(
     st.sampled_from(["ab", "ba", "a", "é", "ǅ", "x-y", "\u3000", "\x1f", "\xa0", " ", "\t", "The", "MP"])
 )
+
+
+@given(st.one_of(names, spaced.map("".join), st.text(max_size=30)))
+@settings(max_examples=400, deadline=None)
+def test_fold_gives_words_and_single_spaces(text: str) -> None:
+    """Folded text is its letters and digits, in words split by single spaces (what search and
+    matching compare); folding again changes nothing; ASCII keeps every alphanumeric run."""
+    folded = fold(text)
+    assert folded == folded.strip() and "  " not in folded
+    assert all(ch == " " or ch.isalnum() for ch in folded)
+    assert fold(folded) == folded
+    if text.isascii():
+        runs = "".join(ch if ch.isalnum() else " " for ch in text.casefold()).split()
+        assert folded.split() == runs
 
 
 @given(st.one_of(names, spaced.map("".join)), st.one_of(names, spaced.map("".join)))
