@@ -554,10 +554,12 @@ def _insert_select(
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
-def _drop_secondary(session: Session, table: str) -> list[str]:
-    """Drop the table's indexes other than its primary key, and its foreign keys; the
-    statements that make them again (unique constraints first, foreign keys last). On SQLite
-    only the indexes made by CREATE INDEX (a constraint's index is part of its table)."""
+def _drop_keys_and_indexes(session: Session, table: str) -> list[str]:
+    """Drop the table's indexes, its foreign keys and, on PostgreSQL, its primary key when no
+    foreign key refers to it (signatures, memberships: an index built once costs a third of
+    keeping it row by row); the statements that make them again (primary key and unique
+    constraints first, foreign keys last). On SQLite only the indexes made by CREATE INDEX (a
+    constraint's index is part of its table)."""
     if session.get_bind().dialect.name == "sqlite":
         indexes = session.execute(
             text(
@@ -571,7 +573,9 @@ def _drop_secondary(session: Session, table: str) -> list[str]:
     constraints = session.execute(
         text(
             "SELECT conname, contype, pg_get_constraintdef(oid) FROM pg_constraint "
-            "WHERE conrelid = CAST(:t AS regclass) AND contype IN ('u', 'f') ORDER BY contype DESC, conname"
+            "WHERE conrelid = CAST(:t AS regclass) AND (contype IN ('u', 'f') OR contype = 'p' AND NOT EXISTS "
+            "(SELECT 1 FROM pg_constraint r WHERE r.confrelid = CAST(:t AS regclass))) "
+            "ORDER BY contype DESC, conname"
         ),
         {"t": table},
     ).all()
@@ -584,7 +588,7 @@ def _drop_secondary(session: Session, table: str) -> list[str]:
         ),
         {"t": table},
     ).all()
-    remake = [f'ALTER TABLE {table} ADD CONSTRAINT "{n}" {d}' for n, kind, d in constraints if kind == "u"]
+    remake = [f'ALTER TABLE {table} ADD CONSTRAINT "{n}" {d}' for n, kind, d in constraints if kind in "pu"]
     remake += [d for _n, d in indexes]
     remake += [f'ALTER TABLE {table} ADD CONSTRAINT "{n}" {d}' for n, kind, d in constraints if kind == "f"]
     for conname, _kind, _d in constraints:
@@ -605,7 +609,7 @@ def _indexed_after(session: Session, tables: list[str], report: Callable[[], Non
         return
     try:
         with session.begin_nested():
-            remake = [statement for table in tables for statement in _drop_secondary(session, table)]
+            remake = [statement for table in tables for statement in _drop_keys_and_indexes(session, table)]
     except DBAPIError:  # not the tables' owner: they keep their indexes
         remake = []
     yield
