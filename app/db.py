@@ -11,9 +11,10 @@ SQLite runs in WAL mode with a busy timeout, and write transactions start with
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Annotated, Any
 
@@ -27,6 +28,56 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.config import Settings, driver_url
 
 WRITE_OPTION = "undersigned_write"
+
+_Key = tuple[str, tuple[Any, ...]]
+_Row = tuple[Any, ...] | None
+
+
+class SharedReads:
+    """Concurrent reads of the same query share its round trips, without reading the past.
+
+    A read starts the query when none of the same key is running; a read that comes while one
+    runs waits for the next one, which starts when the running one ends and answers every read
+    that came meanwhile. So each read gets a snapshot taken after it arrived (a write committed
+    before a read came is always seen, as with a query of its own), and a hot letter read by a
+    thousand clients a second costs one query at a time instead of one per client."""
+
+    def __init__(self, run: Callable[[str, tuple[Any, ...]], Coroutine[Any, Any, _Row]]) -> None:
+        self._run = run
+        self._running: dict[_Key, asyncio.Task[_Row]] = {}
+        self._next: dict[_Key, asyncio.Future[_Row]] = {}
+
+    async def fetch(self, sql: str, params: tuple[Any, ...]) -> _Row:
+        key = (sql, params)
+        if key not in self._running:
+            return await asyncio.shield(self._start(key))
+        waiting = self._next.get(key)
+        if waiting is None:
+            waiting = self._next[key] = asyncio.get_running_loop().create_future()
+        return await asyncio.shield(waiting)
+
+    def _start(self, key: _Key) -> asyncio.Task[_Row]:
+        task = asyncio.get_running_loop().create_task(self._run(*key))
+        self._running[key] = task
+        task.add_done_callback(lambda _task: self._ended(key))
+        return task
+
+    def _ended(self, key: _Key) -> None:
+        del self._running[key]
+        waiting = self._next.pop(key, None)
+        if waiting is not None:
+            self._start(key).add_done_callback(lambda task: _settle(waiting, task))
+
+
+def _settle(future: asyncio.Future[_Row], task: asyncio.Task[_Row]) -> None:
+    if future.done():
+        return
+    if task.cancelled():
+        future.cancel()
+    elif (error := task.exception()) is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(task.result())
 
 
 def create_engine_for(settings: Settings, *, url: str | None = None) -> Engine:
@@ -95,6 +146,7 @@ class Database:
             engine.execution_options(**{WRITE_OPTION: True}), expire_on_commit=False
         )
         self._async_pool: AsyncConnectionPool[Any] | None = None
+        self._shared = SharedReads(self._pg_fetch_one)
         self._sqlite = threading.local()
 
     async def fetch_one(self, sql: str, params: Sequence[Any]) -> tuple[Any, ...] | None:
@@ -104,9 +156,13 @@ class Database:
         trip, never blocking the event loop). SQLite: a connection of the calling thread's own,
         read right on the event loop — an indexed read of a WAL database takes microseconds and
         never waits for a writer, less than a hop to a worker thread. Rows come as the driver
-        gives them (no type processing), the same as `fetch_one_sync`."""
+        gives them (no type processing), the same as `fetch_one_sync`. On PostgreSQL the same
+        query asked at once by many readers is sent once at a time (`SharedReads`)."""
         if self.engine.dialect.name == "sqlite":
             return self._sqlite_fetch_one(sql, params)
+        return await self._shared.fetch(sql, tuple(params))
+
+    async def _pg_fetch_one(self, sql: str, params: tuple[Any, ...]) -> _Row:
         pool = self._async_pool
         if pool is None:
             url = self.engine.url.set(drivername="postgresql")

@@ -1,8 +1,12 @@
-"""What the engine sets up on each backend, and a query past the statement timeout answered
-as 503 with Retry-After rather than hanging."""
+"""What the engine sets up on each backend, a query past the statement timeout answered as 503
+with Retry-After rather than hanging, and the event loop's shared reads."""
 
 from __future__ import annotations
 
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
@@ -61,3 +65,42 @@ def test_the_cli_runs_bulk_work_without_the_request_timeout(
         database.dispose()
     finally:
         get_settings.cache_clear()
+
+
+def test_concurrent_reads_share_a_query_but_never_one_that_began_before_them(
+    fresh_database_url: str, backend: str
+) -> None:
+    """`Database.fetch_one` on PostgreSQL: readers that come while a query runs share the next
+    one (one run for eight readers), which starts after they came, so a write committed before
+    they came is seen; an error reaches every reader that shared the query."""
+    if backend != "postgresql":
+        pytest.skip("SQLite reads on the event loop, one at a time: nothing to share")
+    database = Database(create_engine_for(Settings(database_url=fresh_database_url)))
+    with database.engine.begin() as conn:
+        conn.execute(text("CREATE TABLE probe (v integer)"))
+        conn.execute(text("INSERT INTO probe VALUES (1)"))
+        conn.execute(text("CREATE SEQUENCE probe_runs"))
+    sql = "SELECT v, nextval('probe_runs') FROM probe, pg_sleep(%s)"
+
+    async def scenario() -> tuple[object, list[object], list[BaseException | object]]:
+        try:
+            first = asyncio.create_task(database.fetch_one(sql, (0.4,)))
+            await asyncio.sleep(0.2)  # the first query is running: its snapshot is taken
+            with database.engine.begin() as conn:
+                conn.execute(text("UPDATE probe SET v = 2"))
+            later = await asyncio.gather(*(database.fetch_one(sql, (0.4,)) for _ in range(8)))
+            failing = await asyncio.gather(
+                *(database.fetch_one("SELECT 1 / %s", (0,)) for _ in range(3)), return_exceptions=True
+            )
+            return await first, list(later), list(failing)
+        finally:
+            await database.aclose()
+
+    try:  # in a thread of its own: a browser test's driver may hold this thread's event loop
+        with ThreadPoolExecutor(1) as thread:
+            first, later, failing = thread.submit(lambda: asyncio.run(scenario())).result()
+    finally:
+        database.dispose()
+    assert first == (1, 1)
+    assert later == [(2, 2)] * 8  # after the write, and one run of the query for all eight
+    assert len(failing) == 3 and all(isinstance(e, psycopg.errors.DivisionByZero) for e in failing)
