@@ -556,7 +556,7 @@ def _insert_select(
 
 def _drop_keys_and_indexes(session: Session, table: str) -> list[str]:
     """Drop the table's indexes, its foreign keys and, on PostgreSQL, its primary key when no
-    foreign key refers to it (signatures, memberships: an index built once costs a third of
+    foreign key refers to it (signatures, memberships: an index built once costs about a quarter of
     keeping it row by row); the statements that make them again (primary key and unique
     constraints first, foreign keys last). On SQLite only the indexes made by CREATE INDEX (a
     constraint's index is part of its table)."""
