@@ -30,7 +30,7 @@ from app.analytics.schemas import CampaignQuery, CoSignatoryOut, LettersQuery
 from app.config import Settings
 from app.db import ReadSession
 from app.errors import responses
-from app.http_cache import letter_read
+from app.http_cache import hot_read, letter_read
 from app.models import Letter
 from app.pagination import Page, PageParams, page_params, set_link_header
 from app.schemas import IsoDate
@@ -87,7 +87,8 @@ def _point_rows(points: Iterable[Point], *prefix: Any) -> list[list[Any]]:
     return [[*prefix, p.date.isoformat(), p.new, p.withdrawn, p.cumulative] for p in points]
 
 
-@router.get(
+@hot_read(
+    router,
     "/v1/letters/{slug}/counts",
     operation_id="letter_counts",
     summary="How many signed a letter, by kind, body, party, country and org type",
@@ -142,7 +143,8 @@ async def get_letter_counts(
     )
 
 
-@router.get(
+@hot_read(
+    router,
     "/v1/letters/{slug}/timeline",
     operation_id="letter_timeline",
     summary="New signatures, withdrawals and the running total per day, week or month",

@@ -18,7 +18,7 @@ from app.embeds import oembed, service, stream
 from app.embeds.badge import STYLES, Style, render_badge
 from app.embeds.widget import CONTENT_SECURITY_POLICY, THEMES, Theme, render_widget
 from app.errors import AppError, Invalid, NotFound, responses
-from app.http_cache import letter_read, letter_ref, not_modified, set_validators
+from app.http_cache import hot_read, letter_read, letter_ref, not_modified, set_validators
 from app.models import Letter
 
 router = APIRouter(tags=["embeds"])
@@ -39,7 +39,8 @@ def _cache_control(request: Request) -> str:
     return f"public, max-age={_settings(request).embed_max_age}"
 
 
-@router.get(
+@hot_read(
+    router,
     "/v1/letters/{slug}/badge.svg",
     operation_id="letter_badge",
     summary="An SVG badge of a letter's recorded count",
@@ -74,7 +75,8 @@ async def letter_badge(
     )
 
 
-@router.get(
+@hot_read(
+    router,
     "/embed/letters/{slug}",
     operation_id="letter_widget",
     summary="A self-contained HTML widget of a letter's count, for an <iframe>",
