@@ -557,5 +557,30 @@ def test_a_load_into_a_registry_with_data_skips_what_is_there_as_the_row_by_row_
     assert stats.row_by_row == []
 
 
+def test_signature_ids_follow_the_file_whatever_plan_joins_the_staged_rows(
+    load_engine: Engine, tmp_path: Path
+) -> None:
+    """Into an empty registry the bulk insert has no ORDER BY: each row's id is taken as it is
+    staged. With merge joins forced (which sort the staged rows by letter and by ref) the ids
+    must still follow the file, as the row-by-row path gives them."""
+    if load_engine.dialect.name != "postgresql":
+        pytest.skip("the bulk path is PostgreSQL's")
+    dump = make_dump(tmp_path / "dump")
+    _stats, expected = loaded(load_engine, dump, bulk=False)
+    with load_engine.connect() as conn:
+        outer = conn.begin()
+        try:
+            conn.execute(text("SET LOCAL enable_hashjoin = off"))
+            conn.execute(text("SET LOCAL enable_nestloop = off"))
+            session = Session(bind=conn, join_transaction_mode="create_savepoint")
+            stats = load_registry(session, "test", directory_source(dump))
+            session.flush()
+            order = [tuple(map(str, r)) for r in conn.execute(text(ORDERED["signature_order"]))]
+        finally:
+            outer.rollback()
+    assert stats.row_by_row == []
+    assert order == expected["signature_order"]
+
+
 def test_whitespace_is_what_str_strip_takes_off() -> None:
     assert "".join(c for c in map(chr, range(sys.maxunicode + 1)) if c.isspace()) == dump_module.WHITESPACE
