@@ -11,7 +11,7 @@ import time
 from datetime import date, timedelta
 
 from fastapi.testclient import TestClient
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, event, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app import migrate
@@ -416,3 +416,32 @@ def test_export_batches_walk_every_row_once(db: Session, connection: Connection)
     for batch in (1, 2, 3, 7, 1000):
         rows = list(service.export_signatures(sessions, letter.id, service.SignatureFilters(), batch=batch))
         assert [r.actor_id for r in rows] == [a.id for a in made], batch
+
+
+def test_a_new_signature_takes_the_locks_writers_of_its_letter_share_last(
+    client: TestClient, connection: Connection
+) -> None:
+    """The day's rollup row and the letter's version are what every writer to the letter waits
+    for until the writing transaction ends: they are the last statements of a signature write,
+    so that the wait is as short as it can be."""
+    client.post("/v1/letters", json={"slug": "queue", "title": "Queue", "published_on": "2024-03-01"})
+    statements: list[str] = []
+
+    def record(_conn: Connection, _cursor: object, statement: str, *_args: object) -> None:
+        statements.append(" ".join(statement.split()))
+
+    event.listen(connection, "before_cursor_execute", record)
+    try:
+        response = client.post(
+            "/v1/letters/queue/signatures", json={"actor": {"kind": "person", "name": "Ada"}}
+        )
+    finally:
+        event.remove(connection, "before_cursor_execute", record)
+    assert response.status_code == 201, response.text
+    first_lock = next(i for i, sql in enumerate(statements) if "letter_rollups" in sql)
+    after = [
+        sql.split(" (")[0] for sql in statements[first_lock:] if not sql.startswith(("SAVEPOINT", "RELEASE"))
+    ]
+    assert len(after) == 2, after
+    assert "INSERT INTO letter_rollups" in statements[first_lock]
+    assert after[1].startswith("UPDATE letters SET version"), after

@@ -350,7 +350,6 @@ def add_signature(writer: Writer, slug: str, data: SignatureCreate) -> Signature
             session.flush()
     except IntegrityError as exc:
         raise Conflict(f"actor {actor_id} has signed '{slug}' already", extra={"actor_id": actor_id}) from exc
-    rollups.added(session, Signature.id == signature.id)
     record_change(
         session,
         writer.key_name,
@@ -359,8 +358,12 @@ def add_signature(writer: Writer, slug: str, data: SignatureCreate) -> Signature
         _signature_key(slug, actor_id),
         after=snapshot(signature),
     )
-    session.flush()
-    return get_signature(session, slug, actor_id)
+    created = get_signature(session, slug, actor_id)
+    # Last, so that the row locks they take are held for as little as possible: every writer
+    # to this letter waits for them (the day's rollup row and the letter's version) until the
+    # transaction ends.
+    rollups.added(session, Signature.id == signature.id)
+    return created
 
 
 def update_signature(writer: Writer, slug: str, actor_id: int, data: SignatureUpdate) -> Signature:
