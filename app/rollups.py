@@ -11,7 +11,9 @@ Every change goes through `shift(where, ±1)`: it adds (or takes away) the contr
 signatures selected by `where`, computed in SQL from their current state — one INSERT … SELECT
 … ON CONFLICT DO UPDATE. An edit is `retract` before and `apply` after (the `rewriting`
 context); `rebuild` recomputes everything from the signatures. Nothing here reads signatures
-into Python.
+into Python. A bulk writer that knows the contribution of what it writes without reading it
+back (an import's new actors: their kind, country, org type and one seat are on its rows) gives
+it counted instead (`add_counted`).
 """
 
 from __future__ import annotations
@@ -101,17 +103,35 @@ def shift(session: Session, where: ColumnElement[bool], sign: int) -> None:
     selects, as they stand now."""
     session.flush()
     columns = ["letter_id", "day", *COMBINATION, "new", "withdrawn"]
+    session.execute(_adding(_insert(session).from_select(columns, _moves(where, sign))))
+
+
+def add_counted(session: Session, moves: dict[tuple[Any, ...], list[int]]) -> None:
+    """Add contributions counted by the caller: `{(letter_id, day, kind, country, org_type,
+    body_id, party_id): [new, withdrawn]}`, keyed as `_moves` groups them ('' and 0 for an
+    absent value; a withdrawal counts on its own day)."""
+    if not moves:
+        return
+    session.flush()
+    columns = ["letter_id", "day", *COMBINATION, "new", "withdrawn"]
+    rows = [dict(zip(columns, (*key, *counts), strict=True)) for key, counts in moves.items()]
+    session.execute(_adding(_insert(session)), rows)
+
+
+def _insert(session: Session) -> Any:
     dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(LetterRollup).from_select(columns, _moves(where, sign))
-    stmt = stmt.on_conflict_do_update(
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(LetterRollup)
+
+
+def _adding(stmt: Any) -> Any:
+    """`stmt`, an INSERT of rollup rows, made to add to the rows already there."""
+    return stmt.on_conflict_do_update(
         index_elements=["letter_id", "day", *COMBINATION],
         set_={
             "new": LetterRollup.new + stmt.excluded.new,
             "withdrawn": LetterRollup.withdrawn + stmt.excluded.withdrawn,
         },
     )
-    session.execute(stmt)
 
 
 def touch(session: Session, where: ColumnElement[bool]) -> None:

@@ -735,6 +735,52 @@ def test_large_import_gives_each_row_its_documented_outcome(client: TestClient, 
     assert rollups.snapshot(db) == kept
 
 
+def test_rollups_of_new_and_existing_signers_agree_with_a_rebuild(client: TestClient, db: Session) -> None:
+    """An import counts its new actors' signatures in the rollups itself (kind, country, org
+    type, the seat it records, the signing and withdrawal days) and reads the existing actors'
+    back: both agree with a rebuild from the signatures, combination by combination."""
+    letter = b.letter(db, "roll", published_on=date(2021, 5, 4))
+    b.body(db, "house-of-commons")
+    labour = b.party(db, "labour")
+    lords = b.body(db, "house-of-lords")
+    peer = b.actor(db, "Baroness Sitting Peer", kind="person", country="GB")
+    b.membership(db, peer, lords, labour, date(2010, 1, 1))
+    b.actor(db, "Existing Charity", kind="organisation", country="FR", org_type="ngo")
+    other = b.actor(db, "Already Signed Union", kind="organisation", org_type="union")
+    b.sign(db, letter, other, date(2021, 5, 1))
+    db.commit()
+    r = post_csv(
+        client,
+        "roll",
+        "name,kind,country,org_type,body,party,signed_on,withdrawn_on\n"
+        "Brand New Charity,organisation,GB,ngo,,,2021-05-01,\n"
+        "Second New Charity,organisation,gb,ngo,,,2021-05-01,2021-06-01\n"
+        "Third New Charity,organisation,GB,ngo,,,2021-05-01,2021-06-01\n"
+        "Stateless Collective,organisation,,,,,,\n"
+        "Fresh Member,person,GB,,house-of-commons,labour,2021-05-02,\n"
+        "Unaligned Member,person,,,house-of-commons,,2021-05-02,2021-05-03\n"
+        "Party Only Person,person,GB,,,labour,,\n"
+        "Sitting Peer,person,,,house-of-lords,labour,2021-05-02,2021-05-09\n"
+        "Existing Charity,organisation,,,,,2021-05-01,\n"
+        "Brand New Charity,organisation,GB,ngo,,,2021-05-03,\n",
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["summary"] == {
+        "rows": 10,
+        "created": 7,
+        "matched": 2,
+        "duplicate": 1,
+        "ambiguous": 0,
+        "error": 0,
+    }
+    db.expire_all()
+    kept = rollups.snapshot(db)
+    assert sum(row[-2] for row in kept if row[0] == letter.id) == 10  # 9 written, 1 before
+    assert sum(row[-1] for row in kept if row[0] == letter.id) == 4
+    rollups.rebuild(db)
+    assert rollups.snapshot(db) == kept
+
+
 def test_a_failed_write_leaves_nothing(client: TestClient, db: Session, backend: str) -> None:
     """A write the database refuses late — here a trigger, in the third chunk of a 12,000-row
     import (on PostgreSQL, in the thread that writes) — fails the whole import with the app's
