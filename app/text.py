@@ -53,7 +53,13 @@ def match_name(name: str) -> str:
     """The key names are matched on: folded, without a leading 'the', titles and honorifics
     before the name or post-nominals after it. Falls back to the folded name when nothing but
     such words is left ('The Lord Bishop')."""
-    words = [w for w in fold(name).split(" ") if w]
+    return match_folded(fold(name))
+
+
+def match_folded(folded: str) -> str:
+    """`match_name` of a name already folded: for a caller that needs the folded name too
+    (an import makes both `match_name` and `search_text` of every new actor)."""
+    words = [w for w in folded.split(" ") if w]
     start, end = 0, len(words)
     while start < end and words[start] in TITLES:
         start += 1

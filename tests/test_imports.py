@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from app import rollups
 from app.models import Actor, ChangeRecord, Identifier, Membership, Signature
-from app.text import match_name
+from app.text import match_name, search_text
 from tests import builders as b
 
 DATA = Path("/work/shared/data") if Path("/work/shared/data").exists() else Path(__file__).parent / "data"
@@ -779,6 +779,24 @@ def test_rollups_of_new_and_existing_signers_agree_with_a_rebuild(client: TestCl
     assert sum(row[-1] for row in kept if row[0] == letter.id) == 4
     rollups.rebuild(db)
     assert rollups.snapshot(db) == kept
+
+
+def test_new_actors_get_the_normalised_forms_of_their_names(client: TestClient, db: Session) -> None:
+    """A new actor's match_name and search_text are what app.text makes of its name and sort
+    name (the import folds each name once for both)."""
+    b.letter(db, "forms", published_on=date(2021, 5, 4))
+    db.commit()
+    given = [
+        ("The Rt Hon Zoë Ñandú-Smith MP", "Ñandú-Smith, Zoë"),
+        ("LIGUE DES DROITS DE L’HOMME (LDH)", ""),
+        ("Dr Who", "Who, Dr"),
+    ]
+    r = post_csv(client, "forms", to_csv([{"name": n, "sort_name": s, "kind": "person"} for n, s in given]))
+    assert r.status_code == 200, r.text
+    ids = [row["actor"]["id"] for row in r.json()["rows"]]
+    db.expire_all()
+    made = {a.id: (a.match_name, a.search_text) for a in db.scalars(select(Actor).where(Actor.id.in_(ids)))}
+    assert [made[i] for i in ids] == [(match_name(n), search_text(n, s or None)) for n, s in given]
 
 
 def test_a_failed_write_leaves_nothing(client: TestClient, db: Session, backend: str) -> None:

@@ -39,7 +39,7 @@ from app.errors import AppError, NotFound
 from app.imports.matching import Candidate, Resolver, chunks, conflicts, decide_fuzzy
 from app.imports.parsing import ImportRow, RawRow, check_row
 from app.models import Actor, Base, Body, Letter, Membership, Party, Signature
-from app.text import match_name, search_text
+from app.text import fold, match_folded, search_text
 
 log = logging.getLogger("undersigned.imports")
 
@@ -72,6 +72,7 @@ class ImportOptions:
 class _NewActor:
     row: ImportRow
     key: str
+    folded: str  # the name, folded
     id: int | None = None
 
 
@@ -210,7 +211,8 @@ def _import(
     resolver = Resolver(session, scorer=options.scorer, threshold=options.threshold)
     good = [r for r in rows if not r.errors]
     by_ident = resolver.by_identifiers(p for r in good for p in r.identifiers)
-    keys = {r.row: match_name(r.name) for r in good}
+    folded = {r.row: fold(r.name) for r in good}  # (the start of a new actor's search_text too)
+    keys = {row: match_folded(name) for row, name in folded.items()}
     clock.lap("normalise")
     exact: dict[str, dict[str, list[int]]] = {}
     for kind in {r.kind for r in good}:
@@ -376,7 +378,7 @@ def _import(
                     if candidates and options.on_ambiguous != "create":
                         outcomes.append(_Outcome(r, "ambiguous", candidates=candidates))
                         continue
-                    new = _NewActor(r, key, next(ids) if writer else None)
+                    new = _NewActor(r, key, folded[r.row], next(ids) if writer else None)
                     created.append(new)
                     for p in r.identifiers:
                         new_by_ident.setdefault(p, new)
@@ -796,7 +798,7 @@ class _Writer:
                     n.row.country,
                     n.row.org_type,
                     n.key,
-                    search_text(n.row.name, n.row.sort_name),
+                    f"{n.folded} {search_text(n.row.sort_name)}" if n.row.sort_name else n.folded,
                 )
                 for n in new
             ]
