@@ -15,12 +15,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import functools
 import hashlib
 import inspect
 import threading
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from functools import lru_cache
 from typing import Any, TypeVar
 
@@ -138,18 +140,22 @@ class HeadMiddleware:
             await self.app({**scope, "method": "GET"}, receive, send_head)
 
 
-def not_modified(if_none_match: str | None, etag: str, cache_control: str) -> Response | None:
+def not_modified(if_none_match: str | None, etag: str, cache_control: str | None) -> Response | None:
     """The 304 to send when the client's copy is current, else None. Routes that know their
     validator cheaply (before computing anything) call this first, then `set_validators`."""
     if not etag_matches(if_none_match, etag):
         return None
-    return Response(status_code=304, headers={"ETag": etag, "Cache-Control": cache_control})
+    response = Response(status_code=304, headers={"ETag": etag})
+    if cache_control is not None:
+        response.headers["Cache-Control"] = cache_control
+    return response
 
 
-def set_validators(response: Response, etag: str, cache_control: str) -> Response:
+def set_validators(response: Response, etag: str, cache_control: str | None) -> Response:
     """Put a route's own `ETag` (which this middleware then keeps) and `Cache-Control` on it."""
     response.headers["ETag"] = etag
-    response.headers["Cache-Control"] = cache_control
+    if cache_control is not None:
+        response.headers["Cache-Control"] = cache_control
     return response
 
 
@@ -224,25 +230,34 @@ def letter_state(session: Session, slug: str) -> LetterState:
     return LetterState(letter=letter, ref=ref)
 
 
+@dataclass(frozen=True)
+class Rendered:
+    """A rendering kept by `RENDERED`: the body, and the headers that go with it (a page's
+    `Link`)."""
+
+    body: bytes
+    headers: dict[str, str] = dataclass_field(default_factory=dict)
+
+
 class RenderedCache:
-    """Rendered bytes of hot reads (a letter's counts) by their strong validator, kept in the
-    worker process. Exact by construction: the key is the ETag, which changes with every write
-    that could change the bytes, so an entry is either right or never asked for again; the
-    oldest entries make room for new ones."""
+    """Renderings of hot reads (a letter's counts, a page of the letter list) by their strong
+    validator, kept in the worker process. Exact by construction: the key is the ETag, which
+    changes with every write that could change the bytes, so an entry is either right or never
+    asked for again; the oldest entries make room for new ones."""
 
     def __init__(self, size: int = 1024) -> None:
         self.size = size
-        self._entries: OrderedDict[str, bytes] = OrderedDict()
+        self._entries: OrderedDict[str, Rendered] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: str) -> bytes | None:
+    def get(self, key: str) -> Rendered | None:
         with self._lock:
             value = self._entries.get(key)
             if value is not None:
                 self._entries.move_to_end(key)
             return value
 
-    def put(self, key: str, value: bytes) -> None:
+    def put(self, key: str, value: Rendered) -> None:
         with self._lock:
             self._entries[key] = value
             self._entries.move_to_end(key)
@@ -274,13 +289,59 @@ async def letter_read(
         HOT_READS.labels("not_modified").inc()
         hit.headers.update(headers or {})
         return hit
-    cached = RENDERED.get(etag)
-    if cached is None:
-        etag, body = await _render_once(etag, database, slug, parts, render)
-    else:
-        HOT_READS.labels("cached").inc()
-        body = cached
-    return set_validators(Response(body, media_type=media_type, headers=headers), etag, cache_control)
+    etag, rendered = await _rendering(etag, functools.partial(_render_letter, database, slug, parts, render))
+    return set_validators(
+        Response(rendered.body, media_type=media_type, headers=headers), etag, cache_control
+    )
+
+
+# The letters' validator. Every write that changes what a letter shows bumps its `version`
+# (and `updated_at`), an UPDATE of its row, so concurrent writers of one letter are serialized
+# and the sum only grows, in commit order; the count and the highest id move when letters come
+# and go. The newest change record's id covers the rest (a campaign renamed) — alone it would
+# not do: PostgreSQL hands ids out in insert order, and a transaction that took a lower id can
+# commit after one that took a higher. One pass over the letters' rows (thousands, not the
+# signatures).
+LETTERS_VALIDATOR_SQL = (
+    "SELECT count(*), sum(version), max(id), max(updated_at), (SELECT max(id) FROM change_records) "
+    "FROM letters"
+)
+
+
+def _letters_etag(engine: Engine, row: tuple[Any, ...] | None, parts: tuple[object, ...]) -> str:
+    return etag_for(_database_label(engine), "letters", *(row or ()), *parts)
+
+
+async def letters_read(
+    request: Request,
+    parts: tuple[object, ...],
+    render: Callable[[Session], Rendered],
+    *,
+    media_type: str,
+) -> Response:
+    """A read of many letters at once (a page of the letter list) kept as `letter_read` keeps
+    a letter's: keyed by the letters' validator (read on the event loop) and `parts` (which
+    must hold everything else the bytes depend on: the URL, the day); a 304 when the client's
+    copy is current, else the rendering this process made for that validator, else `render`'s
+    in a worker thread. A write anywhere moves the key, so the rendering is exact; readers who
+    miss together share one rendering."""
+    database: Database = request.app.state.database
+    etag = _letters_etag(database.engine, await database.fetch_one(LETTERS_VALIDATOR_SQL, ()), parts)
+    if (hit := not_modified(request.headers.get("if-none-match"), etag, None)) is not None:
+        HOT_READS.labels("not_modified").inc()
+        return hit
+    etag, rendered = await _rendering(etag, functools.partial(_render_letters, database, parts, render))
+    return set_validators(
+        Response(rendered.body, media_type=media_type, headers=rendered.headers), etag, None
+    )
+
+
+def _render_letters(
+    database: Database, parts: tuple[object, ...], render: Callable[[Session], Rendered]
+) -> tuple[str, Rendered]:
+    with session_scope(database.read_sessions) as session:
+        row = fetch_one_sync(session.connection(), LETTERS_VALIDATOR_SQL, ())
+        return _letters_etag(database.engine, row, parts), render(session)
 
 
 class HotReadRoute(APIRoute):
@@ -349,16 +410,16 @@ def hot_read(router: APIRouter, path: str, **options: Any) -> Callable[[_Endpoin
 
 # Renders in progress, by event loop and validator: the readers who miss the cache together
 # (all of them, right after a write to a letter that is being read) wait for one rendering.
-_RENDERING: dict[tuple[int, str], asyncio.Future[tuple[str, bytes]]] = {}
+_RENDERING: dict[tuple[int, str], asyncio.Future[tuple[str, Rendered]]] = {}
 
 
-async def _render_once(
-    etag: str,
-    database: Database,
-    slug: str,
-    parts: tuple[object, ...],
-    render: Callable[[Session, Letter], bytes],
-) -> tuple[str, bytes]:
+async def _rendering(etag: str, produce: Callable[[], tuple[str, Rendered]]) -> tuple[str, Rendered]:
+    """The rendering for `etag`: from `RENDERED`, else from the one in progress, else from
+    `produce` (in a worker thread; it returns the validator it read with the bytes it made)."""
+    cached = RENDERED.get(etag)
+    if cached is not None:
+        HOT_READS.labels("cached").inc()
+        return etag, cached
     key = (id(asyncio.get_running_loop()), etag)
     pending = _RENDERING.get(key)
     if pending is not None:
@@ -366,9 +427,9 @@ async def _render_once(
     else:
         HOT_READS.labels("rendered").inc()
 
-        async def rendering() -> tuple[str, bytes]:
+        async def rendering() -> tuple[str, Rendered]:
             try:
-                done = await run_in_threadpool(_render, database, slug, parts, render)
+                done = await run_in_threadpool(produce)
                 RENDERED.put(*done)
                 return done
             finally:
@@ -379,9 +440,9 @@ async def _render_once(
     return await asyncio.shield(pending)
 
 
-def _render(
+def _render_letter(
     database: Database, slug: str, parts: tuple[object, ...], render: Callable[[Session, Letter], bytes]
-) -> tuple[str, bytes]:
+) -> tuple[str, Rendered]:
     with session_scope(database.read_sessions) as session:
         found = letter_state(session, slug)
-        return found.etag(*parts), render(session, found.letter)
+        return found.etag(*parts), Rendered(render(session, found.letter))

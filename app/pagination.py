@@ -14,7 +14,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query, Request, Response
 from pydantic import BaseModel
@@ -40,10 +40,11 @@ class PageParams:
     cursor: str | None
 
 
-def page_params(
-    limit: int = Query(50, ge=1, le=MAX_LIMIT, description="Page size (1 to 1000)."),
-    cursor: str | None = Query(None, max_length=2000, description="Opaque cursor from `next_cursor`."),
-) -> PageParams:
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size (1 to 1000).")]
+Cursor = Annotated[str | None, Query(max_length=2000, description="Opaque cursor from `next_cursor`.")]
+
+
+async def page_params(limit: Limit = 50, cursor: Cursor = None) -> PageParams:
     return PageParams(limit=limit, cursor=cursor)
 
 
@@ -111,7 +112,12 @@ def keyset_page(
     return rows, next_cursor
 
 
+def link_header(request: Request, next_cursor: str | None) -> dict[str, str]:
+    """The `Link` header of a page: its next page's URL, if there is one."""
+    if not next_cursor:
+        return {}
+    return {"Link": f'<{request.url.include_query_params(cursor=next_cursor)}>; rel="next"'}
+
+
 def set_link_header(request: Request, response: Response, next_cursor: str | None) -> None:
-    if next_cursor:
-        url = request.url.include_query_params(cursor=next_cursor)
-        response.headers["Link"] = f'<{url}>; rel="next"'
+    response.headers.update(link_header(request, next_cursor))

@@ -15,8 +15,10 @@ import pytest
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.testclient import TestClient
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, text
+from sqlalchemy.orm import Session
 
+from app.changes import record_change
 from app.config import Settings
 from app.http_cache import HotReadRoute, hot_read
 from app.main import create_app
@@ -351,6 +353,52 @@ def test_the_hot_reads_take_the_fast_path(client: TestClient, monkeypatch: pytes
     for path in ["counts?as_of=2020-09-10", "timeline?interval=week", "badge.svg?style=plastic"]:
         assert client.get(f"/v1/letters/no-such-letter/{path}").status_code == 404
     assert client.get("/embed/letters/no-such-letter?theme=dark").status_code == 404
+    assert client.get("/v1/letters?limit=2&status=open").status_code == 200
     assert solved == []
     assert client.get("/v1/letters/no-such-letter/counts?as_of=never").status_code == 422
     assert solved == ["/v1/letters/no-such-letter/counts"]
+
+
+def test_the_letter_list_is_kept_and_stays_exact(fresh_database_url: str) -> None:
+    """A page of the letter list is rendered once per state of the letters: a repeat read is
+    the same bytes, a current client gets a 304, and any write moves it — even one that
+    commits after a later-started write (PostgreSQL hands out change ids in insert order)."""
+    with live_server(fresh_database_url) as live, live.client() as c:
+        for slug in ("first", "second"):
+            c.post("/v1/letters", json={"slug": slug, "title": slug.title(), "published_on": "2020-09-09"})
+        fresh = c.get("/v1/letters?limit=1")
+        assert fresh.status_code == 200 and fresh.headers["link"].endswith('rel="next"')
+        before = _hot_reads(c)
+        again = c.get("/v1/letters?limit=1")
+        assert (again.content, again.headers["etag"], again.headers["link"]) == (
+            fresh.content,
+            fresh.headers["etag"],
+            fresh.headers["link"],
+        )
+        assert _hot_reads(c)["cached"] == before.get("cached", 0) + 1
+        assert (
+            c.get("/v1/letters?limit=1", headers={"If-None-Match": fresh.headers["etag"]}).status_code == 304
+        )
+
+        def counts() -> dict[str, int]:
+            return {i["slug"]: i["recorded_signatory_count"] for i in c.get("/v1/letters").json()["items"]}
+
+        assert counts() == {"first": 0, "second": 0}
+        c.post("/v1/letters/second/signatures", json={"actor": {"kind": "person", "name": "S One"}})
+        assert counts() == {"first": 0, "second": 1}
+        moved = c.get("/v1/letters?limit=1", headers={"If-None-Match": fresh.headers["etag"]})
+        assert moved.status_code == 200 and moved.headers["etag"] != fresh.headers["etag"]
+
+        if not fresh_database_url.startswith("postgresql"):
+            return  # SQLite: one writer at a time, commits in the order writes start
+        with Session(live.database.engine) as late:
+            late.execute(
+                text("UPDATE letters SET title = 'Late', version = version + 1 WHERE slug = 'first'")
+            )
+            record_change(late, "test", "update", "letter", "first", after={"title": "Late"})
+            late.flush()  # this change record's id is taken now, before the next write's
+            c.post("/v1/letters/second/signatures", json={"actor": {"kind": "person", "name": "S Two"}})
+            assert counts() == {"first": 0, "second": 2}
+            late.commit()
+        titles = {i["slug"]: i["title"] for i in c.get("/v1/letters").json()["items"]}
+        assert titles == {"first": "Late", "second": "Second"}

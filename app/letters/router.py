@@ -3,15 +3,18 @@ parse, call the service, shape the response."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
+from sqlalchemy.orm import Session
 
 from app.actors.schemas import ActorKind, OrgType
 from app.auth import AdminAccess, WriteAccess
 from app.db import ReadSession, get_database
 from app.errors import responses
+from app.http_cache import Rendered, hot_read, letters_read
 from app.letters import export, service
 from app.letters.schemas import (
     ClaimCreate,
@@ -32,7 +35,7 @@ from app.letters.schemas import (
     SourceOut,
 )
 from app.models import Claim, Event, Recipient, Signature, Source
-from app.pagination import Page, PageParams, page_params, set_link_header
+from app.pagination import Cursor, Limit, Page, PageParams, link_header, page_params, set_link_header
 from app.schemas import IsoDate, Slug
 
 router = APIRouter(prefix="/v1/letters", tags=["letters"])
@@ -77,18 +80,18 @@ def _event_out(event: Event, slug: str) -> EventOut:
 # --- letters --------------------------------------------------------------------------------
 
 
-@router.get(
+@hot_read(
+    router,
     "",
     operation_id="list_letters",
     summary="List letters, newest first",
     response_model=Page[LetterOut],
     responses=responses(422),
 )
-def list_letters(
+async def list_letters(
     request: Request,
-    response: Response,
-    session: ReadSession,
-    page: Paging,
+    limit: Limit = 50,
+    cursor: Cursor = None,
     campaign: Annotated[Slug | None, Query(description="A campaign's slug.")] = None,
     q: Annotated[
         str | None, Query(max_length=500, description="Words in the title, summary or body.")
@@ -98,7 +101,7 @@ def list_letters(
     published_from: Annotated[IsoDate | None, Query(description="Published on or after.")] = None,
     published_to: Annotated[IsoDate | None, Query(description="Published on or before.")] = None,
     status_: Annotated[LetterStatus | None, Query(alias="status")] = None,
-) -> Page[LetterOut]:
+) -> Response:
     filters = service.LetterFilters(
         campaign=campaign,
         q=q,
@@ -108,9 +111,16 @@ def list_letters(
         published_to=published_to,
         status=status_,
     )
-    views, cursor = service.list_letters(session, filters, page)
-    set_link_header(request, response, cursor)
-    return Page[LetterOut](items=[_letter_out(v) for v in views], next_cursor=cursor)
+
+    def render(session: Session) -> Rendered:
+        views, next_cursor = service.list_letters(session, filters, PageParams(limit=limit, cursor=cursor))
+        body = Page[LetterOut](items=[_letter_out(v) for v in views], next_cursor=next_cursor)
+        return Rendered(body.model_dump_json().encode(), link_header(request, next_cursor))
+
+    # The counts are as of today; the URL holds the filters and the page, and makes the `Link`.
+    return await letters_read(
+        request, ("list", str(request.url), date.today()), render, media_type="application/json"
+    )
 
 
 @router.post(
