@@ -582,5 +582,33 @@ def test_signature_ids_follow_the_file_whatever_plan_joins_the_staged_rows(
     assert order == expected["signature_order"]
 
 
+def test_a_dump_file_reads_as_csv_dictreader_gives_it(tmp_path: Path) -> None:
+    """Blank rows skipped, a short row's missing fields None, fields trimmed (empty: None),
+    the header trimmed and lower-cased, lines counted as the file's, a long row reported."""
+    path = tmp_path / "actors.csv"
+    path.write_bytes(
+        "\ufeff Ref ,KIND,name,sort_name\r\n"
+        'a1, person ,"Ann\nB",\r\n'
+        "\r\n"
+        "a2,organisation\r\n"
+        "a3,person,  ,x\r\n".encode()
+    )
+    rows = list(dump_module._csv_file_rows(path, "actors.csv"))
+    assert rows == [
+        (3, {"ref": "a1", "kind": "person", "name": "Ann\nB", "sort_name": None}),
+        (5, {"ref": "a2", "kind": "organisation", "name": None, "sort_name": None}),
+        (6, {"ref": "a3", "kind": "person", "name": None, "sort_name": "x"}),
+    ]
+    with path.open("a", encoding="utf-8", newline="") as f:
+        f.write("a4,person,Dee,,extra\r\n")
+    with pytest.raises(Invalid) as caught:
+        list(dump_module._csv_file_rows(path, "actors.csv"))
+    assert caught.value.extra["errors"][0]["msg"] == "actors.csv line 7: more fields than the header"
+    path.write_text("ref,name\na1,Ann\n", encoding="utf-8")
+    with pytest.raises(Invalid) as caught:
+        list(dump_module._csv_file_rows(path, "actors.csv"))
+    assert caught.value.extra["errors"][0]["msg"] == "actors.csv: the header lacks kind"
+
+
 def test_whitespace_is_what_str_strip_takes_off() -> None:
     assert "".join(c for c in map(chr, range(sys.maxunicode + 1)) if c.isspace()) == dump_module.WHITESPACE
