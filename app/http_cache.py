@@ -159,15 +159,41 @@ def set_validators(response: Response, etag: str, cache_control: str | None) -> 
     return response
 
 
-# The letter's validator in one SELECT of two index lookups: its `version` (bumped by every write
-# that can change what its reads show) and the newest change record's id (every write of anything
-# records one, so even a party renamed or a seat filled elsewhere moves it), with its id and
-# creation time (ids can come back after a delete or a rollback). Raw SQL, read the same way on
-# the event loop (`Database.fetch_one`) and inside a session (`fetch_one_sync`), so that both
-# give the same validator to the byte.
-VALIDATOR_SQL = (
-    "SELECT id, created_at, version, (SELECT max(id) FROM change_records) FROM letters WHERE slug = %s"
-)
+def _committed_sql(dialect: str) -> str:
+    """What moves with every committed write: the newest change record's id (every write of
+    anything records one, so even a party renamed or a seat filled elsewhere moves it), and on
+    PostgreSQL the writing transactions in progress. PostgreSQL hands ids out in insert order,
+    and a transaction that took a lower id than the newest one visible may commit later: while
+    it runs its xid is in the snapshot's in-progress list, which it leaves when it ends (one
+    that starts later takes a higher id). The list is the statement's own snapshot's, so it
+    agrees with the id read beside it; left out are only the transactions known to be of
+    another database or of no client (autovacuum), which record no change of ours. SQLite
+    commits one writer at a time, in id order."""
+    newest = "(SELECT max(id) FROM change_records)"
+    if dialect != "postgresql":
+        return newest
+    running = (
+        "(SELECT string_agg(x::text, ',' ORDER BY x) FROM pg_snapshot_xip(pg_current_snapshot()) AS x"
+        " WHERE NOT EXISTS (SELECT FROM pg_stat_activity AS a WHERE a.backend_xid = x::xid"
+        " AND (a.datname IS DISTINCT FROM current_database() OR a.backend_type <> 'client backend')))"
+    )
+    return f"{newest}, {running}"
+
+
+# The letter's validator in one SELECT of index lookups: its `version` (bumped by every write
+# that can change what its reads show) and what moves with every write (`_committed_sql`), with
+# its id and creation time (ids can come back after a delete or a rollback). Raw SQL, read the
+# same way on the event loop (`Database.fetch_one`) and inside a session (`fetch_one_sync`), so
+# that both give the same validator to the byte.
+@lru_cache(maxsize=4)
+def letter_validator_sql(dialect: str) -> str:
+    return f"SELECT id, created_at, version, {_committed_sql(dialect)} FROM letters WHERE slug = %s"
+
+
+# The letters' validator (for reads of many letters): what moves with every write.
+@lru_cache(maxsize=4)
+def letters_validator_sql(dialect: str) -> str:
+    return f"SELECT {_committed_sql(dialect)}"
 
 
 @lru_cache(maxsize=64)
@@ -188,8 +214,8 @@ class LetterRef:
     def from_row(cls, slug: str, row: tuple[Any, ...] | None, engine: Engine) -> LetterRef:
         if row is None:
             raise NotFound(f"no letter with slug '{slug}'")
-        ident, created_at, version, change_id = row
-        return cls(ident, str(created_at), f"{version}.{change_id or 0}", _database_label(engine))
+        ident, created_at, version, *committed = row
+        return cls(ident, str(created_at), ".".join(map(str, [version, *committed])), _database_label(engine))
 
     def etag(self, *parts: object) -> str:
         """A strong validator for one rendering: the database, the letter, its state, and
@@ -201,7 +227,7 @@ class LetterRef:
 async def letter_ref(database: Database, slug: str) -> LetterRef:
     """The letter's id and validator, or a 404, without a thread: what a hot read needs to
     answer 304, or from its cache, before computing anything."""
-    row = await database.fetch_one(VALIDATOR_SQL, (slug,))
+    row = await database.fetch_one(letter_validator_sql(database.engine.dialect.name), (slug,))
     return LetterRef.from_row(slug, row, database.engine)
 
 
@@ -223,7 +249,8 @@ class LetterState:
 def letter_state(session: Session, slug: str) -> LetterState:
     """The letter and its validator in the session's transaction, or a 404."""
     connection = session.connection()
-    ref = LetterRef.from_row(slug, fetch_one_sync(connection, VALIDATOR_SQL, (slug,)), connection.engine)
+    row = fetch_one_sync(connection, letter_validator_sql(connection.dialect.name), (slug,))
+    ref = LetterRef.from_row(slug, row, connection.engine)
     letter = session.get(Letter, ref.id)
     if letter is None:  # deleted between the two reads
         raise NotFound(f"no letter with slug '{slug}'")
@@ -295,19 +322,6 @@ async def letter_read(
     )
 
 
-# The letters' validator. Every write that changes what a letter shows bumps its `version`
-# (and `updated_at`), an UPDATE of its row, so concurrent writers of one letter are serialized
-# and the sum only grows, in commit order; the count and the highest id move when letters come
-# and go. The newest change record's id covers the rest (a campaign renamed) — alone it would
-# not do: PostgreSQL hands ids out in insert order, and a transaction that took a lower id can
-# commit after one that took a higher. One pass over the letters' rows (thousands, not the
-# signatures).
-LETTERS_VALIDATOR_SQL = (
-    "SELECT count(*), sum(version), max(id), max(updated_at), (SELECT max(id) FROM change_records) "
-    "FROM letters"
-)
-
-
 def _letters_etag(engine: Engine, row: tuple[Any, ...] | None, parts: tuple[object, ...]) -> str:
     return etag_for(_database_label(engine), "letters", *(row or ()), *parts)
 
@@ -326,7 +340,11 @@ async def letters_read(
     in a worker thread. A write anywhere moves the key, so the rendering is exact; readers who
     miss together share one rendering."""
     database: Database = request.app.state.database
-    etag = _letters_etag(database.engine, await database.fetch_one(LETTERS_VALIDATOR_SQL, ()), parts)
+    etag = _letters_etag(
+        database.engine,
+        await database.fetch_one(letters_validator_sql(database.engine.dialect.name), ()),
+        parts,
+    )
     if (hit := not_modified(request.headers.get("if-none-match"), etag, None)) is not None:
         HOT_READS.labels("not_modified").inc()
         return hit
@@ -340,7 +358,8 @@ def _render_letters(
     database: Database, parts: tuple[object, ...], render: Callable[[Session], Rendered]
 ) -> tuple[str, Rendered]:
     with session_scope(database.read_sessions) as session:
-        row = fetch_one_sync(session.connection(), LETTERS_VALIDATOR_SQL, ())
+        connection = session.connection()
+        row = fetch_one_sync(connection, letters_validator_sql(connection.dialect.name), ())
         return _letters_etag(database.engine, row, parts), render(session)
 
 

@@ -402,3 +402,34 @@ def test_the_letter_list_is_kept_and_stays_exact(fresh_database_url: str) -> Non
             late.commit()
         titles = {i["slug"]: i["title"] for i in c.get("/v1/letters").json()["items"]}
         assert titles == {"first": "Late", "second": "Second"}
+
+
+def test_a_letter_read_moves_when_a_write_that_started_earlier_commits_later(fresh_database_url: str) -> None:
+    """A party renamed changes the labels of a letter's counts without touching the letter.
+    On PostgreSQL its change record can take a lower id than a write that commits first: the
+    counts read in between must not be kept once the rename commits."""
+    if not fresh_database_url.startswith("postgresql"):
+        pytest.skip("SQLite commits one writer at a time, in the order of their change ids")
+    with live_server(fresh_database_url) as live, live.client() as c:
+        c.post("/v1/bodies", json={"slug": "house", "name": "House"})
+        c.post("/v1/parties", json={"slug": "blue", "name": "Blue"})
+        c.post("/v1/letters", json={"slug": "hot", "title": "Hot", "published_on": "2020-09-09"})
+        member = c.post("/v1/actors", json={"kind": "person", "name": "M One"}).json()["id"]
+        c.post(
+            f"/v1/actors/{member}/memberships",
+            json={"body": "house", "party": "blue", "start_date": "2019-01-01"},
+        )
+        assert c.post("/v1/letters/hot/signatures", json={"actor_id": member}).status_code == 201
+
+        def parties() -> list[str]:
+            return [entry["label"] for entry in c.get("/v1/letters/hot/counts").json()["by_party"]]
+
+        assert parties() == ["Blue"]
+        with Session(live.database.engine) as late:
+            late.execute(text("UPDATE parties SET name = 'Navy' WHERE slug = 'blue'"))
+            record_change(late, "test", "update", "party", "blue", after={"name": "Navy"})
+            late.flush()  # this change record's id is taken now, before the next write's
+            c.post("/v1/letters", json={"slug": "other", "title": "Other"})
+            assert parties() == ["Blue"]
+            late.commit()
+        assert parties() == ["Navy"]

@@ -8,6 +8,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Connection, event, select
 from sqlalchemy.orm import Session
 
+from app.changes import record_change
 from app.models import ChangeRecord, Claim, Letter, Signature, Source
 from tests import builders as b
 
@@ -229,6 +230,8 @@ def test_list_pages_cost_a_fixed_number_of_queries(
             b.sign(db, letter, b.actor(db, f"A {n_letters} {i}"))
             db.add(Claim(letter_id=letter.id, count=i))
             db.add(Source(letter_id=letter.id, url="https://example.org/"))
+        # as the service's writes do: the list is kept until a change is recorded
+        record_change(db, "test", "create", "letter", f"q-{n_letters}")
         db.commit()
         seen: list[str] = []
 
