@@ -304,7 +304,9 @@ def make_dump(directory: Path, variant: str = "plain") -> Path:
     for i in range(ACTORS):
         person = i % 3 != 0
         identifiers = (
-            f"wikidata:Q{i}" + (f";website:https://x{i}.org/" if i % 7 == 0 else "") if i % 2 else ""
+            f"wikidata:Q{i}" + (f';website:https://x{i}.org/?q=a,{{b}}"c\\d' if i % 7 == 0 else "")
+            if i % 2
+            else ""
         )
         actors.append(
             [

@@ -878,7 +878,9 @@ class _Loader:
     def _actors_bulk(self) -> None:
         """Into an empty registry: every row streamed (checked, names folded) into one COPY of
         the staging table `dump_refs`, whose default takes each actor's id from the actors'
-        sequence in file order; then two INSERT … SELECT (actors, identifiers)."""
+        sequence in file order; then two INSERT … SELECT (actors, identifiers). A row's identifier
+        schemes and values go as two texts joined by ';' (which no part holds: the dump's field is
+        split on it), split again in SQL: a fifth of the client's cost of sending them as arrays."""
         name = "actors.csv"
         rows = self.source(name)
         if rows is None:
@@ -891,7 +893,7 @@ class _Loader:
                 "CREATE TEMPORARY TABLE dump_refs (actor_id integer NOT NULL "
                 f"DEFAULT nextval('{sequence}'), ref text NOT NULL, kind text NOT NULL, name text NOT NULL, "
                 "sort_name text, country text, org_type text, match_name text NOT NULL, "
-                "search_text text NOT NULL, schemes text[], ident_values text[])"
+                "search_text text NOT NULL, schemes text, ident_values text)"
             )
         )
         self.refs_in_table = True  # (the savepoint undoes the flags with the table)
@@ -914,8 +916,8 @@ class _Loader:
                         row.get("org_type"),
                         match_name(actor_name),
                         search_text(actor_name, sort_name),
-                        [s for s, _v in pairs] or None,
-                        [v for _s, v in pairs] or None,
+                        ";".join([s for s, _v in pairs]) or None,
+                        ";".join([v for _s, v in pairs]) or None,
                     )
                 )
                 done += 1
@@ -940,12 +942,13 @@ class _Loader:
                 "identifiers",
                 ["actor_id", "scheme", "value"],
                 "SELECT r.actor_id, u.scheme, u.value FROM dump_refs r "
-                "CROSS JOIN LATERAL unnest(r.schemes, r.ident_values) WITH ORDINALITY AS u(scheme, value, i) "
+                "CROSS JOIN LATERAL unnest(string_to_array(r.schemes, ';'), string_to_array(r.ident_values, ';')) "
+                "WITH ORDINALITY AS u(scheme, value, i) "
                 "WHERE r.schemes IS NOT NULL ORDER BY r.actor_id, u.i",
                 {},
             )
             self._report("actors: inserting", done, done)
-        session.execute(text("ANALYZE dump_refs"))
+        session.execute(text("ANALYZE dump_refs (actor_id, ref)"))  # what later joins read: 0.1 s, not 0.4
         self._report("actors: indexing", 0, 0)
 
     def _actors_rows(self) -> None:
