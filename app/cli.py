@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-import uvicorn
 from sqlalchemy import select
 
 from app import migrate
@@ -83,6 +82,8 @@ def serve(
     ] = False,
 ) -> None:
     """Migrate the database to the newest schema, then serve the API."""
+    import uvicorn  # here: the other commands start 70 ms sooner without it
+
     settings = get_settings()
     migrate.upgrade(settings.database_url)
     if demo_data:

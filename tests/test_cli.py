@@ -210,3 +210,10 @@ def test_import_and_export_report_each_step_once_when_stderr_is_no_terminal(
     assert len(steps) == len(list((tmp_path / "out").iterdir())) == 11
     assert any(s.startswith("actors.csv: 12,000 rows, ") for s in steps)
     assert any(s.startswith("bodies.csv: 0 rows, ") for s in steps)
+
+
+def test_the_load_commands_start_without_the_server() -> None:
+    """uvicorn is imported by `serve` alone: `import` and `export` start without it."""
+    code = "import sys, app.cli, app.imports.dump; print('uvicorn' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
