@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 from collections.abc import Iterable, Iterator
-from dataclasses import astuple
 from datetime import date
 
 from app.letters.service import EXPORT_COLUMNS, SignatureRow
@@ -14,37 +14,32 @@ from app.letters.service import EXPORT_COLUMNS, SignatureRow
 CHUNK_ROWS = 500
 
 
-def _cell(value: object) -> object:
-    if value is None:
-        return ""  # empty field = null
-    if isinstance(value, date):
-        return value.isoformat()
-    return value
+def _batches(rows: Iterable[SignatureRow]) -> Iterator[list[SignatureRow]]:
+    iterator = iter(rows)
+    while batch := list(itertools.islice(iterator, CHUNK_ROWS)):
+        yield batch
 
 
 def csv_chunks(rows: Iterable[SignatureRow]) -> Iterator[str]:
+    """The csv module writes None as an empty field (null) and a date as YYYY-MM-DD."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(EXPORT_COLUMNS)
-    for count, row in enumerate(rows, start=1):
-        writer.writerow([_cell(v) for v in astuple(row)])
-        if count % CHUNK_ROWS == 0:
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
-    yield buffer.getvalue()
+    for batch in _batches(rows):
+        writer.writerows(batch)
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+    if buffer.tell():  # the header of an empty export
+        yield buffer.getvalue()
+
+
+def _iso(value: object) -> str:
+    if isinstance(value, date):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 def ndjson_chunks(rows: Iterable[SignatureRow]) -> Iterator[str]:
-    lines: list[str] = []
-    for row in rows:
-        record = {
-            k: (v.isoformat() if isinstance(v, date) else v)
-            for k, v in zip(EXPORT_COLUMNS, astuple(row), strict=True)
-        }
-        lines.append(json.dumps(record, ensure_ascii=False) + "\n")
-        if len(lines) >= CHUNK_ROWS:
-            yield "".join(lines)
-            lines = []
-    if lines:
-        yield "".join(lines)
+    for batch in _batches(rows):
+        yield "".join(json.dumps(row._asdict(), ensure_ascii=False, default=_iso) + "\n" for row in batch)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from sqlalchemy import ColumnElement, Date, Select, and_, delete, exists, func, literal, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -423,9 +423,9 @@ def withdraw_signature(writer: Writer, slug: str, actor_id: int, on: date | None
     return signature
 
 
-@dataclass(frozen=True)
-class SignatureRow:
-    """One signature as exported: the actor flattened, body and party as of the signing day."""
+class SignatureRow(NamedTuple):
+    """One signature as exported: the actor flattened, body and party as of the signing day.
+    A tuple, so that the exports write it as it is."""
 
     actor_id: int
     name: str
@@ -443,7 +443,7 @@ class SignatureRow:
     source: str | None
 
 
-EXPORT_COLUMNS = tuple(SignatureRow.__dataclass_fields__)
+EXPORT_COLUMNS = SignatureRow._fields
 
 
 def _seat_slug(column: Any, model: type[Body] | type[Party], fk: Any) -> Any:
