@@ -10,14 +10,15 @@ How a POST route adopts it::
 
     from app.idempotency import IdempotencyKey
 
-    @router.post(...)
+    @router.post(..., status_code=201, response_model=ThingOut)
     def create_thing(data: ThingIn, writer: WriteAccess, idem: IdempotencyKey) -> Response:
         if (replay := idem.replay(writer)) is not None:
             return replay                       # the stored answer, `Idempotent-Replayed: true`
         thing = service.create_thing(writer, data)
-        response = JSONResponse(ThingOut.model_validate(thing).model_dump(mode="json"), status_code=201,
-                                headers={"Location": f"/v1/things/{thing.slug}"})
-        return idem.store(writer, response)     # same transaction as the write
+        # a 201 with its Location, kept in the same transaction as the write (`store` for others)
+        return idem.created(writer, ThingOut.model_validate(thing), f"/v1/things/{thing.slug}")
+
+Every POST route does (SPEC §3).
 
 Without the header both calls do nothing. Only success answers are stored: an error rolls the
 transaction back, so a retry is processed again. Two requests with one key at the very same
@@ -30,7 +31,9 @@ import hashlib
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request, Response
+from fastapi import Depends, Header, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlalchemy import select
 
 from app.auth import Writer
@@ -82,6 +85,11 @@ class Idempotency:
             media_type=media_type,
         )
 
+    def created(self, writer: Writer, body: BaseModel, location: str) -> Response:
+        """A 201 of `body` (as FastAPI would serialize it) at `location`, kept for this key."""
+        content = body.model_dump(mode="json", by_alias=True)
+        return self.store(writer, JSONResponse(content, status_code=201, headers={"Location": location}))
+
     def store(self, writer: Writer, response: Response) -> Response:
         """Keep `response` as the answer to this key (in the write's transaction); returns it."""
         if self.key is None:
@@ -111,8 +119,19 @@ def fingerprint(method: str, path: str, body: bytes) -> str:
     return digest.hexdigest()
 
 
-async def _idempotency(request: Request) -> Idempotency:
-    key = request.headers.get(HEADER)
+async def _idempotency(
+    request: Request,
+    key: Annotated[
+        str | None,
+        Header(
+            alias=HEADER,
+            description=(
+                "Any unique string (a UUID): a retry with the same key and the same request answers "
+                "the first response (`Idempotent-Replayed: true`) and writes nothing again."
+            ),
+        ),
+    ] = None,
+) -> Idempotency:
     if key is not None:
         key = key.strip()
         if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():

@@ -4,17 +4,12 @@ writes nothing twice; the same key for another request is a 422."""
 from __future__ import annotations
 
 import httpx
-from fastapi import APIRouter, FastAPI
-from fastapi.responses import JSONResponse, Response
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.auth import WriteAccess
-from app.campaigns import service as campaigns
-from app.campaigns.schemas import CampaignCreate
-from app.idempotency import IdempotencyKey
-from app.models import Actor, Campaign, ChangeRecord, IdempotencyRecord, Signature
+from app.models import Actor, ChangeRecord, IdempotencyRecord, Signature
 from tests import builders as b
 
 URL = "/v1/letters/l1/signatures/import"
@@ -96,31 +91,52 @@ def test_bad_keys_are_422(client: TestClient, db: Session) -> None:
     assert post(client, b"name\nOnce\n", "  ").status_code == 422
 
 
-def test_any_post_route_can_adopt_it(app: FastAPI, client: TestClient, db: Session) -> None:
-    """The helper on a create route: the replay keeps the 201 and the Location header."""
-    router = APIRouter()
+# Every POST route of the API with a body that creates one thing (the import has its own tests).
+CREATES = [
+    ("/v1/letters", {"slug": "new", "title": "New"}),
+    ("/v1/letters/l1/signatures", {"actor": {"kind": "person", "name": "Retry Me"}}),
+    ("/v1/letters/l1/recipients", {"actor": {"kind": "organisation", "name": "An Embassy"}}),
+    ("/v1/letters/l1/events", {"date": "2020-09-10", "kind": "delivered"}),
+    ("/v1/letters/l1/claims", {"count": 130}),
+    ("/v1/letters/l1/sources", {"url": "https://example.org/letter"}),
+    ("/v1/actors", {"kind": "person", "name": "Ada Retry"}),
+    ("/v1/actors/{member}/memberships", {"body": "house", "start_date": "2020-01-01"}),
+    ("/v1/bodies", {"slug": "senate", "name": "Senate"}),
+    ("/v1/parties", {"slug": "green", "name": "Green"}),
+    ("/v1/campaigns", {"slug": "once", "name": "Once"}),
+]
 
-    @router.post("/test-idempotent-campaigns", status_code=201)
-    def create(data: CampaignCreate, writer: WriteAccess, idem: IdempotencyKey) -> Response:
-        if (replay := idem.replay(writer)) is not None:
-            return replay
-        campaign = campaigns.create_campaign(writer, data)
-        response = JSONResponse(
-            {"slug": campaign.slug, "id": campaign.id},
-            status_code=201,
-            headers={"Location": f"/v1/campaigns/{campaign.slug}"},
-        )
-        return idem.store(writer, response)
 
-    app.include_router(router)
-    headers = {"Idempotency-Key": "c-1"}
-    first = client.post("/test-idempotent-campaigns", json={"slug": "once", "name": "Once"}, headers=headers)
-    again = client.post("/test-idempotent-campaigns", json={"slug": "once", "name": "Once"}, headers=headers)
-    assert first.status_code == again.status_code == 201
-    assert (
-        again.headers["location"] == "/v1/campaigns/once" and again.headers["idempotent-replayed"] == "true"
+@pytest.mark.parametrize(("path", "body"), CREATES, ids=[path for path, _ in CREATES])
+def test_every_create_replays_a_retry_and_writes_once(
+    client: TestClient, db: Session, path: str, body: dict[str, object]
+) -> None:
+    b.letter(db, "l1")
+    b.body(db, "house")
+    member = b.actor(db, "Member", kind="person")
+    db.commit()
+    url = path.format(member=member.id)
+    headers = {"Idempotency-Key": f"retry-{path}"}
+    first = client.post(url, json=body, headers=headers)
+    assert first.status_code == 201, first.text
+    writes = count(db, ChangeRecord)
+    again = client.post(url, json=body, headers=headers)
+    assert (again.status_code, again.json(), again.headers["location"]) == (
+        201,
+        first.json(),
+        first.headers["location"],
     )
-    assert again.json() == first.json()
-    assert count(db, Campaign) == 1
-    # Without the key, the second create is the usual duplicate.
-    assert client.post("/test-idempotent-campaigns", json={"slug": "once", "name": "Once"}).status_code == 409
+    assert again.headers["idempotent-replayed"] == "true" and "idempotent-replayed" not in first.headers
+    assert count(db, ChangeRecord) == writes
+    other = client.post(f"{url}?again=1", json=body, headers=headers)  # another request
+    assert other.status_code == 422 and "Idempotency-Key" in other.json()["detail"]
+    assert count(db, ChangeRecord) == writes
+
+
+def test_every_post_operation_documents_the_header(anon: TestClient) -> None:
+    operations = anon.get("/openapi.json").json()["paths"]
+    posts = {path: ops["post"] for path, ops in operations.items() if "post" in ops}
+    assert len(posts) == len(CREATES) + 1  # and the import
+    for path, operation in posts.items():
+        headers = [p["name"] for p in operation.get("parameters", []) if p["in"] == "header"]
+        assert headers == ["Idempotency-Key"], path

@@ -30,6 +30,7 @@ from app.actors.schemas import (
 from app.auth import AdminAccess, WriteAccess
 from app.db import ReadSession
 from app.errors import responses
+from app.idempotency import IdempotencyKey
 from app.models import Body, Membership, Party
 from app.pagination import Page, PageParams, page_params, set_link_header
 from app.schemas import IsoDate
@@ -114,10 +115,11 @@ def list_actors(
     response_model=ActorOut,
     responses=responses(401, 403, 409, 422),
 )
-def create_actor(data: ActorCreate, writer: WriteAccess, response: Response) -> ActorOut:
+def create_actor(data: ActorCreate, writer: WriteAccess, idem: IdempotencyKey) -> Response:
+    if (replay := idem.replay(writer)) is not None:
+        return replay
     actor = service.create_actor(writer, data)
-    response.headers["Location"] = f"/v1/actors/{actor.id}"
-    return ActorOut.model_validate(actor)
+    return idem.created(writer, ActorOut.model_validate(actor), f"/v1/actors/{actor.id}")
 
 
 @actors.get(
@@ -229,11 +231,13 @@ def list_memberships(
     responses=responses(401, 403, 404, 422),
 )
 def create_membership(
-    actor_id: int, data: MembershipCreate, writer: WriteAccess, response: Response
-) -> MembershipOut:
+    actor_id: int, data: MembershipCreate, writer: WriteAccess, idem: IdempotencyKey
+) -> Response:
+    if (replay := idem.replay(writer)) is not None:
+        return replay
     membership = service.create_membership(writer, actor_id, data)
-    response.headers["Location"] = f"/v1/actors/{actor_id}/memberships/{membership.id}"
-    return membership_out(membership)
+    location = f"/v1/actors/{actor_id}/memberships/{membership.id}"
+    return idem.created(writer, membership_out(membership), location)
 
 
 @actors.get(
@@ -312,10 +316,11 @@ def list_bodies(request: Request, response: Response, session: ReadSession, page
     response_model=BodyOut,
     responses=responses(401, 403, 409, 422),
 )
-def create_body(data: BodyCreate, writer: WriteAccess, response: Response) -> BodyOut:
+def create_body(data: BodyCreate, writer: WriteAccess, idem: IdempotencyKey) -> Response:
+    if (replay := idem.replay(writer)) is not None:
+        return replay
     row = service.create_reference(writer, Body, data)
-    response.headers["Location"] = f"/v1/bodies/{row.slug}"
-    return bodies_out([row], {})[0]
+    return idem.created(writer, bodies_out([row], {})[0], f"/v1/bodies/{row.slug}")
 
 
 @bodies.get(
@@ -366,10 +371,11 @@ def list_parties(request: Request, response: Response, session: ReadSession, pag
     response_model=PartyOut,
     responses=responses(401, 403, 409, 422),
 )
-def create_party(data: PartyCreate, writer: WriteAccess, response: Response) -> PartyOut:
+def create_party(data: PartyCreate, writer: WriteAccess, idem: IdempotencyKey) -> Response:
+    if (replay := idem.replay(writer)) is not None:
+        return replay
     row = service.create_reference(writer, Party, data)
-    response.headers["Location"] = f"/v1/parties/{row.slug}"
-    return PartyOut.model_validate(row)
+    return idem.created(writer, PartyOut.model_validate(row), f"/v1/parties/{row.slug}")
 
 
 @parties.get(

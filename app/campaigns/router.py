@@ -11,6 +11,7 @@ from app.campaigns import service
 from app.campaigns.schemas import CampaignCreate, CampaignOut, CampaignUpdate
 from app.db import ReadSession
 from app.errors import responses
+from app.idempotency import IdempotencyKey
 from app.pagination import Page, PageParams, page_params, set_link_header
 
 router = APIRouter(prefix="/v1/campaigns", tags=["campaigns"])
@@ -42,10 +43,11 @@ def list_campaigns(
     response_model=CampaignOut,
     responses=responses(401, 403, 409, 422),
 )
-def create_campaign(data: CampaignCreate, writer: WriteAccess, response: Response) -> CampaignOut:
+def create_campaign(data: CampaignCreate, writer: WriteAccess, idem: IdempotencyKey) -> Response:
+    if (replay := idem.replay(writer)) is not None:
+        return replay
     campaign = service.create_campaign(writer, data)
-    response.headers["Location"] = f"/v1/campaigns/{campaign.slug}"
-    return CampaignOut.model_validate(campaign)
+    return idem.created(writer, CampaignOut.model_validate(campaign), f"/v1/campaigns/{campaign.slug}")
 
 
 @router.get(

@@ -15,6 +15,7 @@ from app.auth import AdminAccess, WriteAccess
 from app.db import ReadSession, get_database
 from app.errors import responses
 from app.http_cache import Rendered, hot_read, letters_read
+from app.idempotency import IdempotencyKey
 from app.letters import export, service
 from app.letters.schemas import (
     ClaimCreate,
@@ -131,10 +132,11 @@ async def list_letters(
     response_model=LetterOut,
     responses=responses(401, 403, 409, 422),
 )
-def create_letter(data: LetterCreate, writer: WriteAccess, response: Response) -> LetterOut:
+def create_letter(data: LetterCreate, writer: WriteAccess, idem: IdempotencyKey) -> Response:
+    if (replay := idem.replay(writer)) is not None:
+        return replay
     view = service.create_letter(writer, data)
-    response.headers["Location"] = f"/v1/letters/{view.letter.slug}"
-    return _letter_out(view)
+    return idem.created(writer, _letter_out(view), f"/v1/letters/{view.letter.slug}")
 
 
 @router.get(
@@ -251,10 +253,12 @@ def list_signatures(
     response_model=SignatureOut,
     responses=responses(401, 403, 404, 409, 422),
 )
-def add_signature(slug: str, data: SignatureCreate, writer: WriteAccess, response: Response) -> SignatureOut:
+def add_signature(slug: str, data: SignatureCreate, writer: WriteAccess, idem: IdempotencyKey) -> Response:
+    if (replay := idem.replay(writer)) is not None:
+        return replay
     signature = service.add_signature(writer, slug, data)
-    response.headers["Location"] = f"/v1/letters/{slug}/signatures/{signature.actor_id}"
-    return _signature_out(signature, slug)
+    location = f"/v1/letters/{slug}/signatures/{signature.actor_id}"
+    return idem.created(writer, _signature_out(signature, slug), location)
 
 
 @router.get(
@@ -321,10 +325,12 @@ def list_recipients(
     response_model=RecipientOut,
     responses=responses(401, 403, 404, 409, 422),
 )
-def add_recipient(slug: str, data: RecipientCreate, writer: WriteAccess, response: Response) -> RecipientOut:
+def add_recipient(slug: str, data: RecipientCreate, writer: WriteAccess, idem: IdempotencyKey) -> Response:
+    if (replay := idem.replay(writer)) is not None:
+        return replay
     recipient = service.add_recipient(writer, slug, data)
-    response.headers["Location"] = f"/v1/letters/{slug}/recipients/{recipient.id}"
-    return _recipient_out(recipient, slug)
+    location = f"/v1/letters/{slug}/recipients/{recipient.id}"
+    return idem.created(writer, _recipient_out(recipient, slug), location)
 
 
 @router.get(
@@ -376,10 +382,11 @@ def list_events(
     response_model=EventOut,
     responses=responses(401, 403, 404, 422),
 )
-def add_event(slug: str, data: EventCreate, writer: WriteAccess, response: Response) -> EventOut:
+def add_event(slug: str, data: EventCreate, writer: WriteAccess, idem: IdempotencyKey) -> Response:
+    if (replay := idem.replay(writer)) is not None:
+        return replay
     event = service.add_part(writer, slug, Event, data)
-    response.headers["Location"] = f"/v1/letters/{slug}/events/{event.id}"
-    return _event_out(event, slug)
+    return idem.created(writer, _event_out(event, slug), f"/v1/letters/{slug}/events/{event.id}")
 
 
 @router.get(
@@ -416,10 +423,11 @@ def list_claims(
     response_model=ClaimOut,
     responses=responses(401, 403, 404, 422),
 )
-def add_claim(slug: str, data: ClaimCreate, writer: WriteAccess, response: Response) -> ClaimOut:
+def add_claim(slug: str, data: ClaimCreate, writer: WriteAccess, idem: IdempotencyKey) -> Response:
+    if (replay := idem.replay(writer)) is not None:
+        return replay
     claim = service.add_part(writer, slug, Claim, data)
-    response.headers["Location"] = f"/v1/letters/{slug}/claims/{claim.id}"
-    return ClaimOut.model_validate(claim)
+    return idem.created(writer, ClaimOut.model_validate(claim), f"/v1/letters/{slug}/claims/{claim.id}")
 
 
 @router.get(
@@ -456,10 +464,11 @@ def list_sources(
     response_model=SourceOut,
     responses=responses(401, 403, 404, 422),
 )
-def add_source(slug: str, data: SourceCreate, writer: WriteAccess, response: Response) -> SourceOut:
+def add_source(slug: str, data: SourceCreate, writer: WriteAccess, idem: IdempotencyKey) -> Response:
+    if (replay := idem.replay(writer)) is not None:
+        return replay
     source = service.add_part(writer, slug, Source, data)
-    response.headers["Location"] = f"/v1/letters/{slug}/sources/{source.id}"
-    return SourceOut.model_validate(source)
+    return idem.created(writer, SourceOut.model_validate(source), f"/v1/letters/{slug}/sources/{source.id}")
 
 
 @router.get(
