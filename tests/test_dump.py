@@ -612,5 +612,15 @@ def test_a_dump_file_reads_as_csv_dictreader_gives_it(tmp_path: Path) -> None:
     assert caught.value.extra["errors"][0]["msg"] == "actors.csv: the header lacks kind"
 
 
+def test_a_file_holding_copys_end_marker_is_parsed_here(tmp_path: Path) -> None:
+    """`\\.` ends COPY's data: a file holding it anywhere is not given to the server to parse,
+    a file with other backslashes is."""
+    path = tmp_path / "signatures.csv"
+    path.write_bytes(b"letter,actor_ref\nl1,a\\b\n" + b"l1,a1\n" * 300_000 + b"l2,x\\.y\n")
+    assert dump_module._inspect(path)[1] is None
+    path.write_bytes(b"letter,actor_ref\nl1,a\\b\n" + b"l1,a1\n" * 300_000)
+    assert dump_module._inspect(path)[1] == len(b"letter,actor_ref\n")
+
+
 def test_whitespace_is_what_str_strip_takes_off() -> None:
     assert "".join(c for c in map(chr, range(sys.maxunicode + 1)) if c.isspace()) == dump_module.WHITESPACE

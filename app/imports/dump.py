@@ -475,7 +475,7 @@ def _inspect(path: Path) -> tuple[list[str], int | None, bool]:
         last = b"\n"
         while simple and (chunk := f.read(CHUNK)):
             window = last + chunk
-            if b'"' in chunk or b"\\." in window:
+            if b'"' in chunk or (b"\\" in window and b"\\." in window):  # (one byte first: far faster)
                 simple = False
             if not spaced:
                 following = f.peek(1)[:1] or b"\n"
