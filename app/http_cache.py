@@ -190,10 +190,12 @@ def letter_validator_sql(dialect: str) -> str:
     return f"SELECT id, created_at, version, {_committed_sql(dialect)} FROM letters WHERE slug = %s"
 
 
-# The letters' validator (for reads of many letters): what moves with every write.
+# The letters' validator (for reads of many letters): what moves with every write, and the
+# newest letter write (an index lookup; every write to a letter or its signatures sets its
+# `updated_at`, so even one that would record no change moves it).
 @lru_cache(maxsize=4)
 def letters_validator_sql(dialect: str) -> str:
-    return f"SELECT {_committed_sql(dialect)}"
+    return f"SELECT (SELECT max(updated_at) FROM letters), {_committed_sql(dialect)}"
 
 
 @lru_cache(maxsize=64)

@@ -30,6 +30,9 @@ class Letter(Timestamped, Base):
     # Bumped on every write that touches the letter or its signatures: a cheap validator.
     version: Mapped[int] = mapped_column(Integer, default=1)
 
+    # The newest letter write is part of the letter list's validator (app/http_cache.py).
+    __table_args__ = (Index(None, "updated_at"),)
+
     campaign: Mapped[Campaign | None] = relationship(back_populates="letters", lazy="raise")
     claims: Mapped[list[Claim]] = relationship(
         back_populates="letter", lazy="raise", cascade="all, delete-orphan", order_by="Claim.id"
