@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import sys
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -325,6 +326,53 @@ def test_bom_is_accepted_and_unbalanced_quote_is_an_error_row(client: TestClient
     rows = r.json()["rows"]
     assert rows[0]["status"] == "created" and rows[1]["status"] == "error"
     assert "cannot be parsed" in rows[1]["error"]
+
+
+@pytest.mark.parametrize(
+    ("charset", "encode"),
+    [
+        ("windows-1252", lambda text: text.encode("cp1252")),  # a spreadsheet's "CSV"
+        ("UTF-16", lambda text: text.encode("utf-16")),  # its "Unicode text", with a BOM
+        ('"iso-8859-1"', lambda text: text.encode("latin-1")),
+        ("utf-8", lambda text: text.encode()),
+    ],
+)
+def test_the_declared_charset_is_read(
+    client: TestClient, db: Session, charset: str, encode: Callable[[str], bytes]
+) -> None:
+    b.letter(db, "l1")
+    db.commit()
+    names = ["Ligue des droits de l'Homme", "Société Générale", "Brot für die Welt"]
+    r = client.post(
+        "/v1/letters/l1/signatures/import",
+        content=encode("name\n" + "\n".join(names) + "\n"),
+        headers={"Content-Type": f"text/csv; charset={charset}"},
+    )
+    assert r.status_code == 200, r.text
+    db.expire_all()
+    assert sorted(db.scalars(select(Actor.name)).all()) == sorted(names)
+
+
+def test_an_unknown_or_wrong_charset_is_422(client: TestClient, db: Session) -> None:
+    b.letter(db, "l1")
+    db.commit()
+    body = "name\nSociété\n".encode("cp1252")
+    unknown = client.post(
+        "/v1/letters/l1/signatures/import",
+        content=body,
+        headers={"Content-Type": "text/csv; charset=klingon"},
+    )
+    assert unknown.status_code == 422
+    assert "unknown charset 'klingon'" in unknown.json()["detail"]
+    assert unknown.json()["errors"][0]["field"] == "header.Content-Type"
+    wrong = client.post(
+        "/v1/letters/l1/signatures/import",
+        content="name\nSociété\n".encode(),
+        headers={"Content-Type": "text/csv; charset=us-ascii"},
+    )
+    assert wrong.status_code == 422
+    assert "not us-ascii: byte 0xc3 at byte offset 9 (line 2)" in wrong.json()["detail"]
+    assert counts(db)[0] == 0
 
 
 def test_unsupported_media_type_and_unknown_letter(client: TestClient, db: Session) -> None:

@@ -2,9 +2,10 @@
 
 Rules (SPEC §4): `row` is the 1-based data row (the CSV header is not a row); an empty field is
 null; missing trailing fields are empty; a row with more fields than the header, or one the CSV
-reader cannot tokenise (a stray quote), is an `error` row. A body that is not UTF-8 (a UTF-8 BOM
-is accepted), holds NUL bytes, or is not a JSON array is refused whole (`Invalid`, 422) with the
-place it broke. Unknown columns are ignored, so a signatures export (`actor_id`, …) reads back.
+reader cannot tokenise (a stray quote), is an `error` row. The body is UTF-8 (a BOM is accepted)
+unless its Content-Type names another charset (`text/csv; charset=windows-1252`, `utf-16`: what
+spreadsheets save). A body not in its charset, one that holds NUL bytes, or one that is not a
+JSON array is refused whole (`Invalid`, 422) with the place it broke. Unknown columns are ignored, so a signatures export (`actor_id`, …) reads back.
 
 Identifier columns: `wikidata`, `ukparliament`, `theyworkforyou`, `website`, `twitter`,
 `opencorporates` (the column name is the scheme), plus `identifiers` as `scheme:value;scheme:value`
@@ -13,6 +14,7 @@ for any other scheme.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
@@ -89,8 +91,22 @@ class ImportRow:
         self.errors = []
 
 
-def _decode(data: bytes) -> str:
-    if b"\x00" in data:
+def _decode(data: bytes, charset: str | None = None) -> str:
+    """The body as text, in `charset` (the one its Content-Type declares) or else UTF-8; a byte
+    order mark is dropped. Refused (422, with the place): an unknown charset, bytes that are not
+    of the charset, a NUL."""
+    encoding = "utf-8"
+    if charset:
+        try:
+            encoding = codecs.lookup(charset).name
+        except LookupError:
+            raise Invalid(
+                f"unknown charset {charset!r}: send UTF-8, or name the body's charset "
+                "(e.g. text/csv; charset=windows-1252)",
+                field="header.Content-Type",
+            ) from None
+    wide = encoding.startswith(("utf-16", "utf-32"))  # NUL bytes are part of their characters
+    if b"\x00" in data and not wide:
         offset = data.index(b"\x00")
         line = data.count(b"\n", 0, offset) + 1
         raise Invalid(
@@ -98,16 +114,27 @@ def _decode(data: bytes) -> str:
             "binary data is not CSV or JSON",
             field="body",
         )
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
+    if encoding == "utf-8" and data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8) :]
     try:
-        return data.decode("utf-8")
+        text = data.decode(encoding)
     except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
+        where = f"byte offset {exc.start}"
+        if not wide:
+            line = data.count(b"\n", 0, exc.start) + 1
+            where += f" (line {line})"
+        label = "UTF-8" if encoding == "utf-8" else charset
         raise Invalid(
-            f"the body is not UTF-8: byte 0x{data[exc.start]:02x} at byte offset {exc.start} (line {line})",
-            field="body",
+            f"the body is not {label}: byte 0x{data[exc.start]:02x} at {where}", field="body"
         ) from exc
+    if wide and "\x00" in text:
+        offset = text.index("\x00")
+        line = text.count("\n", 0, offset) + 1
+        raise Invalid(
+            f"the body holds a NUL character at line {line}: binary data is not CSV or JSON",
+            field="body",
+        )
+    return text.removeprefix("\ufeff")
 
 
 def _clean(value: str | None) -> str | None:
@@ -117,10 +144,12 @@ def _clean(value: str | None) -> str | None:
     return value or None
 
 
-def read_csv(data: bytes, rename: Mapping[str, str] | None = None) -> tuple[list[str], Iterator[RawRow]]:
+def read_csv(
+    data: bytes, rename: Mapping[str, str] | None = None, charset: str | None = None
+) -> tuple[list[str], Iterator[RawRow]]:
     """The header (lower-cased, columns renamed by `rename`: {"organisation": "name"}) and the
-    data rows of a CSV body."""
-    text = _decode(data)
+    data rows of a CSV body (in `charset`, default UTF-8)."""
+    text = _decode(data, charset)
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
         header_row = next(reader)
@@ -179,9 +208,11 @@ def _csv_rows(reader: Any, header: list[str]) -> Iterator[RawRow]:
         yield RawRow(number, record)
 
 
-def read_json(data: bytes, rename: Mapping[str, str] | None = None) -> Iterator[RawRow]:
+def read_json(
+    data: bytes, rename: Mapping[str, str] | None = None, charset: str | None = None
+) -> Iterator[RawRow]:
     """The rows of a JSON array of objects; scalar values only (numbers become text)."""
-    text = _decode(data)
+    text = _decode(data, charset)
     try:
         document = json.loads(text)
     except json.JSONDecodeError as exc:

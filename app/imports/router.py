@@ -65,7 +65,8 @@ async def _raw_body(request: Request) -> bytes:
     description=(
         "Each row is matched to an existing actor by identifier, exact normalised name, then fuzzily, "
         "or a new actor is created. Any error row makes the answer a 422 problem carrying the whole report "
-        "(`dry_run`, `summary`, `rows`) and nothing is written. Accepts `Idempotency-Key`. "
+        "(`dry_run`, `summary`, `rows`) and nothing is written. Accepts `Idempotency-Key`. The body is "
+        "UTF-8 unless its Content-Type names a charset (`text/csv; charset=windows-1252`, `utf-16`). "
         "`?rows=flagged` leaves the plain `created` and `matched` rows out of `rows`."
     ),
     responses=responses(401, 403, 404, 409, 413, 415, 422),
@@ -98,11 +99,20 @@ def import_signatures(
 ) -> Response:
     if (replay := idem.replay(writer)) is not None:
         return replay
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    media, _, parameters = request.headers.get("content-type", "").partition(";")
+    content_type = media.strip().lower()
+    charset = next(
+        (
+            v.strip().strip('"')
+            for k, _, v in (p.partition("=") for p in parameters.split(";"))
+            if k.strip().lower() == "charset"
+        ),
+        None,
+    )
     if content_type in ("text/csv", "application/csv"):
-        _header, records = read_csv(body)
+        _header, records = read_csv(body, charset=charset)
     elif content_type == "application/json" or content_type.endswith("+json"):
-        records = read_json(body)
+        records = read_json(body, charset=charset)
     else:
         raise UnsupportedMediaType(
             f"send the rows as text/csv or application/json, not {content_type or 'no content type'!r}"
