@@ -366,8 +366,9 @@ def _render_letters(
 
 
 class HotReadRoute(APIRoute):
-    """The route class of the hot reads (`letter_read`'s callers): declared, documented and
-    validated as any FastAPI route, but a request whose parameters FastAPI would accept as
+    """The route class of the hot reads (the callers of `letter_read` and `letters_read`):
+    declared, documented and validated as any FastAPI route, but a request whose parameters
+    FastAPI would accept as
     given — each query parameter absent or valid, each validated by the route's own pydantic
     field — calls the endpoint directly, skipping FastAPI's per-request dependency solving
     (which re-derives every parameter's annotation each time: about a third of a cached

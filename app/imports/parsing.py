@@ -5,7 +5,8 @@ null; missing trailing fields are empty; a row with more fields than the header,
 reader cannot tokenise (a stray quote), is an `error` row. The body is UTF-8 (a BOM is accepted)
 unless its Content-Type names another charset (`text/csv; charset=windows-1252`, `utf-16`: what
 spreadsheets save). A body not in its charset, one that holds NUL bytes, or one that is not a
-JSON array is refused whole (`Invalid`, 422) with the place it broke. Unknown columns are ignored, so a signatures export (`actor_id`, …) reads back.
+JSON array is refused whole (`Invalid`, 422) with the place it broke. Unknown columns are
+ignored, so a signatures export (`actor_id`, …) reads back.
 
 Identifier columns: `wikidata`, `ukparliament`, `theyworkforyou`, `website`, `twitter`,
 `opencorporates` (the column name is the scheme), plus `identifiers` as `scheme:value;scheme:value`

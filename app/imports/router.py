@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from email.message import Message
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -99,16 +100,10 @@ def import_signatures(
 ) -> Response:
     if (replay := idem.replay(writer)) is not None:
         return replay
-    media, _, parameters = request.headers.get("content-type", "").partition(";")
-    content_type = media.strip().lower()
-    charset = next(
-        (
-            v.strip().strip('"')
-            for k, _, v in (p.partition("=") for p in parameters.split(";"))
-            if k.strip().lower() == "charset"
-        ),
-        None,
-    )
+    header = Message()
+    header["content-type"] = request.headers.get("content-type", "")
+    content_type = header["content-type"].partition(";")[0].strip().lower()
+    charset = header.get_content_charset()
     if content_type in ("text/csv", "application/csv"):
         _header, records = read_csv(body, charset=charset)
     elif content_type == "application/json" or content_type.endswith("+json"):
