@@ -15,6 +15,21 @@ def _no_nul(value: str) -> str:
     return value
 
 
+def trimmed(value: str) -> str:
+    """Text as kept: without NULs, whitespace around it trimmed. An `AfterValidator`, so the
+    documented limits (length, pattern) hold for what the client sent, as the OpenAPI document
+    says, and the trimming comes after."""
+    return _no_nul(value).strip()
+
+
+def filled(value: str) -> str:
+    """`trimmed`, and not blank."""
+    value = trimmed(value)
+    if not value:
+        raise ValueError("must not be blank")
+    return value
+
+
 Slug = Annotated[
     str,
     StringConstraints(min_length=1, max_length=200, pattern=r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$"),
@@ -25,12 +40,12 @@ Slug = Annotated[
 ]
 Country = Annotated[
     str,
-    BeforeValidator(lambda v: v.strip().upper() if isinstance(v, str) else v),
-    StringConstraints(min_length=2, max_length=2, pattern=r"^[A-Z]{2}$"),
-    Field(description="ISO 3166-1 alpha-2 country code.", examples=["GB"]),
+    StringConstraints(min_length=2, max_length=2, pattern=r"^[A-Za-z]{2}$"),
+    AfterValidator(str.upper),
+    Field(description="ISO 3166-1 alpha-2 country code (kept in upper case).", examples=["GB"]),
 ]
-ShortText = Annotated[str, StringConstraints(min_length=1, max_length=1000), AfterValidator(_no_nul)]
-LongText = Annotated[str, StringConstraints(max_length=1_000_000), AfterValidator(_no_nul)]
+ShortText = Annotated[str, StringConstraints(min_length=1, max_length=1000), AfterValidator(filled)]
+LongText = Annotated[str, StringConstraints(max_length=1_000_000), AfterValidator(trimmed)]
 Url = Annotated[
     str,
     StringConstraints(min_length=1, max_length=2000, pattern=r"^[a-zA-Z][a-zA-Z0-9+.-]*:[^\s]*$"),
@@ -54,9 +69,10 @@ IsoDate = Annotated[date, BeforeValidator(_iso_date)]
 
 
 class Input(BaseModel):
-    """Base of request bodies: unknown fields are an error, not silently dropped."""
+    """Base of request bodies: unknown fields are an error, not silently dropped. Text is
+    trimmed by its type (`trimmed`, `filled`) after its limits are checked on what was sent."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid")
 
 
 class Output(BaseModel):

@@ -248,3 +248,18 @@ def test_list_pages_cost_a_fixed_number_of_queries(
         return len([s for s in seen if "SAVEPOINT" not in s.upper()])
 
     assert statements_for_list(3) == statements_for_list(12)
+
+
+def test_text_limits_hold_for_what_was_sent_and_the_text_is_kept_trimmed(client: TestClient) -> None:
+    """The OpenAPI document says a title is at most 1,000 characters and a slug matches its
+    pattern: that holds for the text the client sent, before trimming."""
+    padded = client.post(
+        "/v1/letters", json={"slug": "trim", "title": "  Trimmed title \n", "summary": " s "}
+    )
+    assert padded.status_code == 201, padded.text
+    assert (padded.json()["title"], padded.json()["summary"]) == ("Trimmed title", "s")
+    long = client.post("/v1/letters", json={"slug": "long", "title": "\t" + "x" * 1000})
+    assert long.status_code == 422 and long.json()["errors"][0]["field"] == "body.title"
+    assert client.post("/v1/letters", json={"slug": " spaced", "title": "T"}).status_code == 422
+    blank = client.post("/v1/letters", json={"slug": "blank", "title": "   "})
+    assert blank.status_code == 422 and "blank" in blank.text

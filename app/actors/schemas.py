@@ -3,9 +3,9 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import Field, StringConstraints
+from pydantic import AfterValidator, Field, StringConstraints
 
-from app.schemas import Country, Input, IsoDate, Output, ShortText, Slug
+from app.schemas import Country, Input, IsoDate, Output, ShortText, Slug, filled
 
 ActorKind = Literal["person", "organisation"]
 OrgType = Literal["ngo", "union", "faith", "academic", "business", "government", "intergovernmental", "other"]
@@ -14,7 +14,7 @@ Scheme = Annotated[
     StringConstraints(min_length=1, max_length=50, pattern=r"^[a-z0-9_-]+$"),
     Field(description="Identifier scheme: wikidata, ukparliament, theyworkforyou, website, …"),
 ]
-IdentifierValue = Annotated[str, StringConstraints(min_length=1, max_length=500, strip_whitespace=True)]
+IdentifierValue = Annotated[str, StringConstraints(min_length=1, max_length=500), AfterValidator(filled)]
 
 
 class IdentifierIn(Input):

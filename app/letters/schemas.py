@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal, Self
 
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import AfterValidator, Field, StringConstraints, model_validator
 
 from app.actors.schemas import ActorCreate, ActorOut
-from app.schemas import Input, IsoDate, LongText, Output, ShortText, Slug, Url
+from app.schemas import Input, IsoDate, LongText, Output, ShortText, Slug, Url, filled
 
 LetterStatus = Literal["draft", "open", "published", "delivered", "closed", "withdrawn"]
 SignatureStatus = Literal["confirmed", "unverified"]
@@ -21,7 +21,7 @@ Language = Annotated[
 ]
 
 
-SourceText = Annotated[str, StringConstraints(min_length=1, max_length=2000)]
+SourceText = Annotated[str, StringConstraints(min_length=1, max_length=2000), AfterValidator(filled)]
 
 
 # --- claims and sources ---------------------------------------------------------------------
