@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from app.imports.matching import (
     BLOCK_CAP,
+    IN_LIST,
     QGRAM,
     SCAN_AFTER,
     Candidate,
@@ -83,6 +84,21 @@ def test_resolver_bulk_lookups(db: Session) -> None:
         "human rights watch": [person.id]
     }
     assert resolver.identifiers_of([hrw.id, person.id]) == {hrw.id: {"wikidata": "Q184920"}}
+
+
+def test_resolver_lookups_of_more_values_than_one_statement_takes(db: Session) -> None:
+    """Identifiers, identifiers held and names of more values than an IN list holds (SQLite):
+    what lies past the first list is found too."""
+    first = b.actor(db, "Human Rights Watch", kind="organisation", identifiers={"wikidata": "Q0"})
+    last = b.actor(db, "Amnesty International", kind="organisation", identifiers={"wikidata": "Qzz"})
+    unknown = [("wikidata", f"Q{i:06d}") for i in range(1, 2 * IN_LIST + 2)]
+    resolver = Resolver(db)
+    found = resolver.by_identifiers([*unknown, ("wikidata", "Qzz"), ("wikidata", "Q0")])
+    assert found == {("wikidata", "Q0"): first.id, ("wikidata", "Qzz"): last.id}
+    ids = [*range(-2 * IN_LIST, 0), first.id, last.id]  # (the known ones sort last)
+    assert resolver.identifiers_of(ids) == {first.id: {"wikidata": "Q0"}, last.id: {"wikidata": "Qzz"}}
+    resolver.fetch_names(ids)
+    assert resolver.names == {first.id: "Human Rights Watch", last.id: "Amnesty International"}
 
 
 def test_fuzzy_scores_and_threshold(db: Session) -> None:

@@ -4,8 +4,9 @@ In order: an identifier (`(scheme, value)` is unique, so one identifier names on
 exact normalised name (`app.text.match_name`, an indexed column) among actors of the same kind;
 then a fuzzy score (rapidfuzz, `match_scorer` / `match_threshold` settings) over the same.
 
-Every lookup is done in bulk: identifiers and exact names by one `IN` query per chunk of
-`CHUNK` values, whatever the number of rows — or, for a batch of `SCAN_AFTER` names or more,
+Every lookup is done in bulk: identifiers by one statement per scheme, through the driver (an
+array on PostgreSQL, IN lists of `IN_LIST` on SQLite); exact names by one `IN` query per chunk
+of `CHUNK` values, whatever the number of rows — or, for a batch of `SCAN_AFTER` names or more,
 one read of `(id, match_name)` of the kind's actors that answers the exact names and prepares
 the fuzzy search at once (cheaper than hundreds of `IN` queries, and the fuzzy search reads
 those rows anyway).
@@ -53,9 +54,10 @@ from rapidfuzz import fuzz, process
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.models import Actor, Identifier
+from app.models import Actor
 
 CHUNK = 500
+IN_LIST = 5000  # values per IN list of a lookup through SQLite's driver (`Resolver._rows_among`)
 BLOCK_CAP = 2000
 # A batch with this many distinct names of a kind reads the kind's (id, match_name) once.
 SCAN_AFTER = 2000
@@ -149,12 +151,9 @@ class Resolver:
         for scheme, value in pairs:
             by_scheme[scheme].add(value)
         for scheme, values in sorted(by_scheme.items()):
-            for part in chunks(sorted(values)):
-                stmt = select(Identifier.value, Identifier.actor_id).where(
-                    Identifier.scheme == scheme, Identifier.value.in_(part)
-                )
-                for value, actor_id in self.session.execute(stmt):
-                    found[(scheme, value)] = actor_id
+            sql = "SELECT value, actor_id FROM identifiers WHERE scheme = {mark} AND value {values}"
+            for value, actor_id in self._rows_among(sql, (scheme,), sorted(values)):
+                found[(scheme, value)] = actor_id
         return found
 
     def by_names(self, kind: str, names: Iterable[str]) -> dict[str, list[int]]:
@@ -233,33 +232,37 @@ class Resolver:
 
     def identifiers_of(self, actor_ids: Iterable[int]) -> dict[int, dict[str, str]]:
         out: dict[int, dict[str, str]] = defaultdict(dict)
-        for part in chunks(sorted(set(actor_ids))):
-            stmt = select(Identifier.actor_id, Identifier.scheme, Identifier.value).where(
-                Identifier.actor_id.in_(list(part))
-            )
-            for actor_id, scheme, value in self.session.execute(stmt):
-                out[actor_id][scheme] = value
+        sql = "SELECT actor_id, scheme, value FROM identifiers WHERE actor_id {values}"
+        for actor_id, scheme, value in self._rows_among(sql, (), sorted(set(actor_ids))):
+            out[actor_id][scheme] = value
         return out
 
     def fetch_names(self, actor_ids: Iterable[int]) -> None:
-        """The names of `actor_ids` into `names`, through the driver's cursor: one query with an
-        array on PostgreSQL, IN lists of 5,000 on SQLite (a re-import of 100,000 matched rows:
-        0.1 s instead of 200 queries and 0.5 s)."""
+        """The names of `actor_ids` into `names`."""
         missing = sorted({i for i in actor_ids if i not in self.names})
-        if not missing:
+        self.names.update(self._rows_among("SELECT id, name FROM actors WHERE id {values}", (), missing))
+
+    def _rows_among(self, sql: str, params: tuple[Any, ...], values: list[Any]) -> Iterator[Any]:
+        """The rows of `sql` for `values` — in it, `{mark}` is a parameter (given in `params`)
+        and `{values}` the condition "among `values`" — through the driver's cursor: one array
+        parameter on PostgreSQL, IN lists of `IN_LIST` on SQLite. Tens of thousands of values
+        cost no more than a few statements (the identifiers of a 100,000-row import: 0.1 s
+        instead of 0.4 s for IN lists of 500 through the ORM)."""
+        if not values:
             return
         self.session.flush()
         conn = self.session.connection()
         cursor = conn.connection.cursor()
         try:
             if conn.dialect.name == "postgresql":
-                cursor.execute("SELECT id, name FROM actors WHERE id = ANY(%s)", (missing,))
-                self.names.update(cursor.fetchall())
-            else:
-                for part in chunks(missing, 5000):
-                    marks = ", ".join("?" * len(part))
-                    cursor.execute(f"SELECT id, name FROM actors WHERE id IN ({marks})", tuple(part))
-                    self.names.update(cursor.fetchall())
+                cursor.execute(sql.format(mark="%s", values="= ANY(%s)"), (*params, values))
+                yield from cursor.fetchall()
+                return
+            for part in chunks(values, IN_LIST):
+                cursor.execute(
+                    sql.format(mark="?", values=f"IN ({', '.join('?' * len(part))})"), (*params, *part)
+                )
+                yield from cursor.fetchall()
         finally:
             cursor.close()
 
