@@ -22,6 +22,7 @@ from fastapi import Depends, Request
 from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -127,6 +128,13 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
     def _on_begin(conn: Connection) -> None:
         immediate = conn.get_execution_options().get(WRITE_OPTION, False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def insert_for(session: Session, model: Any) -> Any:
+    """The INSERT of the session's dialect for `model`: it has `on_conflict_do_nothing` and
+    `on_conflict_do_update` (PostgreSQL and SQLite spell them the same)."""
+    name = session.get_bind().dialect.name
+    return (postgresql.insert if name == "postgresql" else sqlite.insert)(model)
 
 
 def is_sqlite(engine_or_session: Engine | Session) -> bool:

@@ -44,6 +44,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, aliased
 
 from app.analytics.common import valid_on
+from app.db import insert_for
 from app.models import Actor, Body, Letter, LetterRollup, Membership, Party, Signature
 
 COMBINATION = ("kind", "country", "org_type", "body_id", "party_id")
@@ -119,8 +120,7 @@ def add_counted(session: Session, moves: dict[tuple[Any, ...], list[int]]) -> No
 
 
 def _insert(session: Session) -> Any:
-    dialect = session.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(LetterRollup)
+    return insert_for(session, LetterRollup)
 
 
 def _adding(stmt: Any) -> Any:

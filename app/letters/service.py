@@ -14,12 +14,13 @@ from typing import Any, NamedTuple, TypeVar
 from sqlalchemy import ColumnElement, Date, Select, and_, delete, exists, func, literal, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, object_session, selectinload, sessionmaker
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app import rollups
 from app.actors.service import create_actor
 from app.auth import Writer
 from app.changes import record_change, snapshot
-from app.db import session_scope
+from app.db import insert_for, session_scope
 from app.errors import Conflict, Invalid, NotFound
 from app.letters.schemas import (
     ClaimCreate,
@@ -306,7 +307,7 @@ def get_signature(session: Session, slug: str, actor_id: int) -> Signature:
 def _actor_for(writer: Writer, actor_id: int | None, data: RecipientCreate | SignatureCreate) -> Actor:
     if data.actor is not None:
         return create_actor(writer, data.actor, field="body.actor")
-    actor = writer.session.get(Actor, actor_id)
+    actor = writer.session.get(Actor, actor_id, options=[selectinload(Actor.identifiers)])
     if actor is None:
         raise Invalid(f"no actor with id {actor_id}", field="body.actor_id")
     return actor
@@ -321,10 +322,26 @@ def add_signature(writer: Writer, slug: str, data: SignatureCreate) -> Signature
     letter = find_letter(session, slug)
     actor = _actor_for(writer, data.actor_id, data)
     actor_id = actor.id
-    existing = session.scalar(
-        select(Signature).where(Signature.letter_id == letter.id, Signature.actor_id == actor_id)
+    # One statement: the new row, or none when this actor has signed already (a signer of the
+    # same pair at the same moment waits for the other's transaction, then finds its row) —
+    # no read before, no savepoint around it.
+    signature: Signature | None = session.scalar(
+        insert_for(session, Signature)
+        .values(
+            letter_id=letter.id,
+            actor_id=actor_id,
+            signed_on=data.signed_on or letter.published_on or date.today(),
+            capacity=data.capacity,
+            affiliation=data.affiliation,
+            position=data.position,
+            source=data.source,
+            status=data.status,
+        )
+        .on_conflict_do_nothing(index_elements=["letter_id", "actor_id"])
+        .returning(Signature)
     )
-    if existing is not None:
+    if signature is None:
+        existing = get_signature(session, slug, actor_id)
         if existing.withdrawn_on is not None:
             raise Conflict(
                 f"actor {actor_id} signed '{slug}' and withdrew on {existing.withdrawn_on.isoformat()}; "
@@ -332,24 +349,7 @@ def add_signature(writer: Writer, slug: str, data: SignatureCreate) -> Signature
                 extra={"actor_id": actor_id},
             )
         raise Conflict(f"actor {actor_id} has signed '{slug}' already", extra={"actor_id": actor_id})
-    signature = Signature(
-        letter_id=letter.id,
-        actor_id=actor_id,
-        signed_on=data.signed_on or letter.published_on or date.today(),
-        capacity=data.capacity,
-        affiliation=data.affiliation,
-        position=data.position,
-        source=data.source,
-        status=data.status,
-    )
-    try:
-        # The row joins the session inside the savepoint: `begin_nested()` flushes what is
-        # pending first, and a failure there would poison the whole transaction.
-        with session.begin_nested():
-            session.add(signature)
-            session.flush()
-    except IntegrityError as exc:
-        raise Conflict(f"actor {actor_id} has signed '{slug}' already", extra={"actor_id": actor_id}) from exc
+    set_committed_value(signature, "actor", actor)
     record_change(
         session,
         writer.key_name,
@@ -358,12 +358,12 @@ def add_signature(writer: Writer, slug: str, data: SignatureCreate) -> Signature
         _signature_key(slug, actor_id),
         after=snapshot(signature),
     )
-    created = get_signature(session, slug, actor_id)
     # Last, so that the row locks they take are held for as little as possible: every writer
     # to this letter waits for them (the day's rollup row and the letter's version) until the
     # transaction ends.
-    rollups.added(session, Signature.id == signature.id)
-    return created
+    rollups.shift(session, Signature.id == signature.id, 1)
+    rollups.touch_letter(session, letter.id)
+    return signature
 
 
 def update_signature(writer: Writer, slug: str, actor_id: int, data: SignatureUpdate) -> Signature:
