@@ -217,6 +217,7 @@ def _import(
     exact: dict[str, dict[str, list[int]]] = {}
     for kind in {r.kind for r in good}:
         exact[kind] = resolver.by_names_bulk(kind, {keys[r.row] for r in good if r.kind == kind})
+    clock.lap("exact names")
     # What the exactly named actors hold matters only to rows that give identifiers (`conflicts`).
     held = resolver.identifiers_of(
         i for r in good if r.identifiers for i in exact[r.kind].get(keys[r.row], ())
@@ -405,6 +406,7 @@ def _import(
         + [c.id for o in outcomes for c in o.candidates]
     )
     _seat_warnings(session, outcomes, bodies, parties)
+    clock.lap("names and warnings")
     summary = dict.fromkeys(("created", "matched", "duplicate", "ambiguous", "error"), 0)
     for o in outcomes:
         summary[o.status] += 1
