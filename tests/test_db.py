@@ -4,6 +4,7 @@ with Retry-After rather than hanging, and the event loop's shared reads."""
 from __future__ import annotations
 
 import asyncio
+import gc
 from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
@@ -12,7 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
 from app.config import Settings
-from app.db import Database, ReadSession, create_engine_for
+from app.db import WRITE_OPTION, Database, ReadSession, create_engine_for, session_scope, writer_gate
 from app.main import create_app
 
 
@@ -25,6 +26,72 @@ def test_connection_settings(engine: Engine, backend: str) -> None:
         else:
             assert conn.execute(text("SHOW plan_cache_mode")).scalar() == "force_custom_plan"
             assert conn.execute(text("SHOW statement_timeout")).scalar() == "15s"
+
+
+def test_sqlite_writers_queue_on_a_gate_that_every_end_of_a_write_opens(
+    settings: Settings, backend: str
+) -> None:
+    """SQLite: the write transactions of a process take turns on a lock of their own (SQLite's
+    busy wait sleeps, and made some of 16 concurrent writers wait seconds); however a write
+    ends, the next one can go."""
+    if backend != "sqlite":
+        pytest.skip("the writer gate is SQLite's")
+    database = Database(create_engine_for(settings))
+    gate = writer_gate(database.engine)
+    assert gate is not None and writer_gate(create_engine_for(settings)) is not gate
+    try:
+        with session_scope(database.read_sessions) as session:
+            session.execute(text("SELECT 1"))
+            assert not gate.locked()  # reads never take it
+        with session_scope(database.write_sessions) as session:
+            session.execute(text("SELECT 1"))
+            assert gate.locked()
+        assert not gate.locked()  # committed
+        with pytest.raises(LookupError), session_scope(database.write_sessions) as session:
+            session.execute(text("SELECT 1"))
+            raise LookupError
+        assert not gate.locked()  # rolled back
+        with database.write_sessions() as session:
+            session.execute(text("SELECT 1"))
+            session.invalidate()
+        assert not gate.locked()  # its connection dropped
+        with database.write_sessions() as session:
+            session.execute(text("SELECT 1"))
+        assert not gate.locked()  # closed without a commit
+        with database.engine.execution_options(**{WRITE_OPTION: True}).connect() as conn:
+            conn.execute(text("SELECT 1"))
+            conn.commit()
+            assert not gate.locked()  # a connection that goes on to a second transaction
+            conn.execute(text("SELECT 1"))
+            assert gate.locked()
+            conn.rollback()
+            assert not gate.locked()
+
+        def forgotten() -> None:
+            conn = database.engine.execution_options(**{WRITE_OPTION: True}).connect()
+            conn.execute(text("SELECT 1"))
+            assert gate.locked()
+
+        forgotten()
+        gc.collect()
+        assert not gate.locked()  # a connection left to the garbage collector
+
+        order: list[str] = []
+
+        def second() -> None:
+            with session_scope(database.write_sessions) as other:
+                other.execute(text("SELECT 1"))
+                order.append("second writes")
+
+        with ThreadPoolExecutor(1) as pool, session_scope(database.write_sessions) as session:
+            session.execute(text("SELECT 1"))
+            waiting = pool.submit(second)
+            assert not waiting.done()
+            order.append("first ends")
+        waiting.result(timeout=10)
+        assert order == ["first ends", "second writes"] and not gate.locked()
+    finally:
+        database.dispose()
 
 
 def test_statement_timeout_is_a_503_with_retry_after(settings: Settings, backend: str) -> None:
