@@ -160,9 +160,9 @@ def set_validators(response: Response, etag: str, cache_control: str | None) -> 
 
 
 def _committed_sql(dialect: str) -> str:
-    """What moves with every committed write: the newest change record's id (every write of
-    anything records one, so even a party renamed or a seat filled elsewhere moves it), and on
-    PostgreSQL the writing transactions in progress. PostgreSQL hands ids out in insert order,
+    """What moves with every committed write (the letter list's validator): the newest change
+    record's id (every write of anything records one), and on PostgreSQL the writing
+    transactions in progress. PostgreSQL hands ids out in insert order,
     and a transaction that took a lower id than the newest one visible may commit later: while
     it runs its xid is in the snapshot's in-progress list, which it leaves when it ends (one
     that starts later takes a higher id). The list is the statement's own snapshot's, so it
@@ -180,14 +180,18 @@ def _committed_sql(dialect: str) -> str:
     return f"{newest}, {running}"
 
 
-# The letter's validator in one SELECT of index lookups: its `version` (bumped by every write
-# that can change what its reads show) and what moves with every write (`_committed_sql`), with
-# its id and creation time (ids can come back after a delete or a rollback). Raw SQL, read the
-# same way on the event loop (`Database.fetch_one`) and inside a session (`fetch_one_sync`), so
-# that both give the same validator to the byte.
-@lru_cache(maxsize=4)
-def letter_validator_sql(dialect: str) -> str:
-    return f"SELECT id, created_at, version, {_committed_sql(dialect)} FROM letters WHERE slug = %s"
+# The letter's validator in one SELECT of index lookups: its `version`, bumped by every write
+# that can change what its reads show (its fields, parts and signatures, and the actors and
+# seats those count under), the registry's version (`RegistryVersion`: seats and names that
+# change every letter's breakdowns), and its id and creation time (ids can come back after a
+# delete or a rollback). Both versions are bumped by an UPDATE of one row, so they grow in the
+# order their writers commit. A write to one letter leaves the others' validators as they were.
+# Raw SQL, read the same way on the event loop (`Database.fetch_one`) and inside a session
+# (`fetch_one_sync`), so that both give the same validator to the byte.
+LETTER_VALIDATOR_SQL = (
+    "SELECT id, created_at, version, (SELECT version FROM registry_version WHERE id = 1)"
+    " FROM letters WHERE slug = %s"
+)
 
 
 # The letters' validator (for reads of many letters): what moves with every write, and the
@@ -229,7 +233,7 @@ class LetterRef:
 async def letter_ref(database: Database, slug: str) -> LetterRef:
     """The letter's id and validator, or a 404, without a thread: what a hot read needs to
     answer 304, or from its cache, before computing anything."""
-    row = await database.fetch_one(letter_validator_sql(database.engine.dialect.name), (slug,))
+    row = await database.fetch_one(LETTER_VALIDATOR_SQL, (slug,))
     return LetterRef.from_row(slug, row, database.engine)
 
 
@@ -251,7 +255,7 @@ class LetterState:
 def letter_state(session: Session, slug: str) -> LetterState:
     """The letter and its validator in the session's transaction, or a 404."""
     connection = session.connection()
-    row = fetch_one_sync(connection, letter_validator_sql(connection.dialect.name), (slug,))
+    row = fetch_one_sync(connection, LETTER_VALIDATOR_SQL, (slug,))
     ref = LetterRef.from_row(slug, row, connection.engine)
     letter = session.get(Letter, ref.id)
     if letter is None:  # deleted between the two reads

@@ -45,7 +45,7 @@ from sqlalchemy.orm import Session, aliased
 
 from app.analytics.common import valid_on
 from app.db import insert_for
-from app.models import Actor, Body, Letter, LetterRollup, Membership, Party, Signature
+from app.models import Actor, Body, Letter, LetterRollup, Membership, Party, RegistryVersion, Signature
 
 COMBINATION = ("kind", "country", "org_type", "body_id", "party_id")
 
@@ -150,6 +150,18 @@ def touch_letter(session: Session, letter_id: int) -> None:
     session.execute(
         update(Letter).where(Letter.id == letter_id).values(version=Letter.version + 1),
         execution_options={"synchronize_session": "fetch"},
+    )
+
+
+def touch_all(session: Session) -> None:
+    """Bump the registry's version (`RegistryVersion`), which every letter's validator holds:
+    for a write that changes what letters show without being a write to them — a seat made,
+    changed or removed (its body's member count is the denominator of every letter's
+    `share_of_body`), a body or party renamed (a label of their breakdowns). One row, so such
+    writers take turns on it and its value grows in the order they commit."""
+    session.flush()
+    session.execute(
+        update(RegistryVersion).where(RegistryVersion.id == 1).values(version=RegistryVersion.version + 1)
     )
 
 

@@ -18,10 +18,14 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.orm import Session
 
+from app.actors.schemas import ReferenceUpdate
+from app.actors.service import update_reference
+from app.auth import Writer
 from app.changes import record_change
 from app.config import Settings
 from app.http_cache import HotReadRoute, hot_read
 from app.main import create_app
+from app.models import Party
 from app.schemas import IsoDate
 from tests.conftest import Keys, TestDatabase
 from tests.live import live_server
@@ -404,12 +408,14 @@ def test_the_letter_list_is_kept_and_stays_exact(fresh_database_url: str) -> Non
         assert titles == {"first": "Late", "second": "Second"}
 
 
-def test_a_letter_read_moves_when_a_write_that_started_earlier_commits_later(fresh_database_url: str) -> None:
+def test_a_letter_read_moves_when_a_rename_that_started_earlier_commits_later(
+    fresh_database_url: str,
+) -> None:
     """A party renamed changes the labels of a letter's counts without touching the letter.
-    On PostgreSQL its change record can take a lower id than a write that commits first: the
-    counts read in between must not be kept once the rename commits."""
+    Counts read while the rename is open, and other writes commit, must not be kept once it
+    commits."""
     if not fresh_database_url.startswith("postgresql"):
-        pytest.skip("SQLite commits one writer at a time, in the order of their change ids")
+        pytest.skip("SQLite holds one writer at a time: nothing else commits while the rename is open")
     with live_server(fresh_database_url) as live, live.client() as c:
         c.post("/v1/bodies", json={"slug": "house", "name": "House"})
         c.post("/v1/parties", json={"slug": "blue", "name": "Blue"})
@@ -426,10 +432,69 @@ def test_a_letter_read_moves_when_a_write_that_started_earlier_commits_later(fre
 
         assert parties() == ["Blue"]
         with Session(live.database.engine) as late:
-            late.execute(text("UPDATE parties SET name = 'Navy' WHERE slug = 'blue'"))
-            record_change(late, "test", "update", "party", "blue", after={"name": "Navy"})
-            late.flush()  # this change record's id is taken now, before the next write's
+            update_reference(Writer(late, "test", "admin"), Party, "blue", ReferenceUpdate(name="Navy"))
+            late.flush()
             c.post("/v1/letters", json={"slug": "other", "title": "Other"})
+            assert c.post("/v1/letters/other/signatures", json={"actor_id": member}).status_code == 201
             assert parties() == ["Blue"]
             late.commit()
         assert parties() == ["Navy"]
+
+
+def test_a_write_to_one_letter_leaves_the_others_kept_reads_alone(
+    client: TestClient, admin: TestClient
+) -> None:
+    """A letter's validator moves with writes to it and with what changes every letter's
+    breakdowns (a seat made, changed or removed anywhere in a body it counts; a body renamed;
+    an import that seats new members), not with signatures written to another letter: their
+    304s and kept renderings stand while a campaign elsewhere gathers signatures."""
+    client.post("/v1/bodies", json={"slug": "house", "name": "House"})
+    client.post("/v1/parties", json={"slug": "blue", "name": "Blue"})
+    for slug in ("quiet", "busy"):
+        client.post("/v1/letters", json={"slug": slug, "title": slug, "published_on": "2020-09-09"})
+    seat = {"body": "house", "party": "blue", "start_date": "2019-01-01"}
+    member = client.post("/v1/actors", json={"kind": "person", "name": "M One"}).json()["id"]
+    client.post(f"/v1/actors/{member}/memberships", json=seat)
+    assert client.post("/v1/letters/quiet/signatures", json={"actor_id": member}).status_code == 201
+
+    def read(etag: str) -> tuple[int, str, Any]:
+        r = client.get("/v1/letters/quiet/counts", headers={"If-None-Match": etag})
+        return r.status_code, r.headers["etag"], r.json()["by_body"] if r.status_code == 200 else None
+
+    status, etag, by_body = read("")
+    assert status == 200 and by_body == [{"key": "house", "label": "House", "count": 1, "share_of_body": 1.0}]
+    for n in range(3):
+        signed = client.post(
+            "/v1/letters/busy/signatures", json={"actor": {"kind": "person", "name": f"B {n}"}}
+        )
+        assert signed.status_code == 201
+        assert read(etag)[0] == 304
+
+    other = client.post("/v1/actors", json={"kind": "person", "name": "N Two"}).json()["id"]
+    assert read(etag)[0] == 304  # a new actor with no seat changes nothing here
+    made = client.post(f"/v1/actors/{other}/memberships", json=seat).json()["id"]
+    status, etag, by_body = read(etag)  # a seat filled by someone who did not sign
+    assert status == 200 and by_body[0]["share_of_body"] == 1 / 2
+    client.patch(f"/v1/actors/{other}/memberships/{made}", json={"start_date": "2021-01-01"})
+    status, etag, by_body = read(etag)  # not yet held on the letter's day
+    assert status == 200 and by_body[0]["share_of_body"] == 1.0
+    client.patch("/v1/bodies/house", json={"name": "The House"})
+    status, etag, by_body = read(etag)
+    assert status == 200 and by_body[0]["label"] == "The House"
+    imported = client.post(
+        "/v1/letters/busy/signatures/import",
+        content=b"name,kind,body,signed_on\nI Three,person,house,2020-01-01\n",
+        headers={"Content-Type": "text/csv"},
+    )
+    assert imported.status_code == 200 and imported.json()["summary"]["created"] == 1
+    status, etag, by_body = read(etag)  # the import seated a new member
+    assert status == 200 and by_body[0]["share_of_body"] == 1 / 2
+    client.delete(f"/v1/actors/{other}/memberships/{made}")
+    assert read(etag)[0] == 200  # a seat removed (one not held on the letter's day)
+    seated = client.post("/v1/actors", json={"kind": "person", "name": "P Four"}).json()["id"]
+    client.post(f"/v1/actors/{seated}/memberships", json=seat)
+    status, etag, by_body = read(etag)
+    assert status == 200 and by_body[0]["share_of_body"] == 1 / 3
+    assert admin.delete(f"/v1/actors/{seated}").status_code == 204
+    status, etag, by_body = read(etag)  # an actor deleted with their seat
+    assert status == 200 and by_body[0]["share_of_body"] == 1 / 2

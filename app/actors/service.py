@@ -234,6 +234,8 @@ def delete_actor(writer: Writer, actor_id: int) -> None:
     before["memberships"] = [membership_snapshot(m) for m in actor.memberships]
     session.delete(actor)
     session.flush()
+    if actor.memberships:  # (seats gone from their bodies)
+        rollups.touch_all(session)
     record_change(session, writer.key_name, "delete", "actor", actor_id, before=before)
 
 
@@ -324,9 +326,11 @@ def create_membership(writer: Writer, actor_id: int, data: MembershipCreate) -> 
         start_date=data.start_date,
         end_date=data.end_date,
     )
-    # A seat decides the body and party its holder's signatures are counted under.
+    # A seat decides the body and party its holder's signatures are counted under, and counts
+    # in its body's seats (every letter's share of that body).
     with rollups.rewriting(session, Signature.actor_id == actor_id):
         session.add(membership)
+    rollups.touch_all(session)
     membership = get_membership(session, actor_id, membership.id)
     record_change(
         session,
@@ -363,6 +367,7 @@ def update_membership(
         for field in ("constituency", "start_date", "end_date"):
             if field in changes:
                 setattr(membership, field, changes[field])
+    rollups.touch_all(session)
     session.expire(membership, ["body", "party"])
     membership = get_membership(session, actor_id, membership_id)
     record_change(
@@ -384,6 +389,7 @@ def delete_membership(writer: Writer, actor_id: int, membership_id: int) -> None
     before = membership_snapshot(membership)
     with rollups.rewriting(session, Signature.actor_id == actor_id):
         session.delete(membership)
+    rollups.touch_all(session)
     record_change(session, writer.key_name, "delete", "membership", membership_id, before=before)
 
 
@@ -435,7 +441,7 @@ def update_reference(writer: Writer, model: type[Reference], slug: str, data: Re
         raise Invalid("cannot be null", field="body.name")
     for field, value in changes.items():
         setattr(row, field, value)
-    session.flush()
+    rollups.touch_all(session)  # (a label of the letters' breakdowns)
     record_change(
         session, writer.key_name, "update", _entity(model), slug, before=before, after=snapshot(row)
     )

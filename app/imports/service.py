@@ -426,6 +426,8 @@ def _import(
             },
         )
         rollups.touch_letter(session, letter.id)
+        if writer.seated:
+            rollups.touch_all(session)
         record_change(
             session,
             key_name,
@@ -747,6 +749,7 @@ class _Writer:
         # (and on SQLite the new actors' ids are the reserved ones, from `new_from` up)
         self.new_from = new_from
         self.matched: list[int] = []  # existing actors that sign
+        self.seated = False  # whether seats were written (they count in their bodies' seats)
         # The new actors' signatures as rollup rows: (letter, day, combination) -> [new, withdrawn].
         self.moves: dict[tuple[Any, ...], list[int]] = {}
         self.error: BaseException | None = None
@@ -821,6 +824,7 @@ class _Writer:
             ]
             if seats:
                 out.append(_Insert(self.dialect, "memberships", _SEAT_COLUMNS, seats))
+                self.seated = True
         signatures = []
         letter_id, moves = self.letter.id, self.moves
         for o in outcomes:

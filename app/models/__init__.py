@@ -6,7 +6,7 @@ from app.models.audit import ApiKey, ChangeRecord, IdempotencyRecord
 from app.models.base import Base
 from app.models.campaigns import Campaign
 from app.models.letters import Claim, Event, Letter, Recipient, Signature, Source
-from app.models.rollups import LetterRollup
+from app.models.rollups import LetterRollup, RegistryVersion
 
 __all__ = [
     "Actor",
@@ -24,6 +24,7 @@ __all__ = [
     "Membership",
     "Party",
     "Recipient",
+    "RegistryVersion",
     "Signature",
     "Source",
 ]

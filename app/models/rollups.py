@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import Date, ForeignKey, Integer, PrimaryKeyConstraint, String
+from sqlalchemy import BigInteger, Date, ForeignKey, Integer, PrimaryKeyConstraint, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base
@@ -30,3 +30,16 @@ class LetterRollup(Base):
     party_id: Mapped[int] = mapped_column(Integer)
     new: Mapped[int] = mapped_column(Integer)
     withdrawn: Mapped[int] = mapped_column(Integer)
+
+
+class RegistryVersion(Base):
+    """One row: a version bumped by the writes that change what letters show without being
+    writes to those letters (a seat changes its body's member count, the denominator of every
+    letter's `share_of_body`; a body's or party's name is a label of their breakdowns). A
+    letter's HTTP validator is its own `version` and this one (app/http_cache.py), so a
+    signature written to one letter leaves the others' kept reads and 304s alone."""
+
+    __tablename__ = "registry_version"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger)
