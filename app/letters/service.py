@@ -361,7 +361,7 @@ def add_signature(writer: Writer, slug: str, data: SignatureCreate) -> Signature
     # Last, so that the row locks they take are held for as little as possible: every writer
     # to this letter waits for them (the day's rollup row and the letter's version) until the
     # transaction ends.
-    rollups.shift(session, Signature.id == signature.id, 1)
+    rollups.shift_signature(session, signature.id, 1)
     rollups.touch_letter(session, letter.id)
     return signature
 
