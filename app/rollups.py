@@ -164,12 +164,14 @@ def touch(session: Session, where: ColumnElement[bool]) -> None:
 
 
 def touch_letter(session: Session, letter_id: int) -> None:
-    """Bump one letter's version, as an UPDATE so concurrent writers never lose a bump."""
+    """Bump one letter's version, as an UPDATE so concurrent writers never lose a bump. A
+    statement built once, run on the session's connection: nothing in Python reads a loaded
+    letter's `version` (validators read it in SQL), so the session's copy is not refreshed."""
     session.flush()
-    session.execute(
-        update(Letter).where(Letter.id == letter_id).values(version=Letter.version + 1),
-        execution_options={"synchronize_session": "fetch"},
-    )
+    session.connection().execute(_TOUCH_LETTER, {"letter_id": letter_id})
+
+
+_TOUCH_LETTER = update(Letter).where(Letter.id == bindparam("letter_id")).values(version=Letter.version + 1)
 
 
 def touch_all(session: Session) -> None:
