@@ -1,8 +1,10 @@
 """Per-letter derived data kept in step with every write, in the write's own transaction:
 
 - `letters.version`, bumped by every write that can change what a letter's reads show (its
-  fields, its signatures, or the actors and memberships its signatures are counted under): the
-  validator for ETags and the key of the counts cache;
+  fields, its signatures, or the actors and memberships its signatures are counted under), and
+  `registry_version`, bumped by the writes that change every letter's breakdowns without being
+  theirs (seats, body and party names: `touch_all`): together the validator for ETags and the
+  key of the rendered cache;
 - `letter_rollups`, signatures made and withdrawn per letter, day and breakdown combination
   (kind, country, org type, and body and party of the membership valid on the day of the
   signature), so counts and timelines sum a few rows at any letter size.
