@@ -46,6 +46,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from app.analytics.common import valid_on
 from app.db import insert_for
@@ -166,14 +168,23 @@ def touch(session: Session, where: ColumnElement[bool]) -> None:
 
 
 def touch_letter(session: Session, letter_id: int) -> None:
-    """Bump one letter's version, as an UPDATE so concurrent writers never lose a bump. A
-    statement built once, run on the session's connection: nothing in Python reads a loaded
-    letter's `version` (validators read it in SQL), so the session's copy is not refreshed."""
+    """Bump one letter's version, as an UPDATE so concurrent writers never lose a bump: a
+    statement built once, run on the session's connection, the new version set on the loaded
+    letter if the session holds it (what the ORM's own synchronisation did, at a third of the
+    cost)."""
     session.flush()
-    session.connection().execute(_TOUCH_LETTER, {"letter_id": letter_id})
+    version = session.connection().execute(_TOUCH_LETTER, {"letter_id": letter_id}).scalar()
+    loaded = session.identity_map.get(identity_key(Letter, letter_id))
+    if loaded is not None and version is not None:
+        set_committed_value(loaded, "version", version)
 
 
-_TOUCH_LETTER = update(Letter).where(Letter.id == bindparam("letter_id")).values(version=Letter.version + 1)
+_TOUCH_LETTER = (
+    update(Letter)
+    .where(Letter.id == bindparam("letter_id"))
+    .values(version=Letter.version + 1)
+    .returning(Letter.version)
+)
 
 
 def touch_all(session: Session) -> None:

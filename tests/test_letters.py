@@ -57,6 +57,7 @@ def test_create_read_update_delete_letter(client: TestClient, admin: TestClient,
     assert changes[0].key_name.startswith("test-write-") and changes[2].key_name.startswith("test-admin-")
     assert (changes[1].before or {})["status"] == "published"
     assert (changes[1].after or {})["status"] == "delivered"
+    assert (changes[1].after or {})["version"] == (changes[1].before or {})["version"] + 1
 
 
 def test_delete_letter_with_signatures(admin: TestClient, db: Session) -> None:
