@@ -179,11 +179,10 @@ def writer_gate(engine: Engine) -> threading.Lock | None:
     return _writer_gates.get(engine)
 
 
-def insert_for(session: Session, model: Any) -> Any:
-    """The INSERT of the session's dialect for `model`: it has `on_conflict_do_nothing` and
-    `on_conflict_do_update` (PostgreSQL and SQLite spell them the same)."""
-    name = session.get_bind().dialect.name
-    return (postgresql.insert if name == "postgresql" else sqlite.insert)(model)
+def insert_for(dialect: str, model: Any) -> Any:
+    """The INSERT of `dialect` ("postgresql" or "sqlite") for `model`: it has
+    `on_conflict_do_nothing` and `on_conflict_do_update` (both spell them the same)."""
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
 
 
 def is_sqlite(engine_or_session: Engine | Session) -> bool:

@@ -54,6 +54,7 @@ from app.db import insert_for
 from app.models import Actor, Body, Letter, LetterRollup, Membership, Party, RegistryVersion, Signature
 
 COMBINATION = ("kind", "country", "org_type", "body_id", "party_id")
+COLUMNS = ["letter_id", "day", *COMBINATION, "new", "withdrawn"]  # of a rollup row
 
 
 def _moves(where: ColumnElement[bool], sign: int) -> Any:
@@ -109,8 +110,7 @@ def shift(session: Session, where: ColumnElement[bool], sign: int) -> None:
     """Add (`sign=1`) or take away (`sign=-1`) the rollup contribution of the signatures `where`
     selects, as they stand now."""
     session.flush()
-    columns = ["letter_id", "day", *COMBINATION, "new", "withdrawn"]
-    session.execute(_adding(_insert(session).from_select(columns, _moves(where, sign))))
+    session.execute(_adding(_insert(session).from_select(COLUMNS, _moves(where, sign))))
 
 
 def shift_signature(session: Session, signature_id: int, sign: int) -> None:
@@ -124,10 +124,9 @@ def shift_signature(session: Session, signature_id: int, sign: int) -> None:
 
 @lru_cache(maxsize=4)
 def _signature_shift(dialect: str, sign: int) -> Any:
-    columns = ["letter_id", "day", *COMBINATION, "new", "withdrawn"]
     moves = _moves(Signature.id == bindparam("signature_id"), sign)
-    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(LetterRollup)
-    return _adding(insert.from_select(columns, moves))
+    insert = insert_for(dialect, LetterRollup)
+    return _adding(insert.from_select(COLUMNS, moves))
 
 
 def add_counted(session: Session, moves: dict[tuple[Any, ...], list[int]]) -> None:
@@ -137,13 +136,12 @@ def add_counted(session: Session, moves: dict[tuple[Any, ...], list[int]]) -> No
     if not moves:
         return
     session.flush()
-    columns = ["letter_id", "day", *COMBINATION, "new", "withdrawn"]
-    rows = [dict(zip(columns, (*key, *counts), strict=True)) for key, counts in moves.items()]
+    rows = [dict(zip(COLUMNS, (*key, *counts), strict=True)) for key, counts in moves.items()]
     session.execute(_adding(_insert(session)), rows)
 
 
 def _insert(session: Session) -> Any:
-    return insert_for(session, LetterRollup)
+    return insert_for(session.get_bind().dialect.name, LetterRollup)
 
 
 def _adding(stmt: Any) -> Any:
@@ -291,9 +289,8 @@ def rebuild(session: Session, *, exclusive: bool = False) -> int:
     locked until the caller commits; without it, reads of the rollups go on during a rebuild."""
     session.flush()
     session.execute(delete(LetterRollup))
-    columns = ["letter_id", "day", *COMBINATION, "new", "withdrawn"]
     if session.get_bind().dialect.name != "postgresql":
-        session.execute(sqlite.insert(LetterRollup).from_select(columns, _rebuilt()))
+        session.execute(sqlite.insert(LetterRollup).from_select(COLUMNS, _rebuilt()))
     else:
         # Enough memory for the grouping to stay off disk, for this statement only.
         work_mem = session.scalar(text("SELECT current_setting('work_mem')"))
@@ -306,8 +303,8 @@ def rebuild(session: Session, *, exclusive: bool = False) -> int:
         )
         session.connection().exec_driver_sql(f"CREATE TEMPORARY TABLE rollups_rebuilt AS {rebuilt}")
         remake = _drop_keys(session) if exclusive else []
-        computed = table("rollups_rebuilt", *(column(name) for name in columns))
-        stmt = postgresql.insert(LetterRollup).from_select(columns, select(*computed.c))
+        computed = table("rollups_rebuilt", *(column(name) for name in COLUMNS))
+        stmt = postgresql.insert(LetterRollup).from_select(COLUMNS, select(*computed.c))
         if not remake:  # a write committed since the DELETE may have added rows: add to them
             stmt = stmt.on_conflict_do_update(
                 index_elements=["letter_id", "day", *COMBINATION],

@@ -326,7 +326,7 @@ def add_signature(writer: Writer, slug: str, data: SignatureCreate) -> Signature
     # same pair at the same moment waits for the other's transaction, then finds its row) —
     # no read before, no savepoint around it.
     signature: Signature | None = session.scalar(
-        insert_for(session, Signature)
+        insert_for(session.get_bind().dialect.name, Signature)
         .values(
             letter_id=letter.id,
             actor_id=actor_id,
