@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
+
+from confusable_homoglyphs import confusables
 
 _WORDS = re.compile(r"[^\W_]+")  # letters and digits of every script; "_" and the rest separate
 
@@ -30,13 +33,68 @@ HONORIFICS = TITLES | POSTNOMINALS
 
 
 def fold(text: str) -> str:
-    """Case-, accent- and punctuation-insensitive form: 'Amnesty Int’l (UK)' -> 'amnesty int l uk'."""
+    """Case-, accent- and punctuation-insensitive form: 'Amnesty Int’l (UK)' -> 'amnesty int l uk'.
+    Cyrillic and Greek letters that look Latin are read as Latin in a word that mixes them with
+    Latin letters, or in a name written in Latin otherwise ('Аmnesty' with a Cyrillic 'А')."""
     if text.isascii():  # nothing to decompose: the fast path for most names
-        stripped = text
-    else:
-        decomposed = unicodedata.normalize("NFKD", text)
-        stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    return " ".join(_WORDS.findall(stripped.casefold()))
+        return " ".join(_WORDS.findall(text.casefold()))
+    decomposed = unicodedata.normalize("NFKD", text)
+    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return " ".join(_unmixed(_WORDS.findall(stripped.casefold())))
+
+
+_LATIN = re.compile(r"[a-z]")
+
+
+def _unmixed(words: list[str]) -> list[str]:
+    """Words with their Latin look-alikes made Latin where the name is written in Latin: in a
+    word that has Latin letters, or one made only of look-alikes next to a Latin word."""
+    table = _lookalikes()
+    latin_name = any(_LATIN.search(w) for w in words)
+    if not latin_name:
+        return words
+    out = []
+    for word in words:
+        if word.isascii():
+            out.append(word)
+            continue
+        mapped = word.translate(table)
+        if _LATIN.search(word) or mapped.isascii():
+            out.append(mapped)
+        else:
+            out.append(word)
+    return out
+
+
+@lru_cache(maxsize=1)
+def _lookalikes() -> dict[int, str]:
+    """Cyrillic and Greek letters (as folded) -> the Latin letter they are confused with, from
+    Unicode's confusables data through `confusable_homoglyphs`: a letter's own look-alike, else
+    that of its capital ('к' is read as 'k' because 'К' looks like 'K')."""
+    own: dict[int, str] = {}
+    capital: dict[int, str] = {}
+    for start, end in ((0x370, 0x400), (0x400, 0x500)):
+        for code in range(start, end):
+            char = chr(code)
+            if not char.isalpha():
+                continue
+            latin = _latin_lookalike(char)
+            if latin is None:
+                continue
+            folded = char.casefold()
+            if len(folded) != 1:
+                continue
+            (own if folded == char else capital)[ord(folded)] = latin
+    return {**capital, **own}
+
+
+def _latin_lookalike(char: str) -> str | None:
+    for entry in confusables.is_confusable(char, preferred_aliases=["latin"]) or []:
+        for glyph in entry["homoglyphs"]:
+            latin = glyph["c"].casefold()
+            if glyph["n"].startswith("LATIN") and len(latin) == 1 and "a" <= latin <= "z":
+                return str(latin)
+    return None
 
 
 def search_text(*parts: str | None) -> str:

@@ -266,3 +266,8 @@ COUNTRY_NAMES: dict[str, str] = {line[:2]: line[3:] for line in _TABLE.splitline
 def country_name(code: str) -> str:
     """The English name of an alpha-2 code; an unknown code is its own label."""
     return COUNTRY_NAMES.get(code.upper(), code)
+
+
+def country_names() -> list[str]:
+    """Every English name in the table (what a name's country words are looked up in)."""
+    return list(COUNTRY_NAMES.values())
