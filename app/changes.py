@@ -10,7 +10,9 @@ from sqlalchemy.orm import Session
 
 from app.models import Base, ChangeRecord
 
-Action = Literal["create", "update", "withdraw", "delete", "import", "load"]
+# `merge`: actors folded into one; `move`: a signature moved to another actor; `retract`: a
+# signature removed as a mistake (not a withdrawal).
+Action = Literal["create", "update", "withdraw", "delete", "import", "load", "merge", "move", "retract"]
 
 
 def snapshot(obj: Base) -> dict[str, Any]:
@@ -21,6 +23,7 @@ def snapshot(obj: Base) -> dict[str, Any]:
         out[attr.key] = value.isoformat() if isinstance(value, date | datetime) else value
     out.pop("search_text", None)
     out.pop("match_name", None)
+    out.pop("variant_key", None)
     return out
 
 
@@ -33,14 +36,14 @@ def record_change(
     *,
     before: dict[str, Any] | None = None,
     after: dict[str, Any] | None = None,
-) -> None:
-    session.add(
-        ChangeRecord(
-            key_name=key_name,
-            action=action,
-            entity=entity,
-            entity_key=str(entity_key),
-            before=before,
-            after=after,
-        )
+) -> ChangeRecord:
+    record = ChangeRecord(
+        key_name=key_name,
+        action=action,
+        entity=entity,
+        entity_key=str(entity_key),
+        before=before,
+        after=after,
     )
+    session.add(record)
+    return record

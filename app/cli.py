@@ -24,7 +24,9 @@ cli = typer.Typer(
 db_cli = typer.Typer(help="Database schema.", no_args_is_help=True)
 keys_cli = typer.Typer(help="API keys for writes.", no_args_is_help=True)
 cli.add_typer(db_cli, name="db")
+actors_cli = typer.Typer(help="Actors: merge the ones that are one.", no_args_is_help=True)
 cli.add_typer(keys_cli, name="keys")
+cli.add_typer(actors_cli, name="actors")
 
 
 def _database() -> Database:
@@ -170,6 +172,37 @@ def keys_revoke(name: Annotated[str, typer.Argument(help="The key's name.")]) ->
     typer.echo(f"revoked key {name!r}")
 
 
+@actors_cli.command("merge")
+def actors_merge(
+    keep: Annotated[int, typer.Argument(help="The actor kept.")],
+    others: Annotated[list[int], typer.Argument(help="The actors folded into it.")],
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Merge even when they hold different values of an identifier scheme."),
+    ] = False,
+) -> None:
+    """Fold actors into one, as POST /v1/actors/{KEEP}/merge does (the change record names `cli`)."""
+    from app.actors import identity
+    from app.auth import Writer
+    from app.errors import AppError
+
+    migrate.upgrade(get_settings().database_url)
+    database = _database()
+    try:
+        with session_scope(database.write_sessions) as session:
+            result = identity.merge_actors(Writer(session, "cli", "admin"), keep, others, force=force)
+            name = result.actor.name
+    except AppError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(1) from exc
+    finally:
+        database.dispose()
+    typer.echo(
+        f"merged {', '.join(map(str, result.merged))} into {keep} ({name}): "
+        f"{result.signatures_moved} signature(s) moved, {result.signatures_folded} folded into one"
+    )
+
+
 # --- Imports, exports and whole-registry dumps -------------------------------------------------
 
 
@@ -225,6 +258,7 @@ def import_signatures_command(
         on_ambiguous="create" if on_ambiguous == "create" else "report",
         scorer=settings.match_scorer,
         threshold=settings.match_threshold,
+        possible_threshold=settings.match_possible_threshold,
     )
     database = _database()
     failed = False

@@ -72,6 +72,23 @@ class UnsupportedMediaType(AppError):
     status, title, slug = 415, "Unsupported media type", "unsupported-media-type"
 
 
+class Moved(AppError):
+    """An actor id that was merged into another: 301 for reads (308 for writes, which keep their
+    method and body) to the same path under the kept actor's id."""
+
+    status, title, slug = 301, "Moved permanently", "moved"
+
+    def __init__(self, detail: str, *, old_id: int, new_id: int):
+        super().__init__(detail, extra={"actor_id": new_id})
+        self.old_id = old_id
+        self.new_id = new_id
+
+    def location(self, request: Request) -> str:
+        path = request.url.path.replace(f"/actors/{self.old_id}", f"/actors/{self.new_id}", 1)
+        query = request.url.query
+        return path + (f"?{query}" if query else "")
+
+
 class Unavailable(AppError):
     status, title, slug = 503, "Service unavailable", "unavailable"
 
@@ -86,9 +103,13 @@ def _field(loc: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(str(p) for p in loc)
 
 
-async def _app_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _app_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AppError)
-    response = problem(exc.status, exc.title, exc.detail, slug=exc.slug, **exc.extra)
+    status = exc.status
+    if isinstance(exc, Moved):
+        status = 301 if request.method in ("GET", "HEAD") else 308
+        exc.headers["Location"] = exc.location(request)
+    response = problem(status, exc.title, exc.detail, slug=exc.slug, **exc.extra)
     response.headers.update(exc.headers)
     return response
 
@@ -173,6 +194,7 @@ def install_error_handlers(app: FastAPI) -> None:
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """`responses=` for a route: the problem documents it may answer with, for an honest OpenAPI."""
     described = {
+        301: "The actor was merged into another: `Location` names it",
         401: "No valid API key",
         403: "The key lacks the scope",
         404: "Unknown slug or id",

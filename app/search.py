@@ -11,13 +11,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from app.actors.schemas import ActorOut, LetterBrief
 from app.actors.service import q_condition
 from app.db import ReadSession
 from app.errors import responses
-from app.models import Actor, Letter
+from app.models import ACTOR_LOADS, Actor, Letter
 
 MAX_LIMIT = 50
 
@@ -39,7 +39,7 @@ def search(session: Session, q: str, limit: int) -> tuple[list[Letter], list[Act
     actors = session.scalars(
         select(Actor)
         .where(q_condition(Actor.search_text, q))
-        .options(selectinload(Actor.identifiers))
+        .options(*ACTOR_LOADS)
         .order_by(Actor.id)
         .limit(limit)
     ).all()

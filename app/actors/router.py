@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
-from app.actors import service
+from app.actors import identity_router, service
 from app.actors.schemas import (
     ActorCreate,
     ActorKind,
@@ -401,6 +401,8 @@ def update_party(slug: str, data: PartyUpdate, writer: WriteAccess) -> PartyOut:
 
 
 router = APIRouter()
+router.include_router(identity_router.actors)
+router.include_router(identity_router.review)
 router.include_router(actors)
 router.include_router(bodies)
 router.include_router(parties)

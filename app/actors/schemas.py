@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, StringConstraints
+from pydantic import AfterValidator, Field, StringConstraints, field_validator
 
 from app.schemas import Country, Input, IsoDate, Output, ShortText, Slug, filled
 
@@ -27,13 +27,34 @@ class IdentifierOut(Output):
     value: str
 
 
+Aliases = Annotated[
+    list[ShortText],
+    Field(
+        max_length=100,
+        description="Other names of the actor: former names, translations, acronyms, spellings. "
+        "Matching and search use them.",
+    ),
+]
+
+
 class ActorCreate(Input):
+    """A new actor. If an actor with one of these identifiers, or of the same kind with the same
+    normalised name or alias (for organisations: and no different country), exists already, the
+    write is refused with 409 naming it (`POST /v1/actors`) or uses it (an actor given inline
+    in a signature or recipient), unless `new` is true."""
+
     kind: ActorKind
     name: ShortText
     sort_name: ShortText | None = None
     country: Country | None = None
     org_type: OrgType | None = Field(default=None, description="For organisations only.")
     identifiers: list[IdentifierIn] = Field(default_factory=list, max_length=50)
+    aliases: Aliases = Field(default_factory=list)
+    new: bool = Field(
+        default=False,
+        description="Make a new actor even though one of the same kind has this name (two "
+        "organisations that really share a name). Identifiers stay unique all the same.",
+    )
 
 
 class ActorOut(Output):
@@ -44,18 +65,72 @@ class ActorOut(Output):
     country: str | None
     org_type: str | None
     identifiers: list[IdentifierOut]
+    aliases: list[str] = Field(default_factory=list, description="Other names of the actor.")
     created_at: datetime
     updated_at: datetime
 
+    @field_validator("aliases", mode="before")
+    @classmethod
+    def _alias_names(cls, value: Any) -> Any:
+        return [getattr(a, "name", a) for a in value] if isinstance(value, list) else value
+
 
 class ActorUpdate(Input):
-    """Fields to change; `identifiers`, when given, replaces the actor's whole list."""
+    """Fields to change; `identifiers` and `aliases`, when given, replace the whole list."""
 
     name: ShortText | None = None
     sort_name: ShortText | None = None
     country: Country | None = None
     org_type: OrgType | None = None
     identifiers: list[IdentifierIn] | None = Field(default=None, max_length=50)
+    aliases: list[ShortText] | None = Field(default=None, max_length=100)
+
+
+class MergeRequest(Input):
+    """Actors to fold into the actor of the path."""
+
+    merge: list[Annotated[int, Field(ge=1)]] = Field(min_length=1, max_length=100)
+    force: bool = Field(
+        default=False, description="Merge even when the actors hold different values of an identifier scheme."
+    )
+
+
+class MergeOut(Output):
+    actor: ActorOut
+    merged: list[int] = Field(description="The ids folded in; they now redirect to `actor`.")
+    signatures_moved: int
+    signatures_folded: int = Field(
+        description="Signatures of a letter signed by more than one, folded into one."
+    )
+
+
+class PossibleDuplicateOut(Output):
+    actors: list[ActorOut]
+    score: float = Field(description="0 to 1: 1 for an identifier or the same name.")
+    evidence: list[str]
+
+
+class DecisionIn(Input):
+    actors: list[Annotated[int, Field(ge=1)]] = Field(min_length=2, max_length=2)
+    decision: Literal["merge", "distinct"]
+    keep: int | None = Field(default=None, description="With merge: the actor kept (default the lower id).")
+
+
+class DecisionOut(Output):
+    decision: str
+    actors: list[int]
+    actor: ActorOut | None = Field(default=None, description="With merge: the kept actor.")
+
+
+class ChangeOut(Output):
+    id: int
+    at: datetime
+    key_name: str
+    action: str
+    entity: str
+    entity_key: str
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
 
 
 class MembershipCreate(Input):

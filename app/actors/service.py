@@ -11,6 +11,16 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from app import rollups
+from app.actors.identity import (
+    first_free_actor_id,
+    identifier_owner,
+    missing_actor,
+    name_lock,
+    refresh_names,
+    refuse_duplicate,
+    same_actors,
+    set_aliases,
+)
 from app.actors.schemas import (
     ActorCreate,
     ActorUpdate,
@@ -22,22 +32,36 @@ from app.actors.schemas import (
 from app.auth import Writer
 from app.changes import record_change, snapshot
 from app.errors import Conflict, Invalid, NotFound
-from app.models import Actor, Body, Identifier, Letter, Membership, Party, Recipient, Signature
+from app.models import (
+    ACTOR_LOADS,
+    Actor,
+    Body,
+    ChangeRecord,
+    Identifier,
+    Letter,
+    Membership,
+    Party,
+    Recipient,
+    Signature,
+)
 from app.models.base import utcnow
 from app.pagination import PageParams, SortKey, keyset_page
-from app.text import match_name, search_terms, search_text
+from app.text import match_name, search_terms
 
 
 def actor_snapshot(actor: Actor) -> dict[str, object]:
     data = snapshot(actor)
+    data.pop("variant_key", None)
     data["identifiers"] = [f"{i.scheme}:{i.value}" for i in actor.identifiers]
+    data["aliases"] = [a.name for a in actor.aliases]
     return data
 
 
 def get_actor(session: Session, actor_id: int) -> Actor:
-    actor = session.scalar(select(Actor).where(Actor.id == actor_id).options(selectinload(Actor.identifiers)))
+    """The actor; a merged id raises `Moved` (301 to the kept actor), an unknown one 404."""
+    actor = session.scalar(select(Actor).where(Actor.id == actor_id).options(*ACTOR_LOADS))
     if actor is None:
-        raise NotFound(f"no actor with id {actor_id}")
+        raise missing_actor(session, actor_id)
     return actor
 
 
@@ -62,22 +86,59 @@ def _check_identifiers_free(
 
 
 def create_actor(writer: Writer, data: ActorCreate, *, field: str = "body") -> Actor:
-    """Create an actor with its identifiers; a taken `(scheme, value)` is a 409."""
+    """Create an actor with its identifiers and aliases. A taken `(scheme, value)` is a 409; so
+    is an actor that is this one by name (`identity.same_actors`), unless `data.new`."""
     session = writer.session
     if data.kind == "person" and data.org_type is not None:
         raise Invalid("only organisations have an org_type", field=f"{field}.org_type")
     pairs = [(i.scheme, i.value) for i in data.identifiers]
-    _check_identifiers_free(session, pairs, field=f"{field}.identifiers")
+    if len(set(pairs)) != len(pairs):
+        raise Invalid("the same identifier is given twice", field=f"{field}.identifiers")
+    name_lock(session, [(data.kind, match_name(data.name))])
+    owner = identifier_owner(session, pairs)
+    if owner is not None:
+        refuse_duplicate([get_actor(session, owner)], data.name)
+    if not data.new:
+        refuse_duplicate(same_actors(session, data.kind, data.name, data.country, pairs), data.name)
+    return _insert_actor(writer, data, pairs)
+
+
+def resolve_inline_actor(writer: Writer, data: ActorCreate, *, field: str) -> tuple[Actor, bool]:
+    """The actor an inline actor of a signature or recipient names: the existing one that is it
+    (by identifier, else by name as `create_actor` refuses), or a new one. Several existing
+    actors by that name: 409 listing them. Returns the actor and whether it existed."""
+    session = writer.session
+    if data.kind == "person" and data.org_type is not None:
+        raise Invalid("only organisations have an org_type", field=f"{field}.org_type")
+    pairs = [(i.scheme, i.value) for i in data.identifiers]
+    if len(set(pairs)) != len(pairs):
+        raise Invalid("the same identifier is given twice", field=f"{field}.identifiers")
+    name_lock(session, [(data.kind, match_name(data.name))])
+    owner = identifier_owner(session, pairs)
+    if owner is not None:
+        return get_actor(session, owner), True
+    if not data.new:
+        found = same_actors(session, data.kind, data.name, data.country, pairs)
+        if len(found) == 1:
+            return get_actor(session, found[0].id), True
+        refuse_duplicate(found, data.name)
+    return _insert_actor(writer, data, pairs), False
+
+
+def _insert_actor(writer: Writer, data: ActorCreate, pairs: list[tuple[str, str]]) -> Actor:
+    session = writer.session
     actor = Actor(
         kind=data.kind,
         name=data.name,
         sort_name=data.sort_name,
         country=data.country,
         org_type=data.org_type,
-        match_name=match_name(data.name),
-        search_text=search_text(data.name, data.sort_name),
         identifiers=[Identifier(scheme=s, value=v) for s, v in pairs],
+        aliases=[],
     )
+    set_aliases(actor, data.aliases)
+    if session.get_bind().dialect.name == "sqlite":
+        actor.id = first_free_actor_id(session)
     session.add(actor)
     try:
         with session.begin_nested():
@@ -138,7 +199,7 @@ def _slug_id(session: Session, model: type[Body] | type[Party], slug: str, *, fi
 def list_actors(
     session: Session, filters: ActorFilters, params: PageParams
 ) -> tuple[list[Actor], str | None]:
-    stmt = select(Actor).options(selectinload(Actor.identifiers))
+    stmt = select(Actor).options(*ACTOR_LOADS)
     if filters.kind:
         stmt = stmt.where(Actor.kind == filters.kind)
     if filters.country:
@@ -184,6 +245,17 @@ def update_actor(writer: Writer, actor_id: int, data: ActorUpdate) -> Actor:
     pairs = [(i.scheme, i.value) for i in data.identifiers] if data.identifiers is not None else None
     if pairs is not None:
         _check_identifiers_free(session, pairs, field="body.identifiers", actor_id=actor.id)
+    if "name" in changes or "country" in changes:
+        name, country = changes.get("name", actor.name), changes.get("country", actor.country)
+        held = pairs if pairs is not None else [(i.scheme, i.value) for i in actor.identifiers]
+        name_lock(session, [(actor.kind, match_name(name))])
+        twins = same_actors(session, actor.kind, name, country, held, exclude=actor.id)
+        if twins:
+            raise Conflict(
+                f"actor {twins[0].id} ('{twins[0].name}') is already this {actor.kind}; "
+                f"merge the two (POST /v1/actors/{twins[0].id}/merge) instead of renaming",
+                extra={"actor_id": twins[0].id, "candidates": [t.id for t in twins]},
+            )
     # Country and org type are breakdown keys: the counts of what the actor signed move with them.
     with rollups.rewriting(session, Signature.actor_id == actor.id):
         for field in ("name", "sort_name", "country", "org_type"):
@@ -191,8 +263,10 @@ def update_actor(writer: Writer, actor_id: int, data: ActorUpdate) -> Actor:
                 setattr(actor, field, changes[field])
         if pairs is not None:
             _replace_identifiers(actor, pairs)
-        actor.match_name = match_name(actor.name)
-        actor.search_text = search_text(actor.name, actor.sort_name)
+        if data.aliases is not None:
+            set_aliases(actor, data.aliases)
+        else:
+            refresh_names(actor)
         actor.updated_at = utcnow()  # also when only the identifiers changed
         try:
             with session.begin_nested():
@@ -213,13 +287,13 @@ def delete_actor(writer: Writer, actor_id: int) -> None:
         select(Actor)
         .where(Actor.id == actor_id)
         .options(
-            selectinload(Actor.identifiers),
+            *ACTOR_LOADS,
             selectinload(Actor.memberships).selectinload(Membership.body),
             selectinload(Actor.memberships).selectinload(Membership.party),
         )
     )
     if actor is None:
-        raise NotFound(f"no actor with id {actor_id}")
+        raise missing_actor(session, actor_id)
     signed = session.scalar(select(func.count()).select_from(Signature).where(Signature.actor_id == actor_id))
     received = session.scalar(
         select(func.count()).select_from(Recipient).where(Recipient.actor_id == actor_id)
@@ -227,7 +301,7 @@ def delete_actor(writer: Writer, actor_id: int) -> None:
     if signed or received:
         raise Conflict(
             f"actor {actor_id} has {signed} signature(s) and is a recipient of {received} letter(s); "
-            "withdraw or move them first",
+            "move or retract them first (a withdrawal keeps the signature)",
             extra={"signatures": signed, "letters_received": received},
         )
     before = actor_snapshot(actor)
@@ -244,7 +318,19 @@ def delete_actor(writer: Writer, actor_id: int) -> None:
 
 def _require_actor(session: Session, actor_id: int) -> None:
     if session.scalar(select(Actor.id).where(Actor.id == actor_id)) is None:
-        raise NotFound(f"no actor with id {actor_id}")
+        raise missing_actor(session, actor_id)
+
+
+def actor_history(
+    session: Session, actor_id: int, params: PageParams
+) -> tuple[list[ChangeRecord], str | None]:
+    """The change records of an actor (made, edited, merged), oldest first."""
+    _require_actor(session, actor_id)
+    stmt = select(ChangeRecord).where(
+        ChangeRecord.entity == "actor", ChangeRecord.entity_key == str(actor_id)
+    )
+    rows, cursor = keyset_page(session, stmt, [SortKey(ChangeRecord.id)], params)
+    return [row[0] for row in rows], cursor
 
 
 def actor_signatures(
@@ -314,7 +400,7 @@ def create_membership(writer: Writer, actor_id: int, data: MembershipCreate) -> 
     session = writer.session
     actor = session.scalar(select(Actor).where(Actor.id == actor_id))
     if actor is None:
-        raise NotFound(f"no actor with id {actor_id}")
+        raise missing_actor(session, actor_id)
     if actor.kind != "person":
         raise Invalid("only persons have memberships; this actor is an organisation", field="body")
     _check_dates(data.start_date, data.end_date)

@@ -9,12 +9,13 @@ from itertools import combinations
 from typing import Any, Literal
 
 from sqlalchemy import BigInteger, case, cast, func, literal_column, select
-from sqlalchemy.orm import Session, aliased, selectinload
+from sqlalchemy.orm import Session, aliased
 
+from app.actors.identity import missing_actor
 from app.analytics.common import campaign_letters, get_campaign
 from app.analytics.results import Intersection, Overlaps, Pair
 from app.errors import Invalid, NotFound
-from app.models import Actor, Letter, Signature
+from app.models import ACTOR_LOADS, Actor, Letter, Signature
 from app.pagination import PageParams, SortKey, keyset_page
 
 Match = Literal["all", "any", "only"]
@@ -121,7 +122,7 @@ def overlap_signatories(
         wanted = per_actor.group_by(Signature.actor_id).having(
             func.max(case((Signature.letter_id == first, 0), else_=1)) == 0
         )
-    stmt = select(Actor).where(Actor.id.in_(wanted)).options(selectinload(Actor.identifiers))
+    stmt = select(Actor).where(Actor.id.in_(wanted)).options(*ACTOR_LOADS)
     rows, cursor = keyset_page(session, stmt, [SortKey(Actor.id)], params)
     return [row[0] for row in rows], cursor
 
@@ -132,7 +133,7 @@ def co_signatories(
     """A page of the actors who signed the same letters as `actor_id` (both signatures still
     counting), by the number of letters shared, descending, then actor id."""
     if session.get(Actor, actor_id) is None:
-        raise NotFound(f"no actor with id {actor_id}")
+        raise missing_actor(session, actor_id)
     mine, theirs = aliased(Signature), aliased(Signature)
     shared = (
         select(theirs.actor_id.label("actor_id"), func.count().label("shared"))
@@ -147,7 +148,7 @@ def co_signatories(
         .group_by(theirs.actor_id)
         .subquery("shared")
     )
-    stmt = select(Actor).join(shared, shared.c.actor_id == Actor.id).options(selectinload(Actor.identifiers))
+    stmt = select(Actor).join(shared, shared.c.actor_id == Actor.id).options(*ACTOR_LOADS)
     keys = [SortKey(shared.c.shared, descending=True), SortKey(Actor.id)]
     rows, cursor = keyset_page(session, stmt, keys, params)
     return [(row[0], int(row[1])) for row in rows], cursor

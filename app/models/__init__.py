@@ -1,7 +1,17 @@
 """All ORM classes. Importing this package registers every table on `Base.metadata`
 (Alembic's autogenerate and `alembic check` read it from here)."""
 
-from app.models.actors import Actor, Body, Identifier, Membership, Party
+from app.models.actors import (
+    ACTOR_LOADS,
+    Actor,
+    ActorAlias,
+    ActorRedirect,
+    Body,
+    DistinctActors,
+    Identifier,
+    Membership,
+    Party,
+)
 from app.models.audit import ApiKey, ChangeRecord, IdempotencyRecord
 from app.models.base import Base
 from app.models.campaigns import Campaign
@@ -9,13 +19,17 @@ from app.models.letters import Claim, Event, Letter, Recipient, Signature, Sourc
 from app.models.rollups import LetterRollup, RegistryVersion
 
 __all__ = [
+    "ACTOR_LOADS",
     "Actor",
+    "ActorAlias",
+    "ActorRedirect",
     "ApiKey",
     "Base",
     "Body",
     "Campaign",
     "ChangeRecord",
     "Claim",
+    "DistinctActors",
     "Event",
     "IdempotencyRecord",
     "Identifier",

@@ -1,11 +1,11 @@
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
-from sqlalchemy import Date, ForeignKey, Index, String, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship, selectinload
 
-from app.models.base import Base, Timestamped
+from app.models.base import Base, Timestamped, UTCDateTime, utcnow
 
 
 class Actor(Timestamped, Base):
@@ -23,6 +23,8 @@ class Actor(Timestamped, Base):
     # (imports), `search_text` for the `q` filter.
     match_name: Mapped[str] = mapped_column(String(1000), index=True)
     search_text: Mapped[str] = mapped_column(String(2000))
+    # Where spellings and short forms of a name meet (`app.names.variant_key`): possible matches.
+    variant_key: Mapped[str] = mapped_column(String(1000), index=True, server_default="")
 
     identifiers: Mapped[list[Identifier]] = relationship(
         back_populates="actor", lazy="raise", cascade="all, delete-orphan", order_by="Identifier.id"
@@ -30,6 +32,50 @@ class Actor(Timestamped, Base):
     memberships: Mapped[list[Membership]] = relationship(
         back_populates="actor", lazy="raise", cascade="all, delete-orphan", order_by="Membership.start_date"
     )
+    aliases: Mapped[list[ActorAlias]] = relationship(
+        back_populates="actor", lazy="raise", cascade="all, delete-orphan", order_by="ActorAlias.id"
+    )
+
+
+class ActorAlias(Timestamped, Base):
+    """Another name of an actor: a former name, a translation, an acronym, a spelling. Matching
+    and search use them; a merge keeps the merged actors' names as aliases."""
+
+    __tablename__ = "actor_aliases"
+    __table_args__ = (UniqueConstraint("actor_id", "match_name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    actor_id: Mapped[int] = mapped_column(ForeignKey("actors.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(1000))
+    match_name: Mapped[str] = mapped_column(String(1000), index=True)
+    variant_key: Mapped[str] = mapped_column(String(1000), index=True)
+
+    actor: Mapped[Actor] = relationship(back_populates="aliases", lazy="raise")
+
+
+class ActorRedirect(Base):
+    """An actor id that was merged into another: its URLs answer 301 to `actor_id`, and an
+    import naming it resolves to `actor_id`."""
+
+    __tablename__ = "actor_redirects"
+
+    old_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    actor_id: Mapped[int] = mapped_column(ForeignKey("actors.id", ondelete="CASCADE"), index=True)
+    merged_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class DistinctActors(Base):
+    """A pair of actors that a person decided are not one: the review queue leaves it out."""
+
+    __tablename__ = "distinct_actors"
+    __table_args__ = (CheckConstraint("actor_a < actor_b", name="ordered"),)
+
+    actor_a: Mapped[int] = mapped_column(ForeignKey("actors.id", ondelete="CASCADE"), primary_key=True)
+    actor_b: Mapped[int] = mapped_column(
+        ForeignKey("actors.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    decided_by: Mapped[str] = mapped_column(String(200))
+    decided_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class Identifier(Base):
@@ -85,3 +131,8 @@ class Membership(Timestamped, Base):
     actor: Mapped[Actor] = relationship(back_populates="memberships", lazy="raise")
     body: Mapped[Body] = relationship(lazy="raise")
     party: Mapped[Party | None] = relationship(lazy="raise")
+
+
+# What an actor's resource shows beyond its columns, to load with it (relationships raise on
+# lazy loads): its identifiers and aliases.
+ACTOR_LOADS = (selectinload(Actor.identifiers), selectinload(Actor.aliases))

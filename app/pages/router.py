@@ -47,7 +47,7 @@ from app.charts.views import (
     upset_svg,
 )
 from app.db import ReadSession
-from app.errors import AppError
+from app.errors import AppError, Moved
 from app.letters.service import (
     LetterFilters,
     SignatureFilters,
@@ -104,6 +104,8 @@ def _page(build: Callable[[], HTMLResponse]) -> HTMLResponse:
     """Render, or render the error page for a domain error (404 for an unknown slug or id)."""
     try:
         return build()
+    except Moved as exc:  # a merged actor's page: the kept actor's
+        return HTMLResponse("", status_code=301, headers={"Location": f"/actors/{exc.new_id}"})
     except AppError as exc:
         return _render("error.html", status=exc.status, title=exc.title, detail=exc.detail)
 
