@@ -220,6 +220,21 @@ def rewriting(session: Session, where: ColumnElement[bool]) -> Iterator[None]:
     )
 
 
+@contextmanager
+def removing(session: Session, where: ColumnElement[bool], letter_id: int) -> Iterator[None]:
+    """Wrap the deletion of the signatures `where` selects (of one letter): their contribution
+    is taken away, as if they had never been recorded, and the letter's version moves."""
+    shift(session, where, -1)
+    yield
+    session.flush()
+    touch_letter(session, letter_id)
+    session.execute(
+        delete(LetterRollup).where(
+            LetterRollup.letter_id == letter_id, LetterRollup.new == 0, LetterRollup.withdrawn == 0
+        )
+    )
+
+
 def _rebuilt() -> Any:
     """Every signature's contribution, grouped as the rollups are: what `_moves` gives for all
     signatures, computed for a whole registry without a window over a sort of every signature.

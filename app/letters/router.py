@@ -7,7 +7,7 @@ from datetime import date
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy.orm import Session
 
 from app.actors.schemas import ActorKind, OrgType
@@ -28,6 +28,8 @@ from app.letters.schemas import (
     LetterUpdate,
     RecipientCreate,
     RecipientOut,
+    RetractIn,
+    RetractionOut,
     SignatureCreate,
     SignatureOut,
     SignatureStatus,
@@ -63,6 +65,7 @@ def _with_letter(obj: Signature | Recipient | Event, slug: str) -> dict[str, obj
     data["letter"] = slug
     if isinstance(obj, Signature | Recipient):
         data["actor"] = obj.actor
+        data["actor_match"] = getattr(obj, "actor_match", None)
     return data
 
 
@@ -275,12 +278,50 @@ def get_signature(slug: str, actor_id: int, session: ReadSession) -> SignatureOu
 @router.patch(
     "/{slug}/signatures/{actor_id:int}",
     operation_id="update_signature",
-    summary='Correct a signature; {"withdrawn_on": null} reinstates a withdrawn one',
+    summary='Correct a signature; {"withdrawn_on": null} reinstates it, {"actor_id": N} moves it',
     response_model=SignatureOut,
-    responses=responses(401, 403, 404, 422),
+    responses=responses(401, 403, 404, 409, 422),
 )
 def update_signature(slug: str, actor_id: int, data: SignatureUpdate, writer: WriteAccess) -> SignatureOut:
     return _signature_out(service.update_signature(writer, slug, actor_id, data), slug)
+
+
+@router.post(
+    "/{slug}/signatures/{actor_id:int}/retract",
+    operation_id="retract_signature",
+    summary="Retract a signature recorded by mistake (not a withdrawal)",
+    description=(
+        "For a signature that should never have been recorded (the wrong list, the wrong actor): it "
+        "leaves every count and timeline as if it had never been recorded. A withdrawal, by "
+        "contrast, is the signatory taking it back (`DELETE`). The change record keeps the "
+        "signature as it was, who retracted it and the `reason`; "
+        "`GET /v1/letters/{slug}/retractions` lists them."
+    ),
+    response_model=RetractionOut,
+    responses=responses(401, 403, 404, 422),
+)
+def retract_signature(
+    slug: str, actor_id: int, data: RetractIn, writer: WriteAccess, idem: IdempotencyKey
+) -> Response:
+    if (replay := idem.replay(writer)) is not None:
+        return replay
+    out = RetractionOut.model_validate(service.retract_signature(writer, slug, actor_id, data.reason))
+    return idem.store(writer, JSONResponse(out.model_dump(mode="json")))
+
+
+@router.get(
+    "/{slug}/retractions",
+    operation_id="list_retractions",
+    summary="Signatures retracted as mistakes, with who and why",
+    response_model=Page[RetractionOut],
+    responses=responses(404, 422),
+)
+def list_retractions(
+    slug: str, request: Request, response: Response, session: ReadSession, page: Paging
+) -> Page[RetractionOut]:
+    items, cursor = service.list_retractions(session, slug, page)
+    set_link_header(request, response, cursor)
+    return Page[RetractionOut](items=[RetractionOut.model_validate(i) for i in items], next_cursor=cursor)
 
 
 @router.delete(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import AfterValidator, Field, StringConstraints, model_validator
 
@@ -13,6 +13,7 @@ from app.schemas import Input, IsoDate, LongText, Output, ShortText, Slug, Url, 
 LetterStatus = Literal["draft", "open", "published", "delivered", "closed", "withdrawn"]
 SignatureStatus = Literal["confirmed", "unverified"]
 RecipientRole = Literal["to", "cc"]
+ActorMatch = Literal["existing", "created"]
 EventKind = Literal["published", "delivered", "response", "debated", "other"]
 Language = Annotated[
     str,
@@ -129,8 +130,14 @@ class SignatureCreate(_ActorRef):
 
 
 class SignatureUpdate(Input):
-    """Only the fields given change. `withdrawn_on: null` reinstates a withdrawn signature."""
+    """Only the fields given change. `withdrawn_on: null` reinstates a withdrawn signature;
+    `actor_id` moves the signature to another actor (one matched to the wrong actor)."""
 
+    actor_id: int | None = Field(
+        default=None,
+        ge=1,
+        description="Move the signature to this actor (who must not have signed the letter).",
+    )
     signed_on: IsoDate | None = None
     capacity: ShortText | None = None
     affiliation: ShortText | None = None
@@ -152,6 +159,28 @@ class SignatureOut(Output):
     withdrawn_on: dt.date | None
     created_at: dt.datetime
     updated_at: dt.datetime
+    actor_match: ActorMatch | None = Field(
+        default=None,
+        description="On a new signature: `existing` when the actor named (by `actor_id`, or inline "
+        "and found by identifier or name) existed, `created` when it was made with this write.",
+    )
+
+
+class RetractIn(Input):
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=2000), AfterValidator(filled)] = Field(
+        description="Why the signature was a mistake (kept in the change record)."
+    )
+
+
+class RetractionOut(Output):
+    """A signature removed as a mistake: it counts nowhere, as if it had never been recorded."""
+
+    letter: str
+    actor_id: int | None
+    reason: str | None
+    retracted_at: dt.datetime
+    retracted_by: str = Field(description="The name of the API key that retracted it.")
+    signature: dict[str, Any] = Field(description="The signature as it was.")
 
 
 # --- recipients and events ------------------------------------------------------------------
@@ -170,6 +199,9 @@ class RecipientOut(Output):
     capacity: str | None
     created_at: dt.datetime
     updated_at: dt.datetime
+    actor_match: ActorMatch | None = Field(
+        default=None, description="On a new recipient: as on a new signature."
+    )
 
 
 class EventCreate(Input):

@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session, object_session, selectinload, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app import rollups
-from app.actors.service import create_actor
+from app.actors.identity import redirect_of
+from app.actors.service import get_actor, resolve_inline_actor
 from app.auth import Writer
 from app.changes import record_change, snapshot
 from app.db import insert_for, session_scope
@@ -33,9 +34,11 @@ from app.letters.schemas import (
     SourceCreate,
 )
 from app.models import (
+    ACTOR_LOADS,
     Actor,
     Body,
     Campaign,
+    ChangeRecord,
     Claim,
     Event,
     Letter,
@@ -277,7 +280,7 @@ def _filtered(stmt: Select[Any], filters: SignatureFilters) -> Select[Any]:
 
 
 def _signature_query() -> Select[Signature]:
-    return select(Signature).options(selectinload(Signature.actor).selectinload(Actor.identifiers))
+    return select(Signature).options(selectinload(Signature.actor).options(*ACTOR_LOADS))
 
 
 def list_signatures(
@@ -304,13 +307,22 @@ def get_signature(session: Session, slug: str, actor_id: int) -> Signature:
     return signature
 
 
-def _actor_for(writer: Writer, actor_id: int | None, data: RecipientCreate | SignatureCreate) -> Actor:
+def _actor_for(
+    writer: Writer, actor_id: int | None, data: RecipientCreate | SignatureCreate
+) -> tuple[Actor, bool]:
+    """The actor a signature or recipient names, and whether it existed: by `actor_id` (a
+    merged id stands for the actor it was merged into), or inline (an existing actor that is
+    this one is used: `resolve_inline_actor`)."""
     if data.actor is not None:
-        return create_actor(writer, data.actor, field="body.actor")
-    actor = writer.session.get(Actor, actor_id, options=[selectinload(Actor.identifiers)])
+        return resolve_inline_actor(writer, data.actor, field="body.actor")
+    assert actor_id is not None
+    actor = writer.session.get(Actor, actor_id, options=list(ACTOR_LOADS))
     if actor is None:
-        raise Invalid(f"no actor with id {actor_id}", field="body.actor_id")
-    return actor
+        kept = redirect_of(writer.session, actor_id)
+        if kept is None:
+            raise Invalid(f"no actor with id {actor_id}", field="body.actor_id")
+        return get_actor(writer.session, kept), True
+    return actor, True
 
 
 def _signature_key(slug: str, actor_id: int) -> str:
@@ -320,7 +332,7 @@ def _signature_key(slug: str, actor_id: int) -> str:
 def add_signature(writer: Writer, slug: str, data: SignatureCreate) -> Signature:
     session = writer.session
     letter = find_letter(session, slug)
-    actor = _actor_for(writer, data.actor_id, data)
+    actor, existed = _actor_for(writer, data.actor_id, data)
     actor_id = actor.id
     # One statement: the new row, or none when this actor has signed already (a signer of the
     # same pair at the same moment waits for the other's transaction, then finds its row) —
@@ -350,6 +362,7 @@ def add_signature(writer: Writer, slug: str, data: SignatureCreate) -> Signature
             )
         raise Conflict(f"actor {actor_id} has signed '{slug}' already", extra={"actor_id": actor_id})
     set_committed_value(signature, "actor", actor)
+    signature.actor_match = "existing" if existed else "created"  # type: ignore[attr-defined]
     record_change(
         session,
         writer.key_name,
@@ -371,7 +384,7 @@ def update_signature(writer: Writer, slug: str, actor_id: int, data: SignatureUp
     signature = get_signature(session, slug, actor_id)
     before = snapshot(signature)
     changes = data.model_dump(exclude_unset=True)
-    for required in ("signed_on", "status"):
+    for required in ("signed_on", "status", "actor_id"):
         if required in changes and changes[required] is None:
             raise Invalid("may not be null", field=f"body.{required}")
     signed_on = changes.get("signed_on", signature.signed_on)
@@ -379,19 +392,100 @@ def update_signature(writer: Writer, slug: str, actor_id: int, data: SignatureUp
     if withdrawn_on is not None and withdrawn_on < signed_on:
         field = "body.withdrawn_on" if "withdrawn_on" in changes else "body.signed_on"
         raise Invalid("a signature cannot be withdrawn before it was made", field=field)
+    target = _move_target(session, signature, changes.pop("actor_id", None))
     with rollups.rewriting(session, Signature.id == signature.id):
         for field, value in changes.items():
             setattr(signature, field, value)
+        if target is not None:
+            signature.actor_id = target.id
+    if target is not None:
+        session.flush()
+        set_committed_value(signature, "actor", target)
     record_change(
         session,
         writer.key_name,
-        "update",
+        "move" if target is not None else "update",
         "signature",
         _signature_key(slug, actor_id),
         before=before,
-        after=snapshot(signature),
+        after={**snapshot(signature), **({"moved_to": target.id} if target is not None else {})},
     )
     return signature
+
+
+def _move_target(session: Session, signature: Signature, actor_id: int | None) -> Actor | None:
+    """The actor a signature moves to (`PATCH … {"actor_id": …}`), or None when it stays: the
+    actor must exist (a merged id stands for its kept actor) and not have signed the letter."""
+    if actor_id is None or actor_id == signature.actor_id:
+        return None
+    target = session.get(Actor, actor_id, options=list(ACTOR_LOADS))
+    if target is None:
+        kept = redirect_of(session, actor_id)
+        if kept is None:
+            raise Invalid(f"no actor with id {actor_id}", field="body.actor_id")
+        if kept == signature.actor_id:
+            return None
+        target = get_actor(session, kept)
+    taken = session.scalar(
+        select(Signature.id).where(
+            Signature.letter_id == signature.letter_id, Signature.actor_id == target.id
+        )
+    )
+    if taken is not None:
+        raise Conflict(
+            f"actor {target.id} has signed this letter already; merge the two actors instead "
+            f"(POST /v1/actors/{target.id}/merge)",
+            extra={"actor_id": target.id},
+        )
+    return target
+
+
+def retract_signature(writer: Writer, slug: str, actor_id: int, reason: str) -> dict[str, Any]:
+    """Remove a signature recorded by mistake (not a withdrawal: the signatory never signed):
+    every count and timeline is as if it had never been recorded. Its change record keeps the
+    signature as it was, who retracted it and why."""
+    session = writer.session
+    signature = get_signature(session, slug, actor_id)
+    before = snapshot(signature)
+    with rollups.removing(session, Signature.id == signature.id, signature.letter_id):
+        session.delete(signature)
+    record = record_change(
+        session,
+        writer.key_name,
+        "retract",
+        "signature",
+        _signature_key(slug, actor_id),
+        before=before,
+        after={"reason": reason},
+    )
+    session.flush()
+    return _retraction(record, slug)
+
+
+def _retraction(record: Any, slug: str) -> dict[str, Any]:
+    before = dict(record.before or {})
+    return {
+        "letter": slug,
+        "actor_id": before.get("actor_id"),
+        "reason": (record.after or {}).get("reason"),
+        "retracted_at": record.at,
+        "retracted_by": record.key_name,
+        "signature": before,
+    }
+
+
+def list_retractions(
+    session: Session, slug: str, params: PageParams
+) -> tuple[list[dict[str, Any]], str | None]:
+    """The signatures retracted from a letter as mistakes, oldest first, with who and why."""
+    find_letter(session, slug)
+    stmt = select(ChangeRecord).where(
+        ChangeRecord.entity == "signature",
+        ChangeRecord.action == "retract",
+        ChangeRecord.entity_key.like(f"{slug}/%"),
+    )
+    rows, cursor = keyset_page(session, stmt, [SortKey(ChangeRecord.id)], params)
+    return [_retraction(row[0], slug) for row in rows], cursor
 
 
 def withdraw_signature(writer: Writer, slug: str, actor_id: int, on: date | None) -> Signature:
@@ -502,7 +596,7 @@ def export_signatures(
 
 
 def _recipient_query() -> Select[Recipient]:
-    return select(Recipient).options(selectinload(Recipient.actor).selectinload(Actor.identifiers))
+    return select(Recipient).options(selectinload(Recipient.actor).options(*ACTOR_LOADS))
 
 
 def list_recipients(session: Session, slug: str, params: PageParams) -> tuple[list[Recipient], str | None]:
@@ -525,7 +619,7 @@ def get_recipient(session: Session, slug: str, recipient_id: int) -> Recipient:
 def add_recipient(writer: Writer, slug: str, data: RecipientCreate) -> Recipient:
     session = writer.session
     letter = find_letter(session, slug)
-    actor = _actor_for(writer, data.actor_id, data)
+    actor, existed = _actor_for(writer, data.actor_id, data)
     actor_id = actor.id
     duplicate = f"actor {actor_id} is a '{data.role}' recipient of '{slug}' already"
     taken = select(Recipient.id).where(
@@ -547,7 +641,9 @@ def add_recipient(writer: Writer, slug: str, data: RecipientCreate) -> Recipient
         session, writer.key_name, "create", "recipient", f"{slug}/{recipient.id}", after=snapshot(recipient)
     )
     session.flush()
-    return get_recipient(session, slug, recipient.id)
+    out = get_recipient(session, slug, recipient.id)
+    out.actor_match = "existing" if existed else "created"  # type: ignore[attr-defined]
+    return out
 
 
 def remove_recipient(writer: Writer, slug: str, recipient_id: int) -> None:
