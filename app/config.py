@@ -49,6 +49,13 @@ class Settings(BaseSettings):
     match_threshold: float = Field(
         default=92, ge=0, le=100, description="Lowest fuzzy score (0-100) that counts as a match in imports."
     )
+    match_possible_threshold: float = Field(
+        default=80,
+        ge=0,
+        le=100,
+        description="Lowest fuzzy score (0-100) that an import reports as a possible match of a row "
+        "(`possible_matches`) without matching it.",
+    )
 
     embed_max_age: int = Field(
         default=60, ge=0, description="Cache-Control max-age (seconds) of counts, badges, embeds and oEmbed."

@@ -41,6 +41,7 @@ from app.models import (
     Signature,
     Source,
 )
+from app.names import variant_key
 from app.text import fold, match_name, search_text
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -234,6 +235,7 @@ def _parliament(session: Session, stats: _Loaded) -> dict[str, int]:
             country="GB",
             org_type=None,
             match_name=match_name(r["name"]),
+            variant_key=variant_key(r["name"], "person"),
             search_text=search_text(r["name"], r["constituency"] or None),
         )
         new.append((r, actor))
@@ -384,6 +386,7 @@ def _new_actor(
         name=name,
         org_type=org_type,
         match_name=match_name(name),
+        variant_key=variant_key(name, kind),
         search_text=search_text(name, extra_search),
     )
 

@@ -34,9 +34,10 @@ from typing import IO, Any
 import psycopg
 from sqlalchemy import func, insert, select, text, tuple_
 from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from app import rollups
+from app.actors.identity import refresh_names
 from app.changes import record_change
 from app.errors import Invalid
 from app.imports.matching import Resolver, chunks, decide_fuzzy
@@ -44,6 +45,7 @@ from app.imports.parsing import COUNTRIES, KINDS, format_identifiers, parse_iden
 from app.imports.service import insert_actors, insert_rows
 from app.models import (
     Actor,
+    ActorAlias,
     Base,
     Body,
     Campaign,
@@ -57,6 +59,7 @@ from app.models import (
     Signature,
     Source,
 )
+from app.names import variant_key
 from app.text import match_name, search_text
 
 BATCH = 5000
@@ -69,6 +72,7 @@ COLUMNS: dict[str, list[str]] = {
     "campaigns.csv": ["slug", "name", "description"],
     "actors.csv": ["ref", "kind", "name", "sort_name", "country", "org_type", "identifiers"],
     "memberships.csv": ["actor_ref", "body", "party", "constituency", "start_date", "end_date"],
+    "aliases.csv": ["actor_ref", "name"],
     "letters.csv": [
         "slug",
         "title",
@@ -127,6 +131,8 @@ def _table_rows(session: Session, name: str) -> Iterator[Any]:
         )
     elif name == "actors.csv":
         yield from _actor_rows(session)
+    elif name == "aliases.csv":
+        yield from _stream(session, select(ActorAlias.actor_id, ActorAlias.name).order_by(ActorAlias.id))
     elif name == "memberships.csv":
         stmt: Any = (
             select(
@@ -893,13 +899,14 @@ class _Loader:
                 "CREATE TEMPORARY TABLE dump_refs (actor_id integer NOT NULL "
                 f"DEFAULT nextval('{sequence}'), ref text NOT NULL, kind text NOT NULL, name text NOT NULL, "
                 "sort_name text, country text, org_type text, match_name text NOT NULL, "
-                "search_text text NOT NULL, schemes text, ident_values text)"
+                "variant_key text NOT NULL, search_text text NOT NULL, schemes text, ident_values text)"
             )
         )
         self.refs_in_table = True  # (the savepoint undoes the flags with the table)
         self.refs_in_memory = False
         columns = (
-            "ref, kind, name, sort_name, country, org_type, match_name, search_text, schemes, ident_values"
+            "ref, kind, name, sort_name, country, org_type, match_name, variant_key, search_text, schemes, "
+            "ident_values"
         )
         done = 0
         with _raw(session).cursor() as cursor, cursor.copy(f"COPY dump_refs ({columns}) FROM STDIN") as copy:
@@ -915,6 +922,7 @@ class _Loader:
                         self._country(name, line, row.get("country")),
                         row.get("org_type"),
                         match_name(actor_name),
+                        variant_key(actor_name, kind),
                         search_text(actor_name, sort_name),
                         ";".join([s for s, _v in pairs]) or None,
                         ";".join([v for _s, v in pairs]) or None,
@@ -927,14 +935,24 @@ class _Loader:
         self._report(name, done, done)
         session.execute(text("CREATE UNIQUE INDEX ON dump_refs (ref)"))  # a ref twice: row by row says where
         self._report("actors: inserting", 0)
-        columns_out = ["id", "kind", "name", "sort_name", "country", "org_type", "match_name", "search_text"]
+        columns_out = [
+            "id",
+            "kind",
+            "name",
+            "sort_name",
+            "country",
+            "org_type",
+            "match_name",
+            "variant_key",
+            "search_text",
+        ]
         with _indexed_after(session, ["actors", "identifiers"], lambda: self._report("actors: indexing", 0)):
             self.stats.actors_created = _insert_select(
                 session,
                 "actors",
                 columns_out,
-                "SELECT actor_id AS id, kind, name, sort_name, country, org_type, match_name, search_text "
-                "FROM dump_refs ORDER BY actor_id",
+                "SELECT actor_id AS id, kind, name, sort_name, country, org_type, match_name, variant_key, "
+                "search_text FROM dump_refs ORDER BY actor_id",
                 {},
             )
             _insert_select(
@@ -975,6 +993,7 @@ class _Loader:
                     "country": self._country(name, line, row.get("country")),
                     "org_type": row.get("org_type"),
                     "match_name": match_name(actor_name),
+                    "variant_key": variant_key(actor_name, kind),
                     "search_text": search_text(actor_name, row.get("sort_name")),
                 }
                 for (_ref, kind, actor_name, row, _pairs, line), _t in new
@@ -1103,6 +1122,54 @@ class _Loader:
                 values = kept
             if values:
                 self.conn.execute(insert(table), values)
+
+    def load_aliases(self) -> None:
+        """Other names of the actors loaded (few: row by row); their search text takes them in.
+        Into a registry with data, an actor's alias it has already is skipped."""
+        name = "aliases.csv"
+        rows = self.source(name)
+        if rows is None:
+            return
+        self._memory_refs()
+        table = Base.metadata.tables["actor_aliases"]
+        touched: set[int] = set()
+        batch: list[dict[str, Any]] = []
+        have = {
+            (int(a), str(k))
+            for a, k in self.session.execute(select(ActorAlias.actor_id, ActorAlias.match_name))
+        }
+        kinds: dict[int, str] = {}
+        for line, row in rows:
+            actor_id = self._ref(name, line, row)
+            alias = self._need(name, line, row, "name")
+            key = match_name(alias)
+            if (actor_id, key) in have:
+                self._skip(name)
+                continue
+            have.add((actor_id, key))
+            if actor_id not in kinds:
+                kinds[actor_id] = (
+                    self.session.scalar(select(Actor.kind).where(Actor.id == actor_id)) or "person"
+                )
+            batch.append(
+                {
+                    "actor_id": actor_id,
+                    "name": alias,
+                    "match_name": key,
+                    "variant_key": variant_key(alias, kinds[actor_id]),
+                }
+            )
+            touched.add(actor_id)
+            self.stats.rows[name] = self.stats.rows.get(name, 0) + 1
+        if batch:
+            self.conn.execute(insert(table), batch)
+        for part in chunks(sorted(touched)):
+            actors = self.session.scalars(
+                select(Actor).where(Actor.id.in_(list(part))).options(selectinload(Actor.aliases))
+            )
+            for actor in actors:
+                refresh_names(actor)
+        self.session.flush()
 
     def load_letters(self) -> None:
         name = "letters.csv"
@@ -1399,6 +1466,7 @@ def _load(
     loader.load_slugged("campaigns.csv", Campaign, loader.campaigns)
     loader.load_actors()
     loader.load_memberships()
+    loader.load_aliases()
     loader.load_letters()
     for name in ("claims.csv", "sources.csv", "events.csv"):
         loader.load_letter_children(name)

@@ -46,6 +46,7 @@ from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from functools import lru_cache
 from math import floor
 from typing import Any
@@ -103,6 +104,7 @@ class _Scan:
     exact: dict[str, list[int]] = field(default_factory=dict)
     postings: dict[str, list[int]] = field(default_factory=dict)
     names: dict[int, str] = field(default_factory=dict)
+    countries: dict[int, str | None] = field(default_factory=dict)  # of the actors in `names`
     blocks: dict[str, _Indexed] = field(default_factory=dict)  # prepared by `fuzzy_many`
 
 
@@ -195,8 +197,8 @@ class Resolver:
             return scan
         tokens = {t for key in keys for t in key.split(" ")}
         scan = _Scan(keys)
-        exact, postings, names = scan.exact, scan.postings, scan.names
-        for actor_id, key in self._rows_of_kind(kind):
+        exact, postings, names, countries = scan.exact, scan.postings, scan.names, scan.countries
+        for actor_id, key, country in self._rows_of_kind(kind):
             if key in keys:
                 if key in exact:
                     exact[key].append(actor_id)
@@ -213,28 +215,76 @@ class Resolver:
                         posting.append(actor_id)
             if kept:
                 names[actor_id] = key
+                countries[actor_id] = country
         self._scans[kind] = scan
         return scan
 
-    def _rows_of_kind(self, kind: str) -> Iterator[tuple[int, str]]:
-        """`(id, match_name)` of the kind's actors in id order, through the driver's cursor
+    def _rows_of_kind(self, kind: str) -> Iterator[tuple[int, str, str | None]]:
+        """`(id, match_name, country)` of the kind's actors in id order, through the driver's cursor
         (hundreds of thousands of rows: no per-row work by SQLAlchemy)."""
         self.session.flush()
         conn = self.session.connection()
         mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
         cursor = conn.connection.cursor()
         try:
-            cursor.execute(f"SELECT id, match_name FROM actors WHERE kind = {mark} ORDER BY id", (kind,))
+            cursor.execute(
+                f"SELECT id, match_name, country FROM actors WHERE kind = {mark} ORDER BY id", (kind,)
+            )
             while rows := cursor.fetchmany(10_000):
                 yield from rows
         finally:
             cursor.close()
+
+    def scanned(self, kind: str, actor_id: int) -> tuple[str, str | None]:
+        """`(match_name, country)` of an actor that a fuzzy search of `kind` found."""
+        scan = self._scans[kind]
+        return scan.names[actor_id], scan.countries.get(actor_id)
 
     def identifiers_of(self, actor_ids: Iterable[int]) -> dict[int, dict[str, str]]:
         out: dict[int, dict[str, str]] = defaultdict(dict)
         sql = "SELECT actor_id, scheme, value FROM identifiers WHERE actor_id {values}"
         for actor_id, scheme, value in self._rows_among(sql, (), sorted(set(actor_ids))):
             out[actor_id][scheme] = value
+        return out
+
+    def by_aliases(self, kind: str, keys: Iterable[str]) -> dict[str, list[int]]:
+        """The actors of `kind` with an alias of each normalised name."""
+        found: dict[str, list[int]] = defaultdict(list)
+        sql = (
+            "SELECT l.match_name, l.actor_id FROM actor_aliases l JOIN actors a ON a.id = l.actor_id "
+            "WHERE a.kind = {mark} AND l.match_name {values} ORDER BY l.actor_id"
+        )
+        for key, actor_id in self._rows_among(sql, (kind,), sorted(set(keys))):
+            if actor_id not in found[key]:
+                found[key].append(actor_id)
+        return found
+
+    def by_variants(self, kind: str, variants: Iterable[str]) -> dict[str, list[int]]:
+        """The actors of `kind` whose variant key, or an alias's, is each of `variants`."""
+        found: dict[str, list[int]] = defaultdict(list)
+        wanted = sorted({v for v in variants if v})
+        own = "SELECT variant_key, id FROM actors WHERE kind = {mark} AND variant_key {values} ORDER BY id"
+        alias = (
+            "SELECT l.variant_key, l.actor_id FROM actor_aliases l JOIN actors a ON a.id = l.actor_id "
+            "WHERE a.kind = {mark} AND l.variant_key {values} ORDER BY l.actor_id"
+        )
+        for sql in (own, alias):
+            for key, actor_id in self._rows_among(sql, (kind,), wanted):
+                if actor_id not in found[key]:
+                    found[key].append(actor_id)
+        return found
+
+    def facts_of(self, actor_ids: Iterable[int]) -> dict[int, tuple[str, str | None]]:
+        """`(match_name, country)` of each actor."""
+        sql = "SELECT id, match_name, country FROM actors WHERE id {values}"
+        return {i: (key, country) for i, key, country in self._rows_among(sql, (), sorted(set(actor_ids)))}
+
+    def seats_of(self, actor_ids: Iterable[int]) -> dict[int, list[tuple[int, int | None, Any, Any]]]:
+        """Each actor's memberships: `(body_id, party_id, start_date, end_date)`."""
+        out: dict[int, list[tuple[int, int | None, Any, Any]]] = defaultdict(list)
+        sql = "SELECT actor_id, body_id, party_id, start_date, end_date FROM memberships WHERE actor_id {values}"
+        for actor_id, body_id, party_id, start, end in self._rows_among(sql, (), sorted(set(actor_ids))):
+            out[actor_id].append((body_id, party_id, _day(start), _day(end)))
         return out
 
     def fetch_names(self, actor_ids: Iterable[int]) -> None:
@@ -453,6 +503,13 @@ class Resolver:
         block.names.append(key)
         for token in set(key.split(" ")):
             block.postings[token].append(index)
+
+
+def _day(value: Any) -> date | None:
+    """A date from the driver (SQLite hands back ISO text)."""
+    if value is None or isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value))
 
 
 @lru_cache(maxsize=4096)

@@ -119,6 +119,7 @@ def import_signatures(
         on_ambiguous=on_ambiguous,
         scorer=settings.match_scorer,
         threshold=settings.match_threshold,
+        possible_threshold=settings.match_possible_threshold,
         rows=rows,
     )
     report = service.import_for_writer(writer, slug, records, options)

@@ -26,6 +26,8 @@ from datetime import date, datetime
 from operator import itemgetter
 from typing import Any, Literal
 
+from confusable_homoglyphs.confusables import is_mixed_script
+from rapidfuzz import fuzz
 from sqlalchemy import Integer, and_, any_, bindparam, func, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection, Dialect
@@ -33,13 +35,15 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from app import rollups
+from app.actors.identity import first_free_actor_id, name_lock, resolve_ids
 from app.auth import Writer
 from app.changes import record_change
 from app.errors import AppError, NotFound
-from app.imports.matching import Candidate, Resolver, chunks, conflicts, decide_fuzzy
+from app.imports.matching import MAX_CANDIDATES, Candidate, Resolver, chunks, conflicts, decide_fuzzy
 from app.imports.parsing import ImportRow, RawRow, check_row
-from app.models import Actor, Base, Body, Letter, Membership, Party, Signature
-from app.text import fold, match_folded, search_text
+from app.models import Actor, ActorAlias, Base, Body, Letter, Membership, Party, Signature
+from app.names import differ_by_distinguishing, variant_key
+from app.text import fold, match_folded, match_name, search_text
 
 log = logging.getLogger("undersigned.imports")
 
@@ -63,6 +67,7 @@ class ImportOptions:
     on_ambiguous: Literal["report", "create"] = "report"
     scorer: str = "token_sort_ratio"
     threshold: float = 92
+    possible_threshold: float = 80  # (fuzzy scores reported as possible matches only)
     # "flagged": the report lists only the rows that are not a plain `created` or `matched`
     # (errors, ambiguous, duplicates, rows with a warning); the summary still counts every row.
     rows: Literal["all", "flagged"] = "all"
@@ -84,6 +89,9 @@ class _Outcome:
     new: _NewActor | None = None
     candidates: list[Candidate] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    method: str | None = None  # how an existing actor was found (`MatchMethod`)
+    score: float | None = None
+    possible: list[Candidate] = field(default_factory=list)  # close candidates passed over
 
 
 class _Clock:
@@ -189,10 +197,17 @@ def _import(
     progress: Progress | None,
 ) -> dict[str, Any]:
     clock = _Clock()
-    letter = lock_letter(session, slug)
-    default_day = letter.published_on or date.today()
     rows = [check_row(raw, default_kind=options.default_kind) for raw in raw_rows]
     total = len(rows)
+    folded = {
+        r.row: fold(r.name) for r in rows if not r.errors
+    }  # (the start of a new actor's search_text too)
+    keys = {row: match_folded(name) for row, name in folded.items()}
+    if not options.dry_run:
+        # Before the letter's lock, in the order every writer of a new actor takes them.
+        name_lock(session, {(r.kind, keys[r.row]) for r in rows if r.row in keys})
+    letter = lock_letter(session, slug)
+    default_day = letter.published_on or date.today()
     if progress:
         progress("checking", total, total)
     clock.lap("read")
@@ -208,32 +223,26 @@ def _import(
         if r.withdrawn_on and r.withdrawn_on < r.signed_on:
             r.errors.append("withdrawn_on: before signed_on")
 
-    resolver = Resolver(session, scorer=options.scorer, threshold=options.threshold)
+    # Fuzzy candidates down to the possible-match threshold; only those at `threshold` match.
+    resolver = Resolver(
+        session, scorer=options.scorer, threshold=min(options.threshold, options.possible_threshold)
+    )
     good = [r for r in rows if not r.errors]
     by_ident = resolver.by_identifiers(p for r in good for p in r.identifiers)
-    folded = {r.row: fold(r.name) for r in good}  # (the start of a new actor's search_text too)
-    keys = {row: match_folded(name) for row, name in folded.items()}
     clock.lap("normalise")
     exact: dict[str, dict[str, list[int]]] = {}
     for kind in {r.kind for r in good}:
         exact[kind] = resolver.by_names_bulk(kind, {keys[r.row] for r in good if r.kind == kind})
+        aliased = resolver.by_aliases(
+            kind, {keys[r.row] for r in good if r.kind == kind and not exact[kind].get(keys[r.row])}
+        )
+        for key, holders in aliased.items():  # (a name no actor has: an alias names them)
+            exact[kind][key] = [-i for i in holders]  # negative: found by an alias
     clock.lap("exact names")
+    named = _named(resolver, good, keys, exact)
     # What the exactly named actors hold matters only to rows that give identifiers (`conflicts`).
-    held = resolver.identifiers_of(
-        i for r in good if r.identifiers for i in exact[r.kind].get(keys[r.row], ())
-    )
-    # `actor_id` (a signatures export) names an actor when kind and normalised name agree.
-    known_ids: dict[int, tuple[str, str]] = {}
-    for part in chunks(sorted({r.actor_id for r in good if r.actor_id is not None})):
-        stmt = select(Actor.id, Actor.kind, Actor.match_name, Actor.name).where(Actor.id.in_(part))
-        for actor_id, kind, key, name in session.execute(stmt):
-            known_ids[actor_id] = (kind, key)
-            resolver.names[actor_id] = name
-    by_actor_id = {
-        r.row: r.actor_id
-        for r in good
-        if r.actor_id is not None and known_ids.get(r.actor_id) == (r.kind, keys[r.row])
-    }
+    held = resolver.identifiers_of(i for r in good if r.identifiers for i, _m in named.get(r.row, ()))
+    by_actor_id = _by_actor_id(session, resolver, good, keys)
     # Rows whose identifiers name two actors are errors (found here, so that whether anything
     # will be written is known before the first write).
     conflicted = {
@@ -251,13 +260,19 @@ def _import(
         for r in good
         if r.row not in by_actor_id
         and not (r.identifiers and any(p in by_ident for p in r.identifiers))
-        and not exact[r.kind].get(keys[r.row])
+        and not named.get(r.row)
     ]
     for kind in sorted({r.kind for r in unresolved}):
         resolver.prepare_fuzzy(kind, {keys[r.row] for r in unresolved if r.kind == kind})
-    fuzzy_of = _fuzzy(resolver, [r for r in unresolved if r.identifiers], keys)
+    # Rows with identifiers or a seat are searched now (what their candidates hold, and their
+    # seats, are read here); the others chunk by chunk below, while the chunks before are written.
+    fuzzy_of = _fuzzy(resolver, [r for r in unresolved if r.identifiers or r.body], keys)
     fuzzy_held = resolver.identifiers_of(c.id for candidates in fuzzy_of.values() for c in candidates)
-    later = {r.row for r in unresolved if not r.identifiers}
+    seats = resolver.seats_of(
+        [i for r in good if r.body for i, _m in named.get(r.row, ())]
+        + [c.id for row, found in fuzzy_of.items() for c in found]
+    )
+    later = {r.row for r in unresolved if not (r.identifiers or r.body)}
     signed = dict(
         session.execute(
             select(Signature.actor_id, Signature.withdrawn_on).where(Signature.letter_id == letter.id)
@@ -283,11 +298,7 @@ def _import(
             for r in good
             if r.row not in by_actor_id
             and not (r.identifiers and any(p in by_ident for p in r.identifiers))
-            and (
-                len(hits := exact[r.kind].get(keys[r.row], ())) == 0
-                or bool(r.identifiers)
-                or (len(hits) > 1 and options.on_ambiguous == "create")
-            )
+            and (len(named.get(r.row, ())) != 1 or bool(r.identifiers))
         )
         reserved = reserve_actor_ids(session, creatable)
         ids = iter(reserved)
@@ -328,14 +339,20 @@ def _import(
                             target = ident_ids.pop()
                         pending = next((new_by_ident[p] for p in idents if p in new_by_ident), None)
                     candidates: list[Candidate] = []
+                    passed: list[Candidate] = []
+                    method = "identifier" if target is not None else None
+                    if r.row in by_actor_id:
+                        method = "actor_id"
                     if target is None and pending is None:
-                        names = exact[r.kind].get(key, [])
+                        names = named.get(r.row, [])
                         if idents:
-                            names = [i for i in names if not conflicts(idents, held.get(i, {}))]
+                            names = [(i, m) for i, m in names if not conflicts(idents, held.get(i, {}))]
+                        if len(names) > 1 and r.body:
+                            names = _seated(names, r, bodies, parties, seats) or names
                         if len(names) == 1:
-                            target = names[0]
+                            target, method = names[0]
                         elif len(names) > 1:
-                            candidates = [Candidate(i, "", 1.0) for i in names]  # named in the report
+                            candidates = [Candidate(i, "", 1.0) for i, _m in names]  # named in the report
                         else:
                             pending = new_by_name.get((r.kind, key))
                             if (
@@ -350,10 +367,23 @@ def _import(
                                     fuzzy = [
                                         c for c in fuzzy if not conflicts(idents, fuzzy_held.get(c.id, {}))
                                     ]
-                                best, candidates = decide_fuzzy(fuzzy)
-                                target = best.id if best else None
+                                strong, told_apart, passed = _split_fuzzy(resolver, r, key, fuzzy, options)
+                                if len(strong) > 1 and r.body:
+                                    seated = _seated(
+                                        [(c.id, "seat") for c in strong], r, bodies, parties, seats
+                                    )
+                                    strong = [c for c in strong if (c.id, "seat") in seated] or strong
+                                    if len(strong) == 1:
+                                        method = "seat"
+                                best, candidates = decide_fuzzy(strong)
+                                if best is not None:
+                                    target, method = best.id, method or "fuzzy"
+                                    passed = [c for c in fuzzy if c.id != best.id][:MAX_CANDIDATES]
+                                elif not candidates and told_apart:
+                                    candidates = told_apart  # a distinguishing word: ask, never match
                     if target is not None:
-                        outcome = _Outcome(r, "matched", actor_id=target)
+                        outcome = _Outcome(r, "matched", actor_id=target, method=method, possible=passed)
+                        outcome.score = _score_of(method, target, fuzzy_of.get(r.row, []))
                         if target in signed:
                             outcome.status = "duplicate"
                             withdrawn = signed[target]
@@ -372,19 +402,23 @@ def _import(
                     if pending is not None:
                         outcomes.append(
                             _Outcome(
-                                r, "duplicate", new=pending, warnings=[f"same actor as row {pending.row.row}"]
+                                r,
+                                "duplicate",
+                                new=pending,
+                                warnings=[f"same actor as row {pending.row.row}"],
+                                method="row",
                             )
                         )
                         continue
                     if candidates and options.on_ambiguous != "create":
-                        outcomes.append(_Outcome(r, "ambiguous", candidates=candidates))
+                        outcomes.append(_Outcome(r, "ambiguous", candidates=candidates, possible=passed))
                         continue
                     new = _NewActor(r, key, folded[r.row], next(ids) if writer else None)
                     created.append(new)
                     for p in r.identifiers:
                         new_by_ident.setdefault(p, new)
                     new_by_name.setdefault((r.kind, key), new)
-                    outcome = _Outcome(r, "created", new=new)
+                    outcome = _Outcome(r, "created", new=new, possible=candidates + passed)
                     if candidates:
                         outcome.warnings.append("ambiguous; created a new actor (on_ambiguous=create)")
                     if r.party and not r.body:
@@ -401,9 +435,10 @@ def _import(
             writer.close()
     clock.lap("decide and write")
 
+    _variant_matches(resolver, outcomes, {o.new.id for o in outcomes if o.new and o.new.id})
     resolver.fetch_names(
         [o.actor_id for o in outcomes if o.actor_id is not None]
-        + [c.id for o in outcomes for c in o.candidates]
+        + [c.id for o in outcomes for c in (*o.candidates, *o.possible)]
     )
     _seat_warnings(session, outcomes, bodies, parties)
     clock.lap("names and warnings")
@@ -455,6 +490,136 @@ def _import(
             f"{summary['error']} of {total} rows have errors; nothing was imported", extra=report
         )
     return report
+
+
+def _named(
+    resolver: Resolver, rows: list[ImportRow], keys: dict[int, str], exact: dict[str, dict[str, list[int]]]
+) -> dict[int, list[tuple[int, str]]]:
+    """The actors each row names by its normalised name (`exact`) or an alias (`alias`; their
+    ids negative in `exact`), leaving out, for an organisation with a country, those of another
+    country: they are other organisations of the same name."""
+    out: dict[int, list[tuple[int, str]]] = {}
+    for r in rows:
+        hits = exact[r.kind].get(keys[r.row])
+        if hits:
+            out[r.row] = [(i, "exact") if i > 0 else (-i, "alias") for i in hits]
+    checked = [r for r in rows if r.row in out and r.kind == "organisation" and r.country]
+    facts = resolver.facts_of(i for r in checked for i, _m in out[r.row])
+    for r in checked:
+        out[r.row] = [(i, m) for i, m in out[r.row] if facts.get(i, ("", None))[1] in (None, r.country)]
+    return out
+
+
+def _by_actor_id(
+    session: Session, resolver: Resolver, rows: list[ImportRow], keys: dict[int, str]
+) -> dict[int, int]:
+    """`actor_id` (a signatures export) names an actor when kind and normalised name (or one
+    of its aliases) agree; an id merged into another stands for the actor it is now."""
+    given = {r.actor_id for r in rows if r.actor_id is not None}
+    present = set()
+    for part in chunks(sorted(given)):
+        present |= set(session.scalars(select(Actor.id).where(Actor.id.in_(part))))
+    moved = resolve_ids(session, given - present)
+    wanted = sorted({moved.get(i, i) for i in given})
+    known: dict[int, tuple[str, set[str]]] = {}
+    for part in chunks(wanted):
+        stmt = select(Actor.id, Actor.kind, Actor.match_name, Actor.name).where(Actor.id.in_(part))
+        for actor_id, kind, key, name in session.execute(stmt):
+            known[actor_id] = (kind, {key})
+            resolver.names[actor_id] = name
+        for actor_id, key in session.execute(
+            select(ActorAlias.actor_id, ActorAlias.match_name).where(ActorAlias.actor_id.in_(part))
+        ):
+            known[actor_id][1].add(key)
+    out: dict[int, int] = {}
+    for r in rows:
+        if r.actor_id is None:
+            continue
+        actor_id = moved.get(r.actor_id, r.actor_id)
+        kind, names = known.get(actor_id, ("", set()))
+        if kind == r.kind and keys[r.row] in names:
+            out[r.row] = actor_id
+    return out
+
+
+def _seated(
+    names: list[tuple[int, str]],
+    r: ImportRow,
+    bodies: dict[str, int],
+    parties: dict[str, int],
+    seats: dict[int, list[tuple[int, int | None, Any, Any]]],
+) -> list[tuple[int, str]]:
+    """Of several actors a person's row names, those holding the row's seat (its body, and its
+    party if given) on the signing day: one of them is the row's actor, found by `seat`."""
+    day = r.signed_on
+    body = bodies.get(r.body or "")
+    party = parties.get(r.party) if r.party else None
+    out = []
+    for actor_id, _method in names:
+        for seat_body, seat_party, start, end in seats.get(actor_id, []):
+            if seat_body != body or (party is not None and seat_party != party):
+                continue
+            if day is not None and start <= day and (end is None or end >= day):
+                out.append((actor_id, "seat"))
+                break
+    return out
+
+
+def _split_fuzzy(
+    resolver: Resolver, r: ImportRow, key: str, fuzzy: list[Candidate], options: ImportOptions
+) -> tuple[list[Candidate], list[Candidate], list[Candidate]]:
+    """A row's fuzzy candidates as: those that may match (at the threshold, nothing telling them
+    apart), those at the threshold that a distinguishing word tells apart (a country, a number,
+    a chapter: never matched, asked about), and the others (possible matches only)."""
+    strong, told_apart, passed = [], [], []
+    for c in fuzzy:
+        other, country = resolver.scanned(r.kind, c.id)
+        if (
+            r.kind == "organisation" and r.country and country and country != r.country
+        ) or c.score * 100 < options.threshold:
+            passed.append(c)
+        elif differ_by_distinguishing(key, other, r.kind):
+            told_apart.append(c)
+        else:
+            strong.append(c)
+    return strong, told_apart[:MAX_CANDIDATES], passed
+
+
+def _score_of(method: str | None, target: int, fuzzy: list[Candidate]) -> float:
+    if method in ("fuzzy", "seat"):
+        return next((c.score for c in fuzzy if c.id == target), 1.0)
+    return 1.0
+
+
+def _variant_matches(resolver: Resolver, outcomes: list[_Outcome], new_ids: set[int]) -> None:
+    """Rows created as new get, as possible matches, the existing actors whose name is theirs
+    once short forms and spellings are made one (`variant_key`: "Sir Ed Davey", "Amnesty Intl"),
+    scored by the fuzzy scorer; and every row whose name mixes scripts a warning."""
+    for o in outcomes:
+        if (
+            o.status != "error"
+            and not o.row.name.isascii()
+            and any(is_mixed_script(w) for w in o.row.name.split())
+        ):
+            o.warnings.append("name: mixes scripts (its Latin look-alikes were read as Latin)")
+    created = [o for o in outcomes if o.status == "created"]
+    wanted: dict[str, dict[str, list[_Outcome]]] = {}
+    for o in created:
+        wanted.setdefault(o.row.kind, {}).setdefault(variant_key(o.row.name, o.row.kind), []).append(o)
+    hits: dict[int, list[int]] = {}
+    for kind, by_variant in wanted.items():
+        for variant, ids in resolver.by_variants(kind, by_variant).items():
+            for o in by_variant.get(variant, []):
+                hits[o.row.row] = [i for i in ids if i not in new_ids]
+    facts = resolver.facts_of(i for ids in hits.values() for i in ids)
+    for o in created:
+        known = {c.id for c in o.possible}
+        key = match_name(o.row.name)
+        for actor_id in hits.get(o.row.row, []):
+            if actor_id not in known and actor_id in facts:
+                score = round(fuzz.token_sort_ratio(key, facts[actor_id][0]) / 100, 4)
+                o.possible.append(Candidate(actor_id, "", score))
+        o.possible.sort(key=lambda c: (-c.score, c.id))
 
 
 def _fuzzy(resolver: Resolver, rows: list[ImportRow], keys: dict[int, str]) -> dict[int, list[Candidate]]:
@@ -641,7 +806,7 @@ def insert_actors(session: Session, values: list[dict[str, Any]]) -> list[int]:
 
     The ids are taken first (`reserve_actor_ids`), so that the rows can go in without
     RETURNING: on PostgreSQL from the table's sequence (`nextval` over `generate_series` in one
-    statement, then COPY); on SQLite from `max(id)`, safe because a SQLite write transaction
+    statement, then COPY); on SQLite above every id and merged id (`first_free_actor_id`), safe because a SQLite write transaction
     holds the database's only write lock from its first statement (`BEGIN IMMEDIATE`)."""
     if not values:
         return []
@@ -665,7 +830,7 @@ def reserve_actor_ids(session: Session, count: int) -> list[int]:
                 {"seq": sequence, "n": count},
             )
         )
-    start = (conn.scalar(select(func.max(Actor.id))) or 0) + 1
+    start = first_free_actor_id(session)
     return list(range(start, start + count))
 
 
@@ -681,6 +846,13 @@ def _row_report(o: _Outcome, names: dict[int, str]) -> dict[str, Any]:
         out["actor"] = {"id": o.actor_id, "name": names.get(o.actor_id, "")}
     elif o.new is not None:
         out["actor"] = {"id": o.new.id, "name": o.new.row.name}
+    if o.method is not None:
+        out["method"] = o.method
+        out["score"] = o.score if o.score is not None else 1.0
+    if o.possible:
+        out["possible_matches"] = [
+            {"id": c.id, "name": names.get(c.id, ""), "score": c.score} for c in o.possible[:MAX_CANDIDATES]
+        ]
     if o.warnings:
         out["warning"] = "; ".join(o.warnings)
     return out
