@@ -9,8 +9,9 @@ from datetime import date
 from sqlalchemy.orm import Session
 
 from app import rollups
+from app.actors.identity import set_aliases
 from app.models import Actor, Body, Campaign, Event, Identifier, Letter, Membership, Party, Signature
-from app.text import match_name, search_text
+from app.text import search_text
 
 
 def campaign(db: Session, slug: str, name: str | None = None) -> Campaign:
@@ -53,16 +54,17 @@ def actor(
     country: str | None = None,
     org_type: str | None = None,
     identifiers: dict[str, str] | None = None,
+    aliases: list[str] | None = None,
 ) -> Actor:
     row = Actor(
         kind=kind,
         name=name,
         country=country,
         org_type=org_type,
-        match_name=match_name(name),
-        search_text=search_text(name),
         identifiers=[Identifier(scheme=s, value=v) for s, v in (identifiers or {}).items()],
+        aliases=[],
     )
+    set_aliases(row, aliases or [])
     db.add(row)
     db.flush()
     return row

@@ -3,6 +3,8 @@ writes nothing twice; the same key for another request is a 422."""
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 from fastapi.testclient import TestClient
@@ -133,10 +135,39 @@ def test_every_create_replays_a_retry_and_writes_once(
     assert count(db, ChangeRecord) == writes
 
 
+# POSTs that act on what exists (200, not 201): a retry replays the first answer too.
+ACTIONS = [
+    ("/v1/actors/{keep}/merge", {"merge": ["{other}"]}),
+    ("/v1/letters/l1/signatures/{other}/retract", {"reason": "signed by mistake"}),
+    ("/v1/review/possible-duplicates", {"actors": ["{keep}", "{other}"], "decision": "distinct"}),
+]
+
+
+@pytest.mark.parametrize(("path", "body"), ACTIONS, ids=[path for path, _ in ACTIONS])
+def test_every_action_replays_a_retry_and_writes_once(
+    client: TestClient, db: Session, path: str, body: dict[str, object]
+) -> None:
+    letter = b.letter(db, "l1")
+    keep, other = b.actor(db, "Keep", kind="person"), b.actor(db, "Other", kind="person")
+    b.sign(db, letter, other)
+    db.commit()
+    ids = {"keep": keep.id, "other": other.id}
+    url = path.format(**ids)
+    data = json.loads(json.dumps(body).replace('"{keep}"', str(keep.id)).replace('"{other}"', str(other.id)))
+    headers = {"Idempotency-Key": f"retry-{path}"}
+    first = client.post(url, json=data, headers=headers)
+    assert first.status_code == 200, first.text
+    writes = count(db, ChangeRecord)
+    again = client.post(url, json=data, headers=headers)
+    assert (again.status_code, again.json()) == (200, first.json())
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert count(db, ChangeRecord) == writes
+
+
 def test_every_post_operation_documents_the_header(anon: TestClient) -> None:
     operations = anon.get("/openapi.json").json()["paths"]
     posts = {path: ops["post"] for path, ops in operations.items() if "post" in ops}
-    assert len(posts) == len(CREATES) + 1  # and the import
+    assert len(posts) == len(CREATES) + 1 + len(ACTIONS)  # and the import
     for path, operation in posts.items():
         headers = [p["name"] for p in operation.get("parameters", []) if p["in"] == "header"]
         assert headers == ["Idempotency-Key"], path

@@ -147,9 +147,17 @@ def test_matching_by_identifier_exact_name_and_fuzzy(client: TestClient, db: Ses
     )
     assert r.status_code == 200, r.text
     rows = r.json()["rows"]
-    assert rows[0] == {"row": 1, "status": "matched", "actor": {"id": davey.id, "name": "Ed Davey"}}
+    assert rows[0] == {
+        "row": 1,
+        "status": "matched",
+        "actor": {"id": davey.id, "name": "Ed Davey"},
+        "method": "exact",
+        "score": 1.0,
+    }
     assert rows[1]["status"] == "matched" and rows[1]["actor"]["id"] == tugendhat.id
+    assert rows[1]["method"] == "identifier"
     assert rows[2]["status"] == "matched" and rows[2]["actor"]["id"] == amnesty.id
+    assert rows[2]["method"] == "fuzzy" and 0.92 <= rows[2]["score"] < 1
     # Kinds never match across: an organisation called "Ed Davey" is a new actor.
     assert rows[3]["status"] == "created" and rows[3]["actor"]["id"] not in (davey.id, amnesty.id)
 

@@ -48,8 +48,8 @@ def test_incremental_rollups_equal_a_rebuild(client: TestClient, db: Session, se
         )
     memberships: dict[int, list[int]] = {p: [] for p in people}
     signed: list[tuple[str, int]] = []
-    for _ in range(120):
-        op = rng.randrange(8)
+    for _ in range(140):
+        op = rng.randrange(11)
         if op <= 2:
             slug, actor = rng.choice(letters), rng.choice(people + orgs)
             r = client.post(
@@ -92,6 +92,31 @@ def test_incremental_rollups_equal_a_rebuild(client: TestClient, db: Session, se
                         f"/v1/actors/{person}/memberships/{mid}",
                         json={"party": rng.choice(["red", "blue", None]), "start_date": _day(rng, 12)},
                     )
+        elif op == 8 and signed:  # a signature moved to another actor (refused if that one signed)
+            slug, actor = rng.choice(signed)
+            other = rng.choice(people + orgs)
+            r = client.patch(f"/v1/letters/{slug}/signatures/{actor}", json={"actor_id": other})
+            if r.status_code == 200 and other != actor:
+                signed.remove((slug, actor))
+                signed.append((slug, other))
+        elif op == 9 and signed:  # a mistake retracted
+            slug, actor = rng.choice(signed)
+            r = client.post(f"/v1/letters/{slug}/signatures/{actor}/retract", json={"reason": "wrong list"})
+            assert r.status_code == 200, r.text
+            signed.remove((slug, actor))
+        elif op == 10:  # two actors of a kind merged
+            group = rng.choice([people, orgs])
+            if len(group) > 2:
+                keep, other = rng.sample(group, 2)
+                r = client.post(f"/v1/actors/{keep}/merge", json={"merge": [other]})
+                assert r.status_code == 200, r.text
+                group.remove(other)
+                memberships.pop(other, None)
+                signed = sorted({(slug, keep if actor == other else actor) for slug, actor in signed})
+                if keep in memberships:
+                    memberships[keep] = [
+                        m["id"] for m in client.get(f"/v1/actors/{keep}/memberships").json()["items"]
+                    ]
         else:
             org = rng.choice(orgs)
             client.patch(
