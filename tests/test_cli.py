@@ -207,7 +207,7 @@ def test_import_and_export_report_each_step_once_when_stderr_is_no_terminal(
     result = runner.invoke(cli, ["export", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
     steps = result.stderr.splitlines()
-    assert len(steps) == len(list((tmp_path / "out").iterdir())) == 11
+    assert len(steps) == len(list((tmp_path / "out").iterdir())) == 12
     assert any(s.startswith("actors.csv: 12,000 rows, ") for s in steps)
     assert any(s.startswith("bodies.csv: 0 rows, ") for s in steps)
 

@@ -35,7 +35,8 @@ CANONICAL = {
     "bodies": "select slug, name, country from bodies",
     "parties": "select slug, name, country from parties",
     "campaigns": "select slug, name, description from campaigns",
-    "actors": "select kind, name, sort_name, country, org_type, match_name from actors",
+    "actors": "select kind, name, sort_name, country, org_type, match_name, variant_key from actors",
+    "aliases": "select a.name, x.name, x.match_name, x.variant_key from actor_aliases x join actors a on a.id = x.actor_id",
     "identifiers": "select a.name, i.scheme, i.value from identifiers i join actors a on a.id = i.actor_id",
     "memberships": (
         "select a.name, bo.slug, p.slug, m.constituency, m.start_date, m.end_date from memberships m "
@@ -134,6 +135,7 @@ def fill(engine: Engine) -> None:
             country="DE",
             org_type="ngo",
             identifiers={"wikidata": "Q1", "website": "https://www.uyghurcongress.org/en/"},
+            aliases=["World Uyghur Congress", "WUC"],
         )
         quote = b.actor(db, "Robert'); DROP TABLE actors;--", kind="person")
         b.sign(db, letter, hard, date(2021, 1, 3), withdrawn_on=date(2021, 2, 1), capacity="Президент, WUC")

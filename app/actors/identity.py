@@ -41,7 +41,7 @@ from app.names import differ_by_distinguishing, variant_key
 from app.text import match_name, search_text
 
 LOCK_NAMESPACE = 0x5AC7  # the first key of the advisory locks taken for names
-LOCK_BUCKETS = 4096  # names share a lock when their hashes meet (bounded locks per import)
+LOCK_BUCKETS = 1024  # names share a lock when their hashes meet: at most this many locks per import
 
 
 # --- finding the same actor -----------------------------------------------------------------

@@ -26,6 +26,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from app import rollups
+from app.actors.identity import set_aliases
 from app.changes import record_change
 from app.models import (
     Actor,
@@ -379,16 +380,13 @@ def _find_actor(session: Session, kind: str, name: str) -> Actor | None:
 
 
 def _new_actor(
-    kind: str, name: str, *, org_type: str | None = None, extra_search: str | None = None
+    kind: str, name: str, *, org_type: str | None = None, aliases: list[str] | None = None
 ) -> Actor:
-    return Actor(
-        kind=kind,
-        name=name,
-        org_type=org_type,
-        match_name=match_name(name),
-        variant_key=variant_key(name, kind),
-        search_text=search_text(name, extra_search),
-    )
+    """An actor with its derived name forms; an organisation's acronym ("HRW") is an alias, so
+    imports and search find it by it."""
+    actor = Actor(kind=kind, name=name, org_type=org_type, aliases=[])
+    set_aliases(actor, aliases or [])
+    return actor
 
 
 def _organisation_signatures(session: Session, letter: Letter, stats: _Loaded) -> None:
@@ -398,7 +396,8 @@ def _organisation_signatures(session: Session, letter: Letter, stats: _Loaded) -
         actor = _find_actor(session, "organisation", name)
         if actor is None:
             # Country is left empty: the data does not say where each group is based.
-            actor = _new_actor("organisation", name, org_type="ngo", extra_search=r["acronym"] or None)
+            acronym = r["acronym"] or None
+            actor = _new_actor("organisation", name, org_type="ngo", aliases=[acronym] if acronym else [])
             session.add(actor)
             session.flush()
             stats.actors += 1
