@@ -7,7 +7,8 @@ second process on the same database, and how long until the streams saw it.
 For each N: a fresh database (PostgreSQL: `--pg-url`, dropped and made again, loopback only and
 named `…bench…`; SQLite: a temporary file), two `undersigned serve` processes (A holds the
 streams, B takes the writes), one letter. The client (this process, asyncio on raw sockets, its
-own open-file limit raised) opens N streams on A and waits for every first event, then measures:
+own open-file limit raised) opens N streams on A (on one letter, or round robin over
+`--letters` letters) and waits for every first event, then measures:
 
 - RSS of A per stream (its growth from before the streams were opened, divided by N);
 - the database's transactions per second while the N streams sit idle (PostgreSQL: the delta
@@ -166,11 +167,11 @@ class Reader:
         self.clean = False
         self.writer: asyncio.StreamWriter | None = None
 
-    async def run(self, port: int, opened: asyncio.Semaphore, ready: asyncio.Event) -> None:
+    async def run(self, port: int, slug: str, opened: asyncio.Semaphore, ready: asyncio.Event) -> None:
         async with opened:
             reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1 << 16)
             self.writer = writer
-            writer.write(f"GET /v1/letters/{SLUG}/counts/stream HTTP/1.1\r\nHost: bench\r\n\r\n".encode())
+            writer.write(f"GET /v1/letters/{slug}/counts/stream HTTP/1.1\r\nHost: bench\r\n\r\n".encode())
             head = await reader.readuntil(b"\r\n\r\n")
             if not head.startswith(b"HTTP/1.1 200"):
                 raise RuntimeError(head.decode(errors="replace"))
@@ -218,11 +219,13 @@ async def scenario(n: int, args: argparse.Namespace, url: str) -> dict[str, Any]
     )
     key = made.stdout.strip().splitlines()[-1]
     a, b = Server(env, n), Server(env, n)
-    result: dict[str, Any] = {"streams": n, "loadavg_before": os.getloadavg()}
+    result: dict[str, Any] = {"streams": n, "letters": args.letters, "loadavg_before": os.getloadavg()}
     try:
         auth = {"Authorization": f"Bearer {key}"}
         with httpx.Client(base_url=b.base, headers=auth, timeout=30) as client:
-            client.post("/v1/letters", json={"slug": SLUG, "title": "Live bench"}).raise_for_status()
+            slugs = [SLUG] + [f"{SLUG}-{i}" for i in range(1, args.letters)]
+            for slug in slugs:
+                client.post("/v1/letters", json={"slug": slug, "title": "Live bench"}).raise_for_status()
             actors = [
                 client.post("/v1/actors", json={"kind": "person", "name": f"Bench Signer {i}"}).json()["id"]
                 for i in range(args.writes)
@@ -234,7 +237,11 @@ async def scenario(n: int, args: argparse.Namespace, url: str) -> dict[str, Any]
         readers = [Reader() for _ in range(n)]
         opened, ready = asyncio.Semaphore(200), asyncio.Event()
         started = time.monotonic()
-        tasks = [asyncio.create_task(r.run(a.port, opened, ready)) for r in readers]
+        tasks = [
+            asyncio.create_task(r.run(a.port, slugs[i % len(slugs)], opened, ready))
+            for i, r in enumerate(readers)
+        ]
+        watching = readers[:: len(slugs)]  # the streams of the letter written to
         if not await until(lambda: all(r.events for r in readers) or any(t.done() for t in tasks), 600):
             raise RuntimeError("the streams did not all open")
         failed = [t for t in tasks if t.done() and t.exception()]
@@ -259,15 +266,15 @@ async def scenario(n: int, args: argparse.Namespace, url: str) -> dict[str, Any]
                 answer = await client.post(f"/v1/letters/{SLUG}/signatures", json={"actor_id": actor})
                 answer.raise_for_status()
                 written = time.monotonic() - sent
-                await until(lambda expected=expected: all(r.events >= expected for r in readers), 30)
-                delays = [r.times[expected - 1] - sent for r in readers if r.events >= expected]
+                await until(lambda expected=expected: all(r.events >= expected for r in watching), 30)
+                delays = [r.times[expected - 1] - sent for r in watching if r.events >= expected]
                 writes.append(
                     {
                         "post_ms": written * 1000,
                         "p50_ms": (percentile(delays, 50) or 0) * 1000,
                         "p99_ms": (percentile(delays, 99) or 0) * 1000,
                         "p100_ms": (max(delays) if delays else 0) * 1000,
-                        "missed": n - len(delays),
+                        "missed": len(watching) - len(delays),
                     }
                 )
                 log(f"write {i + 1}: {writes[-1]}")
@@ -293,15 +300,15 @@ def table(results: list[dict[str, Any]], backend: str) -> str:
     lines = [
         f"Counts streams on one process ({backend}; {os.cpu_count()} cores, shared)",
         "",
-        "| streams | open (s) | RSS/stream (KB) | idle xact/s | p50 (ms) | p99 (ms) | p100 (ms) | missed "
+        "| streams | letters | open (s) | RSS/stream (KB) | idle xact/s | p50 (ms) | p99 (ms) | p100 (ms) | missed "
         "| stop (s) | ended cleanly | load avg |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in results:
         worst = max(r["writes"], key=lambda w: w["p100_ms"])
         idle = r.get("idle_xact_per_second")
         lines.append(
-            f"| {r['streams']:,} | {r['open_seconds']:.1f} | {r['rss_per_stream_kb']:.1f} "
+            f"| {r['streams']:,} | {r['letters']} | {r['open_seconds']:.1f} | {r['rss_per_stream_kb']:.1f} "
             f"| {'-' if idle is None else f'{idle:.2f}'} | {worst['p50_ms']:.0f} | {worst['p99_ms']:.0f} "
             f"| {worst['p100_ms']:.0f} | {sum(w['missed'] for w in r['writes'])} | {r['stop_seconds']:.1f} "
             f"| {r['ended_cleanly']:,} | {' '.join(f'{x:.2f}' for x in r['loadavg_before'])} |"
@@ -321,6 +328,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/undersigned_bench_streams")
     parser.add_argument("--streams", default="1000,5000,10000", help="comma-separated stream counts")
     parser.add_argument("--writes", type=int, default=3, help="signatures written per stream count")
+    parser.add_argument(
+        "--letters",
+        type=int,
+        default=1,
+        help="letters the streams are spread over (round robin); the writes go to the first",
+    )
     parser.add_argument("--idle-seconds", type=float, default=10.0)
     parser.add_argument("--out", type=Path, default=HERE / "results")
     args = parser.parse_args(argv)
@@ -328,10 +341,16 @@ def main(argv: list[str] | None = None) -> int:
     counts = [int(x) for x in args.streams.split(",") if x.strip()]
     if max(counts) + 100 > limit:
         log(f"warning: this client may open {limit} files; streams beyond that will fail")
+    try:  # the server's event loop (uvicorn's "auto"), so the client takes less of the machine
+        import uvloop
+
+        run: Any = uvloop.run
+    except ImportError:
+        run = asyncio.run
     results = []
     for n in counts:
         with database(args.backend, args.pg_url) as url:
-            results.append(asyncio.run(scenario(n, args, url)))
+            results.append(run(scenario(n, args, url)))
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / f"streams-{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{args.backend}.json"
     path.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
