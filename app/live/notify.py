@@ -9,7 +9,9 @@ SQLite has no such channel: its processes poll the versions instead."""
 
 from __future__ import annotations
 
-from sqlalchemy import text
+from typing import Any
+
+from sqlalchemy import Text, cast, func, text
 from sqlalchemy.orm import Session
 
 CHANNEL = "undersigned_letters"
@@ -24,6 +26,13 @@ def letters_changed(session: Session, letter_id: int | None = None) -> None:
         return
     payload = ANY if letter_id is None else str(letter_id)
     session.connection().execute(_NOTIFY, {"channel": CHANNEL, "payload": payload})
+
+
+def notifying(letter_id: Any) -> Any:
+    """`letters_changed` for the letter `letter_id` (a column) as a PostgreSQL expression, for
+    the RETURNING of the statement that bumps its version: the hottest writes (a signature) send
+    their message without a round trip of their own, while they hold their letter's locks."""
+    return func.pg_notify(CHANNEL, cast(letter_id, Text))
 
 
 def parse(payload: str) -> set[int] | None:
