@@ -315,7 +315,8 @@ def table(results: list[dict[str, Any]], backend: str) -> str:
         )
     lines.append("")
     lines.append(
-        "Latencies: the worst of the writes (from sending the POST to B until a stream on A got it)."
+        "Latencies: the worst of the writes, from sending the POST to B until a stream on A (of the "
+        "letter written to) got it; missed: streams that never did."
     )
     return "\n".join(lines)
 
