@@ -86,7 +86,11 @@ def serve(
     """Migrate the database to the newest schema, then serve the API."""
     import uvicorn  # here: the other commands start 70 ms sooner without it
 
+    from app.live.files import files_needed, raise_open_file_limit
+
     settings = get_settings()
+    limit, warning = raise_open_file_limit(files_needed(settings))
+    typer.echo(f"open-file limit: {limit}" + (f"; warning: {warning}" if warning else ""), err=True)
     migrate.upgrade(settings.database_url)
     if demo_data:
         demo()
@@ -98,6 +102,7 @@ def serve(
         workers=workers,
         log_level=settings.log_level,
         proxy_headers=True,
+        backlog=4096,  # a burst of readers reconnecting their counts streams at once
         access_log=False,  # ours is structured, with the request id (app.observability)
     )
 

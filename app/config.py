@@ -60,19 +60,50 @@ class Settings(BaseSettings):
     embed_max_age: int = Field(
         default=60, ge=0, description="Cache-Control max-age (seconds) of counts, badges, embeds and oEmbed."
     )
+    embed_stale_seconds: int = Field(
+        default=600,
+        ge=0,
+        description="Cache-Control stale-while-revalidate (seconds) of counts, badges and embeds: how long "
+        "a CDN may keep serving its copy while it revalidates it (0 = not said).",
+    )
     sse_poll_seconds: float = Field(
-        default=1.0, gt=0, description="How often an open counts stream checks the database for changes."
+        default=1.0,
+        gt=0,
+        description="How often a process reads the versions of the letters its counts streams watch: on "
+        "SQLite always, on PostgreSQL only while its LISTEN connection is down.",
+    )
+    sse_resync_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="On PostgreSQL, how often a process checks the letters its streams watch even though "
+        "LISTEN is up (catches writes made outside the service, and a day's change of the counts).",
     )
     sse_heartbeat_seconds: float = Field(
         default=15.0, gt=0, description="Seconds between heartbeat comments on an idle counts stream."
     )
-    sse_max_streams: int = Field(default=100, ge=1, description="Open counts streams per worker process.")
-    sse_max_seconds: float = Field(
-        default=120.0,
-        gt=0,
-        description="A counts stream ends after this long (browsers reconnect at once and get the "
-        "current counts), so a restart never waits long for open streams and clients spread over workers.",
+    sse_max_streams: int = Field(
+        default=12_000,
+        ge=1,
+        description="Open counts streams per worker process (`serve` raises the open-file limit to match).",
     )
+    sse_buffer_events: int = Field(
+        default=16,
+        ge=2,
+        description="Events queued for one counts stream; a reader that falls further behind is dropped "
+        "(its browser reconnects after `retry`).",
+    )
+    sse_max_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="A counts stream ends after about this long (browsers reconnect at once and get the "
+        "current counts), so clients spread over workers.",
+    )
+
+    def embed_cache_control(self) -> str:
+        """`Cache-Control` of the public reads of a letter (counts, badge, widget): fresh for
+        `embed_max_age`, then served stale by a shared cache while it revalidates."""
+        stale = f", stale-while-revalidate={self.embed_stale_seconds}" if self.embed_stale_seconds else ""
+        return f"public, max-age={self.embed_max_age}{stale}"
 
     @field_validator("database_url")
     @classmethod

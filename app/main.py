@@ -24,6 +24,7 @@ from app.http_cache import ConditionalGetMiddleware, HeadMiddleware
 from app.imports.router import router as imports_router
 from app.letters.router import router as letters_router
 from app.limits import BodyLimitMiddleware
+from app.live.hub import LiveCounts
 from app.observability import RequestContextMiddleware
 from app.pages.router import STATIC_DIR
 from app.pages.router import router as pages_router
@@ -81,9 +82,12 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = database is None
         app.state.database = database or Database(create_engine_for(settings))
+        app.state.live = LiveCounts(settings, app.state.database)
+        app.state.live.hook_exit_signals()
         try:
             yield
         finally:
+            await app.state.live.aclose()
             await app.state.database.aclose()
             if owned:
                 app.state.database.dispose()

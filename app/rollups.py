@@ -51,6 +51,7 @@ from sqlalchemy.orm.util import identity_key
 
 from app.analytics.common import valid_on
 from app.db import insert_for
+from app.live.notify import letters_changed, notifying
 from app.models import Actor, Body, Letter, LetterRollup, Membership, Party, RegistryVersion, Signature
 
 COMBINATION = ("kind", "country", "org_type", "body_id", "party_id")
@@ -163,6 +164,7 @@ def touch(session: Session, where: ColumnElement[bool]) -> None:
         update(Letter).where(Letter.id.in_(letter_ids)).values(version=Letter.version + 1),
         execution_options={"synchronize_session": "fetch"},
     )
+    letters_changed(session)  # (live counts streams: any letter, on commit)
 
 
 def touch_letter(session: Session, letter_id: int) -> None:
@@ -171,7 +173,9 @@ def touch_letter(session: Session, letter_id: int) -> None:
     letter if the session holds it (what the ORM's own synchronisation did, at a third of the
     cost)."""
     session.flush()
-    version = session.connection().execute(_TOUCH_LETTER, {"letter_id": letter_id}).scalar()
+    postgresql = session.get_bind().dialect.name == "postgresql"  # (and it tells live streams)
+    statement = _TOUCH_LETTER_NOTIFYING if postgresql else _TOUCH_LETTER
+    version = session.connection().execute(statement, {"letter_id": letter_id}).scalar()
     loaded = session.identity_map.get(identity_key(Letter, letter_id))
     if loaded is not None and version is not None:
         set_committed_value(loaded, "version", version)
@@ -182,6 +186,12 @@ _TOUCH_LETTER = (
     .where(Letter.id == bindparam("letter_id"))
     .values(version=Letter.version + 1)
     .returning(Letter.version)
+)
+_TOUCH_LETTER_NOTIFYING = (
+    update(Letter)
+    .where(Letter.id == bindparam("letter_id"))
+    .values(version=Letter.version + 1)
+    .returning(Letter.version, notifying(Letter.id))
 )
 
 
@@ -195,6 +205,7 @@ def touch_all(session: Session) -> None:
     session.execute(
         update(RegistryVersion).where(RegistryVersion.id == 1).values(version=RegistryVersion.version + 1)
     )
+    letters_changed(session)  # (live counts streams: every letter, on commit)
 
 
 def added(session: Session, where: ColumnElement[bool]) -> None:
@@ -334,6 +345,7 @@ def rebuild(session: Session, *, exclusive: bool = False) -> int:
         session.execute(text("DROP TABLE rollups_rebuilt"))
         session.execute(text("SELECT set_config('work_mem', :v, true)"), {"v": work_mem})
     session.execute(update(Letter).values(version=Letter.version + 1))
+    letters_changed(session)  # (live counts streams: every letter, on commit)
     return int(session.scalar(select(func.count()).select_from(LetterRollup)) or 0)
 
 

@@ -1491,6 +1491,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["streams"]:  # the live counts scenario: benchmarks/streams.py
+        import streams
+
+        return streams.main(argv[1:])
     args = parse_args(argv)
     dump = args.cache / f"scale-{args.scale:g}" / "dump"
     manifest_file = manifest_path(dump)

@@ -37,7 +37,7 @@ def test_badge_is_an_accessible_svg_with_the_count(anon: TestClient, db: Session
     r = anon.get("/v1/letters/three/badge.svg")
     assert r.status_code == 200
     assert r.headers["content-type"] == "image/svg+xml"
-    assert r.headers["cache-control"] == "public, max-age=60"
+    assert r.headers["cache-control"] == "public, max-age=60, stale-while-revalidate=600"
     root = parse(r.text)
     assert texts(root) == ["signatures", "3"]
     assert root.get("role") == "img"
@@ -114,7 +114,7 @@ def test_etag_and_304_before_and_after_a_write(client: TestClient, db: Session) 
     assert again.status_code == 304
     assert again.content == b""
     assert again.headers["etag"] == etag
-    assert again.headers["cache-control"] == "public, max-age=60"
+    assert again.headers["cache-control"] == "public, max-age=60, stale-while-revalidate=600"
     # Another rendering has another validator.
     other = client.get(
         "/v1/letters/l/badge.svg", params={"style": "plastic"}, headers={"If-None-Match": etag}
@@ -154,7 +154,7 @@ def test_counts_answer_304_from_the_letter_version(client: TestClient, db: Sessi
     db.commit()
     r = client.get("/v1/letters/l/counts")
     etag = r.headers["etag"]
-    assert r.headers["cache-control"] == "public, max-age=60"
+    assert r.headers["cache-control"] == "public, max-age=60, stale-while-revalidate=600"
     cached = client.get("/v1/letters/l/counts", headers={"If-None-Match": etag})
     assert (cached.status_code, cached.headers["etag"]) == (304, etag)
     as_csv = client.get("/v1/letters/l/counts", params={"format": "csv"}, headers={"If-None-Match": etag})

@@ -23,7 +23,7 @@ def test_our_widget_url_gets_a_rich_document(anon: TestClient, db: Session) -> N
     r = anon.get("/oembed", params={"url": OURS, "format": "json"})
     assert r.status_code == 200, r.text
     assert r.headers["content-type"] == "application/json"
-    assert r.headers["cache-control"] == "public, max-age=60"
+    assert r.headers["cache-control"] == "public, max-age=60, stale-while-revalidate=600"
     doc = r.json()
     assert doc["version"] == "1.0"
     assert doc["type"] == "rich"

@@ -124,7 +124,7 @@ def test_widget_etag_and_304(client: TestClient, db: Session) -> None:
     extra = b.actor(db, "Late")
     db.commit()
     r = client.get("/embed/letters/mps")
-    assert r.headers["cache-control"] == "public, max-age=60"
+    assert r.headers["cache-control"] == "public, max-age=60, stale-while-revalidate=600"
     etag = r.headers["etag"]
     cached = client.get("/embed/letters/mps", headers={"If-None-Match": etag})
     assert cached.status_code == 304

@@ -59,7 +59,7 @@ VARY = {"Vary": "Accept"}
 def _cache_control(request: Request) -> str:
     """Public caching for the time the settings give counts, badges and embeds."""
     settings: Settings = request.app.state.settings
-    return f"public, max-age={settings.embed_max_age}"
+    return settings.embed_cache_control()
 
 
 def _wants_csv(request: Request, fmt: Format | None) -> bool:

@@ -13,12 +13,14 @@ from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy.orm import Session
 
 from app.config import Settings
-from app.db import ReadSession, get_database
-from app.embeds import oembed, service, stream
+from app.db import ReadSession
+from app.embeds import oembed, service
 from app.embeds.badge import STYLES, Style, render_badge
+from app.embeds.stream import CountsStream
 from app.embeds.widget import CONTENT_SECURITY_POLICY, THEMES, Theme, render_widget
 from app.errors import AppError, Invalid, NotFound, responses
-from app.http_cache import hot_read, letter_read, letter_ref, not_modified, set_validators
+from app.http_cache import hot_read, letter_read, not_modified, set_validators
+from app.live.hub import LiveCounts
 from app.models import Letter
 
 router = APIRouter(tags=["embeds"])
@@ -36,7 +38,7 @@ def _settings(request: Request) -> Settings:
 
 
 def _cache_control(request: Request) -> str:
-    return f"public, max-age={_settings(request).embed_max_age}"
+    return _settings(request).embed_cache_control()
 
 
 @hot_read(
@@ -181,11 +183,13 @@ def get_oembed(
     operation_id="letter_counts_stream",
     summary="Server-Sent Events: a letter's counts now, then whenever they change",
     description=(
-        "`text/event-stream`. A `counts` event at once, then one whenever the counts change (any "
-        "worker's write is seen, through the database); each event's `data` is one line, the JSON "
-        "document `GET /v1/letters/{slug}/counts` returns. A `: heartbeat` comment keeps idle "
-        "connections open through proxies. 503 with `Retry-After` when this process has its "
-        "maximum of streams open. Try `curl -N`."
+        "`text/event-stream`. A `counts` event at once (with `retry`), then one whenever the counts "
+        "change (a write through any worker process is seen within about a second); each event's "
+        "`data` is one line, the JSON document `GET /v1/letters/{slug}/counts` returns. A "
+        "`: heartbeat` comment keeps idle connections open through proxies; a `gone` event ends the "
+        "stream of a deleted letter. A stream ends after `SSE_MAX_SECONDS` (browsers reconnect "
+        "after `retry`), and so does one whose reader falls too far behind. 503 with `Retry-After` "
+        "when this process has its maximum of streams open. Try `curl -N`."
     ),
     response_class=Response,
     responses={
@@ -194,14 +198,6 @@ def get_oembed(
     },
 )
 async def letter_counts_stream(slug: str, request: Request) -> Response:
-    await letter_ref(get_database(request), slug)  # a 404 before the stream starts
-    settings = _settings(request)
-    return stream.open_stream(
-        request,
-        get_database(request),
-        slug,
-        poll=settings.sse_poll_seconds,
-        heartbeat=settings.sse_heartbeat_seconds,
-        lifetime=settings.sse_max_seconds,
-        limit=settings.sse_max_streams,
-    )
+    hub: LiveCounts = request.app.state.live
+    subscriber, first = await hub.subscribe(slug)  # a 404 or a 503 before the stream starts
+    return CountsStream(hub, subscriber, first)

@@ -33,6 +33,7 @@ from app.letters.schemas import (
     SignatureUpdate,
     SourceCreate,
 )
+from app.live.notify import letters_changed
 from app.models import (
     ACTOR_LOADS,
     Actor,
@@ -225,6 +226,7 @@ def delete_letter(writer: Writer, slug: str) -> None:
     for model in (Signature, Recipient, Event, Claim, Source):
         session.execute(delete(model).where(model.letter_id == letter.id))
     session.execute(delete(Letter).where(Letter.id == letter.id))
+    letters_changed(session, letter.id)  # (its live counts streams end, on commit)
     session.expunge(letter)
     record_change(session, writer.key_name, "delete", "letter", slug, before=before)
     session.flush()
