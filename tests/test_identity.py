@@ -640,3 +640,39 @@ def test_a_merged_actors_page_and_analytics_redirect(client: TestClient, db: Ses
         assert r.status_code == 301, path
         assert r.headers["location"] == path.replace(str(other_id), str(keep_id))
     assert client.get("/v1/actors/999999", follow_redirects=False).status_code == 404
+
+
+def test_parallel_imports_of_one_list_into_many_letters_make_each_actor_once(fresh_database_url: str) -> None:
+    """Eight imports of the same 100 organisations into eight letters at once, each in its own
+    transaction: the name locks serialise the making of each actor, so there is one of each
+    and every letter counts 100."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from app import migrate
+    from app.config import Settings
+    from app.db import Database, create_engine_for, session_scope
+    from app.imports import service
+    from app.imports.parsing import read_csv
+
+    migrate.upgrade(fresh_database_url)
+    database = Database(create_engine_for(Settings(database_url=fresh_database_url)))
+    try:
+        with session_scope(database.write_sessions) as s:
+            for i in range(8):
+                b.letter(s, f"l{i}")
+        data = "name\n" + "".join(f"Organisation number {i} for parallel lists\n" for i in range(100))
+
+        def one(i: int) -> dict[str, Any]:
+            with session_scope(database.write_sessions) as s:
+                _h, rows = read_csv(data.encode())
+                return service.import_signatures(s, "t", f"l{i}", rows, service.ImportOptions())
+
+        with ThreadPoolExecutor(8) as pool:
+            reports = list(pool.map(one, range(8)))
+        assert sum(r["summary"]["created"] for r in reports) == 100
+        assert all(r["summary"]["created"] + r["summary"]["matched"] == 100 for r in reports)
+        with Session(database.engine) as s:
+            assert s.scalar(select(func.count()).select_from(Actor)) == 100
+            assert s.scalar(select(func.count()).select_from(Signature)) == 800
+    finally:
+        database.dispose()
