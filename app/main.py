@@ -16,10 +16,10 @@ from app.analytics.router import router as analytics_router
 from app.campaigns.router import router as campaigns_router
 from app.charts.router import router as charts_router
 from app.config import Settings, get_settings
+from app.cors import ProblemCORSMiddleware
 from app.db import Database, create_engine_for
 from app.embeds.router import router as embeds_router
 from app.errors import PROBLEM_JSON, install_error_handlers
-from app.cors import ProblemCORSMiddleware
 from app.hosts import TrustedHostMiddleware
 from app.http_cache import RENDERED, ConditionalGetMiddleware, HeadMiddleware
 from app.imports.router import router as imports_router
