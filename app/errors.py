@@ -121,8 +121,21 @@ async def _app_error(_request: Request, exc: Exception) -> JSONResponse:
     return response
 
 
-async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _refused_first(request: Request) -> JSONResponse | None:
+    """A write route's 401 or 403, before anything is said about its input."""
+    from app.auth import key_before_validation  # (auth renders its refusals with these errors)
+
+    try:
+        await key_before_validation(request)
+    except AppError as refused:
+        return await _app_error(request, refused)
+    return None
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    if (refused := await _refused_first(request)) is not None:
+        return refused
     errors = []
     for err in exc.errors():
         loc = list(err.get("loc", ()))
@@ -148,6 +161,8 @@ def _allowed_methods(request: Request) -> str:
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     if exc.status_code == 400 and "parsing the body" in str(exc.detail):
+        if (refused := await _refused_first(request)) is not None:
+            return refused
         # A body that is not JSON (or not the declared encoding): invalid input, in the body.
         errors = [{"loc": ["body"], "field": "body", "msg": "not valid JSON", "type": "json_invalid"}]
         return problem(422, "Invalid input", "body: not valid JSON", slug="invalid", errors=errors)

@@ -8,6 +8,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
+from app.dates import in_window
+
 
 def _no_nul(value: str) -> str:
     if "\x00" in value:
@@ -65,7 +67,11 @@ def _iso_date(value: object) -> object:
     return value.strip()
 
 
-IsoDate = Annotated[date, BeforeValidator(_iso_date)]
+IsoDate = Annotated[date, BeforeValidator(_iso_date), AfterValidator(in_window)]
+
+# PostgreSQL's INTEGER holds 32 bits; SQLite would keep more, so the API bounds every whole
+# number it stores to what both databases hold.
+MAX_INT = 2**31 - 1
 
 
 class Input(BaseModel):

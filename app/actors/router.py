@@ -267,11 +267,11 @@ def update_membership(
 @actors.delete(
     "/{actor_id}/memberships/{membership_id}",
     operation_id="delete_membership",
-    summary="Delete a membership recorded by mistake (a correction)",
+    summary="Delete a membership recorded by mistake (admin; a correction, kept in the change records)",
     status_code=status.HTTP_204_NO_CONTENT,
     responses=responses(401, 403, 404, 422),
 )
-def delete_membership(actor_id: int, membership_id: int, writer: WriteAccess) -> Response:
+def delete_membership(actor_id: int, membership_id: int, writer: AdminAccess) -> Response:
     service.delete_membership(writer, actor_id, membership_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 

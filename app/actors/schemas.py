@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
-from pydantic import AfterValidator, Field, StringConstraints
+from pydantic import AfterValidator, Field, StringConstraints, model_validator
 
+from app.identifiers import identifier_problem
 from app.schemas import Country, Input, IsoDate, Output, ShortText, Slug, filled
 
 ActorKind = Literal["person", "organisation"]
@@ -18,8 +19,16 @@ IdentifierValue = Annotated[str, StringConstraints(min_length=1, max_length=500)
 
 
 class IdentifierIn(Input):
+    """An identifier, checked by its scheme's rule (`app.identifiers`)."""
+
     scheme: Scheme
     value: IdentifierValue
+
+    @model_validator(mode="after")
+    def _shape(self) -> Self:
+        if (problem := identifier_problem(self.scheme, self.value)) is not None:
+            raise ValueError(problem)
+        return self
 
 
 class IdentifierOut(Output):

@@ -347,11 +347,11 @@ def get_recipient(slug: str, recipient_id: int, session: ReadSession) -> Recipie
 @router.delete(
     "/{slug}/recipients/{recipient_id}",
     operation_id="remove_recipient",
-    summary="Remove a recipient recorded by mistake (a correction, kept in the change records)",
+    summary="Remove a recipient recorded by mistake (admin; a correction, kept in the change records)",
     status_code=status.HTTP_204_NO_CONTENT,
     responses=responses(401, 403, 404),
 )
-def remove_recipient(slug: str, recipient_id: int, writer: WriteAccess) -> Response:
+def remove_recipient(slug: str, recipient_id: int, writer: AdminAccess) -> Response:
     service.remove_recipient(writer, slug, recipient_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
