@@ -108,8 +108,12 @@ def text_encoding(charset: str) -> str:
     try:
         info = codecs.lookup(charset)
     except (LookupError, ValueError, TypeError):
-        info = None
-    if info is None or not getattr(info, "_is_text_encoding", True) or info.name in _NOT_CHARSETS:
+        raise Invalid(
+            f"unknown charset {charset[:40]!r}: send UTF-8, or name the body's charset "
+            "(e.g. text/csv; charset=windows-1252)",
+            field="header.Content-Type",
+        ) from None
+    if not getattr(info, "_is_text_encoding", True) or info.name in _NOT_CHARSETS:
         raise Invalid(
             f"charset {charset[:40]!r} is not a text charset this service reads: send UTF-8, or name "
             "the body's charset (e.g. text/csv; charset=windows-1252, utf-16)",

@@ -68,7 +68,7 @@ class ImportOptions:
     rows: Literal["all", "flagged"] = "all"
     # The report lists at most this many rows of each status (IMPORT_REPORT_ROWS), so a huge
     # list answers a bounded report; `rows_left_out` counts the others.
-    rows_per_status: int = 1000
+    rows_per_status: int = 20_000
 
 
 @dataclass
