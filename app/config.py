@@ -89,7 +89,9 @@ class Settings(BaseSettings):
         default=20_000, ge=10, description="Most points one timeline answers (more is a 422)."
     )
     import_report_rows: int = Field(
-        default=20_000, ge=1, description="Rows of each status an import report lists (the summary counts all)."
+        default=20_000,
+        ge=1,
+        description="Rows of each status an import report lists (the summary counts all).",
     )
     render_cache_bytes: int = Field(
         default=64 * 1024 * 1024, ge=0, description="Bytes of rendered hot reads kept per process."

@@ -198,6 +198,10 @@ def bucket_of(day: date, interval: Interval) -> date:
 
 
 def next_bucket(day: date, interval: Interval) -> date:
+    """The next bucket's first day; the last day there is (9999-12-31) when there is none, so
+    a date at the end of the calendar draws as any other."""
+    if day.year == date.max.year and (interval == "month" or day > date.max - timedelta(days=7)):
+        return date.max if day.month == 12 or interval != "month" else date(day.year, day.month + 1, 1)
     if interval == "day":
         return day + timedelta(days=1)
     if interval == "week":
