@@ -330,6 +330,9 @@ def not_utf8(path: Path, name: str, header: list[str]) -> Invalid:
         return Invalid(f"{name}: not UTF-8", field=name)
     except UnicodeDecodeError as exc:
         start = exc.start
+    if not header:  # (the decoder reads ahead: the header may not have been read yet)
+        first = data.split(b"\n", 1)[0].decode("utf-8", "replace").lstrip("\ufeff")
+        header = [h.strip().lower() for h in next(csv.reader([first]), [])]
     line = data.count(b"\n", 0, start) + 1
     line_start = data.rfind(b"\n", 0, start) + 1
     before = data[line_start:start].decode("utf-8", "replace")
