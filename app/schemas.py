@@ -6,6 +6,7 @@ import re
 from datetime import date
 from typing import Annotated
 
+from fastapi import Path
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 from app.dates import in_window
@@ -72,6 +73,8 @@ IsoDate = Annotated[date, BeforeValidator(_iso_date), AfterValidator(in_window)]
 # PostgreSQL's INTEGER holds 32 bits; SQLite would keep more, so the API bounds every whole
 # number it stores to what both databases hold.
 MAX_INT = 2**31 - 1
+# An id in a path: past what the databases hold is a 422 on both (not a 404 on one, 422 on the other).
+Id = Annotated[int, Path(ge=1, le=MAX_INT)]
 
 
 class Input(BaseModel):

@@ -352,3 +352,27 @@ def test_the_import_report_lists_the_first_rows_of_each_status(small_report: Tes
             assert report["rows_left_out"] == {"created": 7, "duplicate": 2}
         else:
             assert statuses == ["duplicate"] * 3 and report["rows_left_out"] == {"duplicate": 2}
+
+
+def test_ids_past_32_bits_are_422_on_both_databases(
+    client: TestClient, admin: TestClient, db: Session
+) -> None:
+    b.letter(db, "l")
+    for big in (2**31, 2**40, 2**63 + 1):
+        for method, path in (
+            ("GET", f"/v1/actors/{big}"),
+            ("PATCH", f"/v1/actors/{big}"),
+            ("GET", f"/v1/actors/{big}/signatures"),
+            ("GET", f"/v1/actors/{big}/memberships/{big}"),
+            ("GET", f"/v1/letters/l/signatures/{big}"),
+            ("GET", f"/v1/letters/l/recipients/{big}"),
+            ("GET", f"/v1/actors/{big}/co-signatories"),
+            ("GET", f"/v1/letters?signatory={big}"),
+            ("GET", f"/v1/letters?recipient={big}"),
+        ):
+            response = client.request(method, path, json={} if method == "PATCH" else None)
+            assert problem(response, 422), path
+        assert admin.delete(f"/v1/letters/l/recipients/{big}").status_code == 422
+        page = client.get(f"/actors/{big}")
+        assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
+    assert problem(client.get("/v1/actors/2147483647"), 404)

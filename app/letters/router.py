@@ -37,7 +37,7 @@ from app.letters.schemas import (
 )
 from app.models import Claim, Event, Recipient, Signature, Source
 from app.pagination import Cursor, Limit, Page, PageParams, link_header, page_params, set_link_header
-from app.schemas import IsoDate, Slug
+from app.schemas import MAX_INT, Id, IsoDate, Slug
 
 router = APIRouter(prefix="/v1/letters", tags=["letters"])
 
@@ -97,8 +97,12 @@ async def list_letters(
     q: Annotated[
         str | None, Query(max_length=500, description="Words in the title, summary or body.")
     ] = None,
-    signatory: Annotated[int | None, Query(description="Letters this actor signed (not withdrawn).")] = None,
-    recipient: Annotated[int | None, Query(description="Letters addressed to this actor.")] = None,
+    signatory: Annotated[
+        int | None, Query(ge=1, le=MAX_INT, description="Letters this actor signed (not withdrawn).")
+    ] = None,
+    recipient: Annotated[
+        int | None, Query(ge=1, le=MAX_INT, description="Letters addressed to this actor.")
+    ] = None,
     published_from: Annotated[IsoDate | None, Query(description="Published on or after.")] = None,
     published_to: Annotated[IsoDate | None, Query(description="Published on or before.")] = None,
     status_: Annotated[LetterStatus | None, Query(alias="status")] = None,
@@ -268,7 +272,7 @@ def add_signature(slug: str, data: SignatureCreate, writer: WriteAccess, idem: I
     response_model=SignatureOut,
     responses=responses(404, 422),
 )
-def get_signature(slug: str, actor_id: int, session: ReadSession) -> SignatureOut:
+def get_signature(slug: str, actor_id: Id, session: ReadSession) -> SignatureOut:
     return _signature_out(service.get_signature(session, slug, actor_id), slug)
 
 
@@ -279,7 +283,7 @@ def get_signature(slug: str, actor_id: int, session: ReadSession) -> SignatureOu
     response_model=SignatureOut,
     responses=responses(401, 403, 404, 422),
 )
-def update_signature(slug: str, actor_id: int, data: SignatureUpdate, writer: WriteAccess) -> SignatureOut:
+def update_signature(slug: str, actor_id: Id, data: SignatureUpdate, writer: WriteAccess) -> SignatureOut:
     return _signature_out(service.update_signature(writer, slug, actor_id, data), slug)
 
 
@@ -292,7 +296,7 @@ def update_signature(slug: str, actor_id: int, data: SignatureUpdate, writer: Wr
 )
 def withdraw_signature(
     slug: str,
-    actor_id: int,
+    actor_id: Id,
     writer: WriteAccess,
     on: Annotated[IsoDate | None, Query(description="The day of the withdrawal (default today).")] = None,
 ) -> SignatureOut:
@@ -340,7 +344,7 @@ def add_recipient(slug: str, data: RecipientCreate, writer: WriteAccess, idem: I
     response_model=RecipientOut,
     responses=responses(404, 422),
 )
-def get_recipient(slug: str, recipient_id: int, session: ReadSession) -> RecipientOut:
+def get_recipient(slug: str, recipient_id: Id, session: ReadSession) -> RecipientOut:
     return _recipient_out(service.get_recipient(session, slug, recipient_id), slug)
 
 
@@ -351,7 +355,7 @@ def get_recipient(slug: str, recipient_id: int, session: ReadSession) -> Recipie
     status_code=status.HTTP_204_NO_CONTENT,
     responses=responses(401, 403, 404),
 )
-def remove_recipient(slug: str, recipient_id: int, writer: AdminAccess) -> Response:
+def remove_recipient(slug: str, recipient_id: Id, writer: AdminAccess) -> Response:
     service.remove_recipient(writer, slug, recipient_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 

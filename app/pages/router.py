@@ -48,7 +48,7 @@ from app.charts.views import (
     upset_svg,
 )
 from app.db import ReadSession
-from app.errors import AppError
+from app.errors import AppError, NotFound
 from app.letters.service import (
     LetterFilters,
     SignatureFilters,
@@ -60,6 +60,7 @@ from app.letters.service import (
 from app.models import Campaign, Event, Letter
 from app.pages.service import recipient_choices, signatory_rows
 from app.pagination import PageParams
+from app.schemas import MAX_INT
 
 router = APIRouter(include_in_schema=False)
 
@@ -295,6 +296,8 @@ def campaign_page(slug: str, session: ReadSession) -> HTMLResponse:
 @router.get("/actors/{actor_id}", response_class=HTMLResponse)
 def actor_page(actor_id: int, session: ReadSession) -> HTMLResponse:
     def build() -> HTMLResponse:
+        if not 1 <= actor_id <= MAX_INT:  # (no such id on either database: the 404 page)
+            raise NotFound(f"no actor with id {actor_id}")
         actor = get_actor(session, actor_id)
         everything = PageParams(limit=LIST_LIMIT, cursor=None)
         signed, _ = actor_signatures(session, actor_id, everything)
