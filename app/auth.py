@@ -18,6 +18,7 @@ from typing import Annotated, Literal
 from fastapi import Depends, Request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from app.db import get_database, session_scope
 from app.errors import Forbidden, Unauthorized
@@ -89,3 +90,28 @@ def _admin(request: Request) -> Iterator[Writer]:
 # Every write route takes one of these; a test walks the route table to make sure.
 WriteAccess = Annotated[Writer, Depends(_writer, scope="function")]
 AdminAccess = Annotated[Writer, Depends(_admin, scope="function")]
+
+
+def _needed_scope(route: object) -> Scope | None:
+    """The scope a route's key must have (its `WriteAccess` or `AdminAccess`), or None."""
+    dependant = getattr(route, "dependant", None)
+    calls = {d.call for d in getattr(dependant, "dependencies", [])}
+    if _admin in calls:
+        return "admin"
+    if _writer in calls:
+        return "write"
+    return None
+
+
+def _check_key(request: Request, needed: Scope) -> None:
+    with session_scope(get_database(request).read_sessions) as session:
+        _authenticate(request, session, needed)
+
+
+async def key_before_validation(request: Request) -> None:
+    """Raise the 401 or 403 a write route would answer, for a request whose body or parameters
+    failed before the route's key was checked (a body that is not JSON is refused before any
+    dependency runs): whoever has no key learns that first, not what the route expects."""
+    needed = _needed_scope(request.scope.get("route"))
+    if needed is not None:
+        await run_in_threadpool(_check_key, request, needed)

@@ -248,7 +248,7 @@ def import_signatures_command(
 
     from app.errors import AppError
     from app.imports import service
-    from app.imports.parsing import read_csv, read_json
+    from app.imports.parsing import Shape, read_csv, read_json
 
     if kind not in ("person", "organisation"):
         raise typer.BadParameter("must be person or organisation", param_hint="--kind")
@@ -264,12 +264,17 @@ def import_signatures_command(
         scorer=settings.match_scorer,
         threshold=settings.match_threshold,
         possible_threshold=settings.match_possible_threshold,
+        rows_per_status=settings.import_report_rows,
     )
     database = _database()
     failed = False
     try:
         data = file.read_bytes()
-        rows = read_json(data, renames) if file.suffix.lower() == ".json" else read_csv(data, renames)[1]
+        shape = Shape(settings.max_csv_columns, settings.max_line_bytes, settings.max_json_depth)
+        if file.suffix.lower() == ".json":
+            rows = read_json(data, renames, shape=shape)
+        else:
+            rows = read_csv(data, renames, shape=shape)[1]
         with Progress(transient=False) as bar:
             tasks: dict[str, Any] = {}
 

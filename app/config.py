@@ -7,7 +7,9 @@ needs, choosing the driver the project ships with (the standard `sqlite3`, `psyc
 
 from __future__ import annotations
 
+from datetime import date
 from functools import lru_cache
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -105,11 +107,51 @@ class Settings(BaseSettings):
         stale = f", stale-while-revalidate={self.embed_stale_seconds}" if self.embed_stale_seconds else ""
         return f"public, max-age={self.embed_max_age}{stale}"
 
+    # Hardening (docs/security.md): what one caller may ask of the service.
+    allowed_hosts: str = Field(
+        default="localhost,127.0.0.1,[::1]",
+        description="Comma-separated Host names this service answers to (with PUBLIC_URL's host); "
+        "another Host header is a 400. '*' trusts any Host (only behind a proxy that checks it).",
+    )
+    date_min: date = Field(default=date(1900, 1, 1), description="Earliest date accepted on input.")
+    date_max: date = Field(default=date(2100, 12, 31), description="Latest date accepted on input.")
+    body_timeout_seconds: float = Field(
+        default=60.0, gt=0, description="A request body must arrive whole within this time (else 408)."
+    )
+    max_json_depth: int = Field(default=32, ge=2, description="Deepest nesting of a JSON body.")
+    max_csv_columns: int = Field(default=200, ge=1, description="Most columns of an imported CSV.")
+    max_line_bytes: int = Field(
+        default=1024 * 1024, ge=1024, description="Longest line (CSV record) of an imported CSV, in bytes."
+    )
+    max_timeline_points: int = Field(
+        default=20_000, ge=10, description="Most points one timeline answers (more is a 422)."
+    )
+    import_report_rows: int = Field(
+        default=20_000,
+        ge=1,
+        description="Rows of each status an import report lists (the summary counts all).",
+    )
+    render_cache_bytes: int = Field(
+        default=64 * 1024 * 1024, ge=0, description="Bytes of rendered hot reads kept per process."
+    )
+    db_pool_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="How long a request waits for a free connection (then 503)."
+    )
+
     @field_validator("database_url")
     @classmethod
     def _known_scheme(cls, value: str) -> str:
         driver_url(value)  # raises ValueError for anything we cannot serve
         return value
+
+    def host_names(self) -> frozenset[str]:
+        """The Host names allowed (lower case, without port), PUBLIC_URL's included."""
+        names = {h.strip().lower() for h in self.allowed_hosts.split(",") if h.strip()}
+        if self.public_url:
+            host = urlsplit(self.public_url).hostname
+            if host:
+                names.add(f"[{host}]" if ":" in host else host.lower())
+        return frozenset(names)
 
 
 def driver_url(raw: str) -> URL:

@@ -90,7 +90,11 @@ def create_engine_for(settings: Settings, *, url: str | None = None) -> Engine:
         if target.database and target.database != ":memory:":
             # Keep every connection the threads use at once: an overflow connection is opened
             # and closed per checkout, which costs more than the read it serves.
-            pool = {"pool_size": settings.db_pool_size + settings.db_max_overflow, "max_overflow": 0}
+            pool = {
+                "pool_size": settings.db_pool_size + settings.db_max_overflow,
+                "max_overflow": 0,
+                "pool_timeout": settings.db_pool_timeout_seconds,
+            }
         engine = create_engine(
             target,
             connect_args={"check_same_thread": False, "timeout": settings.sqlite_busy_timeout_ms / 1000},
@@ -108,6 +112,7 @@ def create_engine_for(settings: Settings, *, url: str | None = None) -> Engine:
         target,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_pool_timeout_seconds,  # then a 503 with Retry-After (app.errors)
         pool_pre_ping=True,
         connect_args={"options": options},
     )

@@ -4,13 +4,16 @@ fields that failed validation)."""
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from psycopg_pool import PoolTimeout as AsyncPoolTimeout
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
@@ -93,6 +96,32 @@ class Unavailable(AppError):
     status, title, slug = 503, "Service unavailable", "unavailable"
 
 
+# One type per status wherever it is raised (a route, the framework, a middleware): a client
+# tells problems apart by `type`, so a 413 from the body limit and one from a route must agree.
+HTTP_PROBLEMS: dict[int, tuple[str, str]] = {
+    400: ("Bad request", "bad-request"),
+    401: ("Unauthorized", "unauthorized"),
+    403: ("Forbidden", "forbidden"),
+    404: ("Not found", "not-found"),
+    405: ("Method not allowed", "method-not-allowed"),
+    408: ("Request timeout", "request-timeout"),
+    409: ("Conflict", "conflict"),
+    413: ("Payload too large", "payload-too-large"),
+    415: ("Unsupported media type", "unsupported-media-type"),
+    422: ("Invalid input", "invalid"),
+    429: ("Too many requests", "too-many-requests"),
+    500: ("Internal server error", "internal"),
+    503: ("Service unavailable", "unavailable"),
+}
+
+
+def problem_bytes(status: int, detail: str, **extra: Any) -> bytes:
+    """A problem document as bytes, for the middlewares that answer before any route."""
+    title, slug = HTTP_PROBLEMS.get(status, ("Error", str(status)))
+    body = {"type": TYPE_BASE + slug, "title": title, "status": status, "detail": detail, **extra}
+    return json.dumps(body).encode()
+
+
 def problem(status: int, title: str, detail: str, *, slug: str | None = None, **extra: Any) -> JSONResponse:
     body = {"type": TYPE_BASE + (slug or str(status)), "title": title, "status": status, "detail": detail}
     body.update(extra)
@@ -114,8 +143,21 @@ async def _app_error(request: Request, exc: Exception) -> JSONResponse:
     return response
 
 
-async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _refused_first(request: Request) -> JSONResponse | None:
+    """A write route's 401 or 403, before anything is said about its input."""
+    from app.auth import key_before_validation  # (auth renders its refusals with these errors)
+
+    try:
+        await key_before_validation(request)
+    except AppError as refused:
+        return await _app_error(request, refused)
+    return None
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    if (refused := await _refused_first(request)) is not None:
+        return refused
     errors = []
     for err in exc.errors():
         loc = list(err.get("loc", ()))
@@ -141,11 +183,13 @@ def _allowed_methods(request: Request) -> str:
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     if exc.status_code == 400 and "parsing the body" in str(exc.detail):
+        if (refused := await _refused_first(request)) is not None:
+            return refused
         # A body that is not JSON (or not the declared encoding): invalid input, in the body.
         errors = [{"loc": ["body"], "field": "body", "msg": "not valid JSON", "type": "json_invalid"}]
         return problem(422, "Invalid input", "body: not valid JSON", slug="invalid", errors=errors)
-    titles = {404: "Not found", 405: "Method not allowed", 413: "Payload too large", 400: "Bad request"}
-    response = problem(exc.status_code, titles.get(exc.status_code, "Error"), str(exc.detail))
+    title, slug = HTTP_PROBLEMS.get(exc.status_code, ("Error", str(exc.status_code)))
+    response = problem(exc.status_code, title, str(exc.detail), slug=slug)
     if exc.headers:
         response.headers.update(exc.headers)
     if exc.status_code == 405:
@@ -181,6 +225,38 @@ async def _operational_error(_request: Request, exc: Exception) -> JSONResponse:
     raise exc
 
 
+async def _pool_timeout(_request: Request, exc: Exception) -> JSONResponse:
+    # Every connection is busy (long requests, a burst): the caller should come back shortly.
+    log.warning("no database connection free: %s", exc)
+    response = problem(
+        503, "Service unavailable", "the service is busy; try again shortly", slug="unavailable"
+    )
+    response.headers["Retry-After"] = "5"
+    return response
+
+
+async def _too_deep(_request: Request, exc: Exception) -> JSONResponse:
+    # Input nested past what the parsers recurse through (the body middleware refuses most first).
+    log.info("recursion in a request: %s", exc)
+    return problem(422, "Invalid input", "the input is nested too deeply", slug="invalid")
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    """The last resort: a bug. Still problem+json, with the request id to quote in a report
+    (the traceback goes to the log, under the same id)."""
+    request_id = str(getattr(request.state, "request_id", "") or "")
+    log.error("unexpected error (request %s)", request_id, exc_info=exc)
+    response = problem(
+        500,
+        "Internal server error",
+        f"an unexpected error; quote request id {request_id} when reporting it",
+        slug="internal",
+        request_id=request_id,
+    )
+    response.headers["X-Request-ID"] = request_id
+    return response
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
@@ -189,6 +265,10 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(OperationalError, _operational_error)
     app.add_exception_handler(DataError, _out_of_range)
     app.add_exception_handler(OverflowError, _out_of_range)
+    app.add_exception_handler(PoolTimeout, _pool_timeout)
+    app.add_exception_handler(AsyncPoolTimeout, _pool_timeout)  # the hot reads' own small pool
+    app.add_exception_handler(RecursionError, _too_deep)
+    app.add_exception_handler(Exception, _unexpected)
 
 
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

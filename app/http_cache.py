@@ -278,8 +278,10 @@ class RenderedCache:
     changes with every write that could change the bytes, so an entry is either right or never
     asked for again; the oldest entries make room for new ones."""
 
-    def __init__(self, size: int = 1024) -> None:
+    def __init__(self, size: int = 1024, max_bytes: int = 64 * 1024 * 1024) -> None:
         self.size = size
+        self.max_bytes = max_bytes  # bounded in bytes too: one rendering can be large
+        self.bytes = 0
         self._entries: OrderedDict[str, Rendered] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -291,11 +293,17 @@ class RenderedCache:
             return value
 
     def put(self, key: str, value: Rendered) -> None:
+        size = len(value.body)
+        if size * 8 > self.max_bytes:
+            return  # one rendering may take an eighth of the room at most
         with self._lock:
+            if (old := self._entries.pop(key, None)) is not None:
+                self.bytes -= len(old.body)
             self._entries[key] = value
-            self._entries.move_to_end(key)
-            while len(self._entries) > self.size:
-                self._entries.popitem(last=False)
+            self.bytes += size
+            while len(self._entries) > self.size or self.bytes > self.max_bytes:
+                _key, dropped = self._entries.popitem(last=False)
+                self.bytes -= len(dropped.body)
 
 
 RENDERED = RenderedCache()

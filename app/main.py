@@ -7,20 +7,21 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 from fastapi.staticfiles import StaticFiles
 
-from app import observability, ops, search
+from app import cors, observability, ops, search
 from app.actors.router import router as actors_router
 from app.analytics.router import router as analytics_router
 from app.campaigns.router import router as campaigns_router
 from app.charts.router import router as charts_router
 from app.config import Settings, get_settings
+from app.cors import ProblemCORSMiddleware
 from app.db import Database, create_engine_for
 from app.embeds.router import router as embeds_router
 from app.errors import PROBLEM_JSON, install_error_handlers
-from app.http_cache import ConditionalGetMiddleware, HeadMiddleware
+from app.hosts import TrustedHostMiddleware
+from app.http_cache import RENDERED, ConditionalGetMiddleware, HeadMiddleware
 from app.imports.router import router as imports_router
 from app.letters.router import router as letters_router
 from app.limits import BodyLimitMiddleware
@@ -29,6 +30,7 @@ from app.observability import RequestContextMiddleware
 from app.pages.router import STATIC_DIR
 from app.pages.router import router as pages_router
 from app.ratelimit import AddressRateLimitMiddleware
+from app.security_headers import SecurityHeadersMiddleware
 
 DESCRIPTION = """A registry of open letters, their signatories and their recipients.
 
@@ -97,21 +99,30 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     if database is not None:
         app.state.database = database
     install_error_handlers(app)
-    # Outermost last: request id and logs -> body limit -> CORS -> HEAD as GET -> conditional
+    # Outermost last: request id and logs -> security headers -> Host check -> body read whole
+    # and checked -> CORS -> HEAD as GET -> conditional
     # GETs -> routes.
     app.add_middleware(ConditionalGetMiddleware)
     app.add_middleware(HeadMiddleware)
     app.add_middleware(
-        CORSMiddleware,
+        ProblemCORSMiddleware,
         allow_origins=["*"],
-        allow_methods=["GET", "HEAD", "OPTIONS"],
+        allow_methods=cors.METHODS,
         allow_headers=["*"],
-        expose_headers=["ETag", "Link", "Location", "X-Request-ID", "Retry-After"],
+        expose_headers=cors.EXPOSED,
     )
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        timeout=settings.body_timeout_seconds,
+        max_json_depth=settings.max_json_depth,
+    )
     if settings.rate_limit_per_address:
         app.add_middleware(AddressRateLimitMiddleware, per_minute=settings.rate_limit_per_address)
+    app.add_middleware(TrustedHostMiddleware, allowed=settings.host_names())
+    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestContextMiddleware)
+    RENDERED.max_bytes = settings.render_cache_bytes
 
     # Routes are matched in order, one by one: the hot reads (counts, badges, widgets,
     # timelines) come first. No two routes share a method and a path pattern, so order changes

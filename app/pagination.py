@@ -18,7 +18,7 @@ from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query, Request, Response
 from pydantic import BaseModel
-from sqlalchemy import ColumnElement, Select, and_, or_
+from sqlalchemy import BigInteger, ColumnElement, Select, and_, or_
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from app.errors import Invalid
@@ -81,8 +81,41 @@ def decode_cursor(cursor: str, width: int) -> list[Any]:
         if any(v is None or isinstance(v, dict | list) for v in decoded):
             raise ValueError("wrong value")
         return decoded
-    except (ValueError, binascii.Error, UnicodeDecodeError, TypeError) as exc:
+    except (ValueError, binascii.Error, UnicodeDecodeError, TypeError, RecursionError) as exc:
         raise Invalid("not a cursor this service issued", field="query.cursor") from exc
+
+
+_INT_BOUNDS = {True: 2**63, False: 2**31}  # BIGINT or not: INTEGER holds 32 bits on PostgreSQL
+
+
+def _expected(key: SortKey) -> tuple[type, int]:
+    """The Python type of a sort key's values, and the bound of an integer one."""
+    kind = getattr(key.column, "type", None)
+    try:
+        python_type: type = kind.python_type if kind is not None else object
+    except NotImplementedError:
+        python_type = object
+    return python_type, _INT_BOUNDS[isinstance(kind, BigInteger)]
+
+
+def check_cursor_values(keys: Sequence[SortKey], values: Sequence[Any]) -> None:
+    """A decoded cursor's values must be of their sort keys' types (an id an integer in the
+    column's range, a day a date, text without NUL), so a forged cursor is a 422 and never a
+    comparison the database cannot make."""
+    for key, value in zip(keys, values, strict=True):
+        python_type, bound = _expected(key)
+        if isinstance(value, bool | float):  # (true/false, NaN, 1e400)
+            ok = False
+        elif python_type is int:
+            ok = isinstance(value, int) and -bound <= value < bound
+        elif python_type is date:
+            ok = isinstance(value, date)
+        elif python_type is str:
+            ok = isinstance(value, str) and "\x00" not in value and len(value) <= 2000
+        else:
+            ok = isinstance(value, int | str) and not isinstance(value, date)
+        if not ok:
+            raise Invalid("not a cursor this service issued", field="query.cursor")
 
 
 def _after(keys: Sequence[SortKey], values: Sequence[Any]) -> ColumnElement[bool]:
@@ -101,7 +134,9 @@ def keyset_page(
     """Run `stmt` (selecting rows whose last len(keys) columns are the sort keys' values)
     one page at a time. Returns the rows (sort columns included) and the next cursor."""
     if params.cursor:
-        stmt = stmt.where(_after(keys, decode_cursor(params.cursor, len(keys))))
+        values = decode_cursor(params.cursor, len(keys))
+        check_cursor_values(keys, values)
+        stmt = stmt.where(_after(keys, values))
     order = [k.column.desc() if k.descending else k.column.asc() for k in keys]
     stmt = stmt.add_columns(*(k.column for k in keys)).order_by(*order).limit(params.limit + 1)
     rows = list(session.execute(stmt).all())

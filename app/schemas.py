@@ -6,7 +6,10 @@ import re
 from datetime import date
 from typing import Annotated
 
+from fastapi import Path
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+
+from app.dates import in_window
 
 
 def _no_nul(value: str) -> str:
@@ -65,7 +68,13 @@ def _iso_date(value: object) -> object:
     return value.strip()
 
 
-IsoDate = Annotated[date, BeforeValidator(_iso_date)]
+IsoDate = Annotated[date, BeforeValidator(_iso_date), AfterValidator(in_window)]
+
+# PostgreSQL's INTEGER holds 32 bits; SQLite would keep more, so the API bounds every whole
+# number it stores to what both databases hold.
+MAX_INT = 2**31 - 1
+# An id in a path: past what the databases hold is a 422 on both (not a 404 on one, 422 on the other).
+Id = Annotated[int, Path(ge=1, le=MAX_INT)]
 
 
 class Input(BaseModel):

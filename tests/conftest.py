@@ -29,6 +29,9 @@ from app.models import ApiKey
 pytest_plugins = ["tests.browser"]
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
+# Starlette's TestClient sends `Host: testserver`: the tests' apps answer to it as well as to the
+# default localhost names (a real server in a test is reached at 127.0.0.1).
+os.environ.setdefault("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 BACKENDS = ["sqlite"] + (["postgresql"] if TEST_DATABASE_URL else [])
 
 

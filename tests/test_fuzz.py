@@ -8,18 +8,27 @@ one); each generated request goes through the per-test app, inside the test's tr
 
 from __future__ import annotations
 
+import base64
+import encodings.aliases
+import json
 import os
+import string
+from datetime import date
 from typing import Any
 
 import httpx
+import pytest
 import schemathesis
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, reject, settings
+from hypothesis import HealthCheck, given, reject, settings
+from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.checks import positive_data_acceptance
+from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.main import create_app
+from tests import builders as b
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "12"))
 
@@ -50,3 +59,83 @@ def test_no_server_error_and_responses_match_the_schema(
     # Not checked: that every schema-valid request is accepted. The schema cannot say that a
     # cursor must be one we issued, or that a slug or id must exist, so those are rightly 4xx.
     case.validate_response(response, excluded_checks=[positive_data_acceptance])
+
+
+# --- fuzzers of our own: cursors and charsets -------------------------------------------------
+
+
+@pytest.fixture
+def fuzz_letter(db: Session) -> None:
+    """A letter with a signature, an event and a recipient: every list below has rows to page."""
+    letter = b.letter(db, "fuzz")
+    b.sign(db, letter, b.actor(db, "Fuzzed"))
+    b.event(db, date(2020, 9, 10), "other", on=letter)
+
+
+KEYSET_LISTS = [
+    "/v1/letters",
+    "/v1/actors",
+    "/v1/campaigns",
+    "/v1/bodies",
+    "/v1/letters/fuzz/signatures",
+    "/v1/letters/fuzz/events",
+    "/v1/letters/fuzz/recipients",
+]
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=2),
+    max_leaves=8,
+)
+cursor_texts = st.one_of(
+    json_values.map(lambda v: json.dumps(v, allow_nan=True)),
+    st.lists(st.one_of(json_values, st.fixed_dictionaries({"d": st.text(max_size=12)})), max_size=3).map(
+        json.dumps
+    ),
+    st.text(max_size=60),
+)
+
+
+@given(raw=cursor_texts, path=st.sampled_from(KEYSET_LISTS), encode=st.booleans())
+@settings(
+    max_examples=EXAMPLES * 10,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+    deadline=None,
+    database=None,
+)
+def test_cursor_fuzz_never_a_server_error(
+    anon: TestClient, fuzz_letter: None, raw: str, path: str, encode: bool
+) -> None:
+    value = base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=") if encode else raw
+    response = anon.get(path, params={"cursor": value, "limit": 2})
+    assert response.status_code in (200, 422), (path, raw, response.text)
+    if response.status_code != 200:
+        assert response.headers["content-type"].startswith("application/problem+json")
+
+
+charsets = st.one_of(
+    st.sampled_from(sorted(set(encodings.aliases.aliases) | set(encodings.aliases.aliases.values()))),
+    st.sampled_from(["utf-7", "rot13", "base64", "zlib", "hex", "bz2", "uu", "idna", "punycode", "mbcs"]),
+    st.text(alphabet=string.ascii_letters + string.digits + "-_.", min_size=1, max_size=20),
+)
+
+
+@given(charset=charsets, csv_body=st.booleans(), data=st.binary(max_size=40))
+@settings(
+    max_examples=EXAMPLES * 10,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+    deadline=None,
+    database=None,
+)
+def test_charset_fuzz_never_a_server_error(
+    client: TestClient, fuzz_letter: None, charset: str, csv_body: bool, data: bytes
+) -> None:
+    kind = "text/csv" if csv_body else "application/json"
+    body = (b"name\nA\n" if csv_body else b'[{"name": "A"}]') + data
+    response = client.post(
+        "/v1/letters/fuzz/signatures/import",
+        params={"dry_run": "true"},
+        content=body,
+        headers={"Content-Type": f"{kind}; charset={charset}"},
+    )
+    assert response.status_code in (200, 415, 422), (charset, response.text)
+    assert response.headers["content-type"].startswith(("application/json", "application/problem+json"))

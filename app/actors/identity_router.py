@@ -27,6 +27,7 @@ from app.errors import Invalid, responses
 from app.idempotency import IdempotencyKey
 from app.models import ACTOR_LOADS, Actor
 from app.pagination import Page, PageParams, decode_cursor, encode_cursor, page_params, set_link_header
+from app.schemas import Id
 
 actors = APIRouter(prefix="/v1/actors", tags=["actors"])
 review = APIRouter(prefix="/v1/review", tags=["review"])
@@ -57,7 +58,7 @@ AppSettings = Annotated[Settings, Depends(_settings)]
     response_model=MergeOut,
     responses=responses(301, 401, 403, 404, 409, 422),
 )
-def merge_actors(actor_id: int, data: MergeRequest, writer: WriteAccess, idem: IdempotencyKey) -> Response:
+def merge_actors(actor_id: Id, data: MergeRequest, writer: WriteAccess, idem: IdempotencyKey) -> Response:
     if (replay := idem.replay(writer)) is not None:
         return replay
     result = identity.merge_actors(writer, actor_id, data.merge, force=data.force)
@@ -78,7 +79,7 @@ def merge_actors(actor_id: int, data: MergeRequest, writer: WriteAccess, idem: I
     responses=responses(301, 404, 422),
 )
 def list_actor_history(
-    actor_id: int, request: Request, response: Response, session: ReadSession, page: Paging
+    actor_id: Id, request: Request, response: Response, session: ReadSession, page: Paging
 ) -> Page[ChangeOut]:
     records, cursor = service.actor_history(session, actor_id, page)
     set_link_header(request, response, cursor)

@@ -33,7 +33,7 @@ from app.errors import responses
 from app.idempotency import IdempotencyKey
 from app.models import Body, Membership, Party
 from app.pagination import Page, PageParams, page_params, set_link_header
-from app.schemas import IsoDate
+from app.schemas import Id, IsoDate
 
 actors = APIRouter(prefix="/v1/actors", tags=["actors"])
 bodies = APIRouter(prefix="/v1/bodies", tags=["bodies"])
@@ -129,7 +129,7 @@ def create_actor(data: ActorCreate, writer: WriteAccess, idem: IdempotencyKey) -
     response_model=ActorOut,
     responses=responses(404, 422),
 )
-def get_actor(actor_id: int, session: ReadSession) -> ActorOut:
+def get_actor(actor_id: Id, session: ReadSession) -> ActorOut:
     return ActorOut.model_validate(service.get_actor(session, actor_id))
 
 
@@ -140,7 +140,7 @@ def get_actor(actor_id: int, session: ReadSession) -> ActorOut:
     response_model=ActorOut,
     responses=responses(401, 403, 404, 409, 422),
 )
-def update_actor(actor_id: int, data: ActorUpdate, writer: WriteAccess) -> ActorOut:
+def update_actor(actor_id: Id, data: ActorUpdate, writer: WriteAccess) -> ActorOut:
     return ActorOut.model_validate(service.update_actor(writer, actor_id, data))
 
 
@@ -151,7 +151,7 @@ def update_actor(actor_id: int, data: ActorUpdate, writer: WriteAccess) -> Actor
     status_code=status.HTTP_204_NO_CONTENT,
     responses=responses(401, 403, 404, 409, 422),
 )
-def delete_actor(actor_id: int, writer: AdminAccess) -> Response:
+def delete_actor(actor_id: Id, writer: AdminAccess) -> Response:
     service.delete_actor(writer, actor_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -164,7 +164,7 @@ def delete_actor(actor_id: int, writer: AdminAccess) -> Response:
     responses=responses(404, 422),
 )
 def list_actor_signatures(
-    actor_id: int, request: Request, response: Response, session: ReadSession, page: Paging
+    actor_id: Id, request: Request, response: Response, session: ReadSession, page: Paging
 ) -> Page[ActorSignatureOut]:
     rows, cursor = service.actor_signatures(session, actor_id, page)
     set_link_header(request, response, cursor)
@@ -191,7 +191,7 @@ def list_actor_signatures(
     responses=responses(404, 422),
 )
 def list_actor_letters_received(
-    actor_id: int, request: Request, response: Response, session: ReadSession, page: Paging
+    actor_id: Id, request: Request, response: Response, session: ReadSession, page: Paging
 ) -> Page[ActorLetterReceivedOut]:
     rows, cursor = service.actor_letters_received(session, actor_id, page)
     set_link_header(request, response, cursor)
@@ -215,7 +215,7 @@ def list_actor_letters_received(
     responses=responses(404, 422),
 )
 def list_memberships(
-    actor_id: int, request: Request, response: Response, session: ReadSession, page: Paging
+    actor_id: Id, request: Request, response: Response, session: ReadSession, page: Paging
 ) -> Page[MembershipOut]:
     items, cursor = service.list_memberships(session, actor_id, page)
     set_link_header(request, response, cursor)
@@ -231,7 +231,7 @@ def list_memberships(
     responses=responses(401, 403, 404, 422),
 )
 def create_membership(
-    actor_id: int, data: MembershipCreate, writer: WriteAccess, idem: IdempotencyKey
+    actor_id: Id, data: MembershipCreate, writer: WriteAccess, idem: IdempotencyKey
 ) -> Response:
     if (replay := idem.replay(writer)) is not None:
         return replay
@@ -247,7 +247,7 @@ def create_membership(
     response_model=MembershipOut,
     responses=responses(404, 422),
 )
-def get_membership(actor_id: int, membership_id: int, session: ReadSession) -> MembershipOut:
+def get_membership(actor_id: Id, membership_id: Id, session: ReadSession) -> MembershipOut:
     return membership_out(service.get_membership(session, actor_id, membership_id))
 
 
@@ -259,7 +259,7 @@ def get_membership(actor_id: int, membership_id: int, session: ReadSession) -> M
     responses=responses(401, 403, 404, 422),
 )
 def update_membership(
-    actor_id: int, membership_id: int, data: MembershipUpdate, writer: WriteAccess
+    actor_id: Id, membership_id: Id, data: MembershipUpdate, writer: WriteAccess
 ) -> MembershipOut:
     return membership_out(service.update_membership(writer, actor_id, membership_id, data))
 
@@ -267,11 +267,11 @@ def update_membership(
 @actors.delete(
     "/{actor_id}/memberships/{membership_id}",
     operation_id="delete_membership",
-    summary="Delete a membership recorded by mistake (a correction)",
+    summary="Delete a membership recorded by mistake (admin; a correction, kept in the change records)",
     status_code=status.HTTP_204_NO_CONTENT,
     responses=responses(401, 403, 404, 422),
 )
-def delete_membership(actor_id: int, membership_id: int, writer: WriteAccess) -> Response:
+def delete_membership(actor_id: Id, membership_id: Id, writer: AdminAccess) -> Response:
     service.delete_membership(writer, actor_id, membership_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import AfterValidator, Field, StringConstraints, field_validator
+from pydantic import AfterValidator, Field, StringConstraints, field_validator, model_validator
 
-from app.schemas import Country, Input, IsoDate, Output, ShortText, Slug, filled
+from app.identifiers import identifier_problem
+from app.schemas import MAX_INT, Country, Input, IsoDate, Output, ShortText, Slug, filled
 
 ActorKind = Literal["person", "organisation"]
 OrgType = Literal["ngo", "union", "faith", "academic", "business", "government", "intergovernmental", "other"]
@@ -18,8 +19,16 @@ IdentifierValue = Annotated[str, StringConstraints(min_length=1, max_length=500)
 
 
 class IdentifierIn(Input):
+    """An identifier, checked by its scheme's rule (`app.identifiers`)."""
+
     scheme: Scheme
     value: IdentifierValue
+
+    @model_validator(mode="after")
+    def _shape(self) -> Self:
+        if (problem := identifier_problem(self.scheme, self.value)) is not None:
+            raise ValueError(problem)
+        return self
 
 
 class IdentifierOut(Output):
@@ -89,7 +98,7 @@ class ActorUpdate(Input):
 class MergeRequest(Input):
     """Actors to fold into the actor of the path."""
 
-    merge: list[Annotated[int, Field(ge=1)]] = Field(min_length=1, max_length=100)
+    merge: list[Annotated[int, Field(ge=1, le=MAX_INT)]] = Field(min_length=1, max_length=100)
     force: bool = Field(
         default=False, description="Merge even when the actors hold different values of an identifier scheme."
     )
@@ -111,9 +120,11 @@ class PossibleDuplicateOut(Output):
 
 
 class DecisionIn(Input):
-    actors: list[Annotated[int, Field(ge=1)]] = Field(min_length=2, max_length=2)
+    actors: list[Annotated[int, Field(ge=1, le=MAX_INT)]] = Field(min_length=2, max_length=2)
     decision: Literal["merge", "distinct"]
-    keep: int | None = Field(default=None, description="With merge: the actor kept (default the lower id).")
+    keep: int | None = Field(
+        default=None, ge=1, le=MAX_INT, description="With merge: the actor kept (default the lower id)."
+    )
 
 
 class DecisionOut(Output):

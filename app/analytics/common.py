@@ -16,8 +16,9 @@ from sqlalchemy.sql.selectable import Subquery
 
 from app.analytics.countries import country_name
 from app.analytics.results import BodyEntry, Breakdowns, Entry
+from app.config import get_settings
 from app.db import is_sqlite
-from app.errors import NotFound
+from app.errors import Invalid, NotFound
 from app.models import Actor, Body, Campaign, Letter, Membership, Party
 
 Interval = Literal["day", "week", "month"]
@@ -197,6 +198,10 @@ def bucket_of(day: date, interval: Interval) -> date:
 
 
 def next_bucket(day: date, interval: Interval) -> date:
+    """The next bucket's first day; the last day there is (9999-12-31) when there is none, so
+    a date at the end of the calendar draws as any other."""
+    if day.year == date.max.year and (interval == "month" or day > date.max - timedelta(days=7)):
+        return date.max if day.month == 12 or interval != "month" else date(day.year, day.month + 1, 1)
     if interval == "day":
         return day + timedelta(days=1)
     if interval == "week":
@@ -204,11 +209,32 @@ def next_bucket(day: date, interval: Interval) -> date:
     return date(day.year + (day.month == 12), day.month % 12 + 1, 1)
 
 
-def bucket_range(first: date, last: date, interval: Interval) -> list[date]:
-    """Every bucket from `first` to `last` (both already bucketed), without gaps."""
-    out = []
+class TimelineTooLong(Invalid):
+    """A timeline would hold more points than `MAX_TIMELINE_POINTS`: a 422 that says the limit
+    (a coarser interval answers it)."""
+
+
+def bucket_count(first: date, last: date, interval: Interval) -> int:
+    if interval == "day":
+        return (last - first).days + 1
+    if interval == "week":
+        return (last - first).days // 7 + 1
+    return (last.year - first.year) * 12 + last.month - first.month + 1
+
+
+def bucket_range(first: date, last: date, interval: Interval, limit: int | None = None) -> list[date]:
+    """Every bucket from `first` to `last` (both already bucketed), without gaps; more than
+    `limit` (default `MAX_TIMELINE_POINTS`) is a `TimelineTooLong`, found before any is made."""
+    limit = limit or get_settings().max_timeline_points
+    if (count := bucket_count(first, last, interval)) > limit:
+        raise TimelineTooLong(
+            f"the {interval} timeline would have {count} points, over the limit of {limit} "
+            "(MAX_TIMELINE_POINTS); ask for a coarser interval",
+            field="query.interval",
+        )
+    out = [first]
     day = first
-    while day <= last:
-        out.append(day)
+    while day < last:  # (never a bucket past `last`: after 9999-12 there is no month)
         day = next_bucket(day, interval)
+        out.append(day)
     return out

@@ -33,7 +33,8 @@ from app.errors import responses
 from app.http_cache import hot_read, letter_read
 from app.models import Letter
 from app.pagination import Page, PageParams, page_params, set_link_header
-from app.schemas import IsoDate
+from app.schemas import Id, IsoDate
+from app.spreadsheet import safe_cell
 
 router = APIRouter(tags=["analytics"])
 
@@ -73,7 +74,7 @@ def _csv_bytes(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(header)
     for row in rows:
-        writer.writerow(["" if v is None else v for v in row])
+        writer.writerow(["" if v is None else safe_cell(v) for v in row])  # (formulas: app.spreadsheet)
     return out.getvalue().encode()
 
 
@@ -302,7 +303,7 @@ def get_overlap_signatories(
     responses=responses(404, 422),
 )
 def get_co_signatories(
-    actor_id: int,
+    actor_id: Id,
     request: Request,
     response: Response,
     session: ReadSession,

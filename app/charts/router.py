@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
@@ -12,6 +11,7 @@ from app.charts.svg import SVG_MEDIA_TYPE
 from app.charts.views import Breakdown, breakdown_svg, heatmap_svg, letter_timeline_svg, upset_svg
 from app.db import ReadSession
 from app.errors import responses
+from app.schemas import IsoDate
 
 router = APIRouter(tags=["charts"])
 
@@ -41,7 +41,7 @@ def get_letter_breakdown_chart(
     slug: str,
     breakdown: Breakdown,
     session: ReadSession,
-    as_of: Annotated[date | None, Query(description="Count as of this day (default: today).")] = None,
+    as_of: Annotated[IsoDate | None, Query(description="Count as of this day (default: today).")] = None,
 ) -> Response:
     letter = get_letter(session, slug)
     return _svg(breakdown_svg(letter_counts(session, letter, as_of), breakdown, letter.title))

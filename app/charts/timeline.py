@@ -45,6 +45,8 @@ class TimelineData:
 
 
 def previous_bucket(day: date, interval: Interval) -> date:
+    if day - date.min < timedelta(days=7):  # (the first days there are)
+        return date.min
     if interval == "month":
         return (day - timedelta(days=1)).replace(day=1)
     return day - timedelta(days=7 if interval == "week" else 1)

@@ -39,6 +39,7 @@ from sqlalchemy.orm import Session, selectinload
 from app import rollups
 from app.actors.identity import refresh_names
 from app.changes import record_change
+from app.dates import window, window_problem
 from app.errors import Invalid
 from app.imports.matching import Resolver, chunks, decide_fuzzy
 from app.imports.parsing import COUNTRIES, KINDS, format_identifiers, parse_identifiers
@@ -60,6 +61,7 @@ from app.models import (
     Source,
 )
 from app.names import variant_key
+from app.schemas import MAX_INT
 from app.text import match_name, search_text
 
 BATCH = 5000
@@ -294,14 +296,15 @@ def _csv_file_rows(path: Path, name: str) -> Iterator[tuple[int, Row]]:
     """The rows as csv.DictReader would give them (blank rows skipped, a short row's missing
     fields None), each field trimmed and an empty one None; read with csv.reader, a third
     cheaper."""
-    with path.open(encoding="utf-8-sig", newline="") as f:
-        reader = csv.reader(f, strict=True)
-        header = [h.strip().lower() for h in next(reader, None) or []]
-        missing = [c for c in REQUIRED.get(name, []) if c not in header]
-        if missing:
-            raise Invalid(f"{name}: the header lacks {', '.join(missing)}", field=name)
-        width = len(header)
-        try:
+    header: list[str] = []
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as f:
+            reader = csv.reader(f, strict=True)
+            header = [h.strip().lower() for h in next(reader, None) or []]
+            missing = [c for c in REQUIRED.get(name, []) if c not in header]
+            if missing:
+                raise Invalid(f"{name}: the header lacks {', '.join(missing)}", field=name)
+            width = len(header)
             for row in reader:
                 if len(row) != width:
                     if not row:
@@ -311,9 +314,40 @@ def _csv_file_rows(path: Path, name: str) -> Iterator[tuple[int, Row]]:
                             f"{name} line {reader.line_num}: more fields than the header", field=name
                         )
                     row += [""] * (width - len(row))
+                if "\x00" in "".join(row):  # SQLite would keep it; no PostgreSQL text can
+                    column = header[next(i for i, v in enumerate(row) if "\x00" in v)]
+                    raise Invalid(
+                        f"{name} line {reader.line_num}, {column}: holds a NUL character", field=name
+                    )
                 yield reader.line_num, dict(zip(header, [v.strip() or None for v in row], strict=True))
-        except (csv.Error, UnicodeDecodeError) as exc:
-            raise Invalid(f"{name} line {reader.line_num}: {exc}", field=name) from exc
+    except csv.Error as exc:
+        raise Invalid(f"{name} line {reader.line_num}: {exc}", field=name) from exc
+    except UnicodeDecodeError:
+        raise not_utf8(path, name, header) from None
+
+
+def not_utf8(path: Path, name: str, header: list[str]) -> Invalid:
+    """Where a dump file stops being UTF-8: its line (counted as the csv module counts) and
+    the column the bad byte falls in."""
+    with path.open("rb") as f:
+        data = f.read()
+    try:
+        data.decode("utf-8")
+        return Invalid(f"{name}: not UTF-8", field=name)
+    except UnicodeDecodeError as exc:
+        start = exc.start
+    if not header:  # (the decoder reads ahead: the header may not have been read yet)
+        first = data.split(b"\n", 1)[0].decode("utf-8", "replace").lstrip("\ufeff")
+        header = [h.strip().lower() for h in next(csv.reader([first]), [])]
+    line = data.count(b"\n", 0, start) + 1
+    line_start = data.rfind(b"\n", 0, start) + 1
+    before = data[line_start:start].decode("utf-8", "replace")
+    fields = next(csv.reader([before]), [""])
+    column = header[len(fields) - 1] if line > 1 and 0 < len(fields) <= len(header) else "header"
+    return Invalid(
+        f"{name} line {line}, {column}: byte 0x{data[start]:02x} is not UTF-8 (dump files are UTF-8)",
+        field=name,
+    )
 
 
 @dataclass
@@ -401,8 +435,10 @@ class _Staged:
 def _sql_date(expr: str, *, required: bool = False) -> str:
     """`expr` as a date. Only YYYY-MM-DD (the ISO form PostgreSQL writes back the same, which
     `date.fromisoformat` reads as the same day); any other form is left to the row-by-row path."""
+    earliest, latest = window()  # (dates, so their ISO text is safe in the statement)
     checked = (
         f"CASE WHEN length({expr}) = 10 AND CAST(CAST({expr} AS date) AS text) = {expr} "
+        f"AND CAST({expr} AS date) BETWEEN DATE '{earliest.isoformat()}' AND DATE '{latest.isoformat()}' "
         f"THEN CAST({expr} AS date) ELSE {BAD}(CAST(NULL AS date)) END"
     )
     return checked if required else f"CASE WHEN {expr} IS NULL THEN NULL ELSE {checked} END"
@@ -785,18 +821,24 @@ class _Loader:
         if value is None:
             return None
         try:
-            return date.fromisoformat(value)
+            day = date.fromisoformat(value)
         except ValueError:
             raise Invalid(f"{name} line {line}: {value!r} is not a date", field=name) from None
+        if (problem := window_problem(day)) is not None:
+            raise Invalid(f"{name} line {line}: {value!r} {problem}", field=name)
+        return day
 
     @staticmethod
     def _int(name: str, line: int, value: str | None) -> int | None:
         if value is None:
             return None
         try:
-            return int(value)
+            number = int(value)
         except ValueError:
             raise Invalid(f"{name} line {line}: {value!r} is not a whole number", field=name) from None
+        if not -MAX_INT - 1 <= number <= MAX_INT:  # what PostgreSQL's INTEGER holds (so the API)
+            raise Invalid(f"{name} line {line}: {value!r} is larger than {MAX_INT}", field=name)
+        return number
 
     @staticmethod
     def _country(name: str, line: int, value: str | None) -> str | None:

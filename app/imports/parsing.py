@@ -19,21 +19,24 @@ import codecs
 import csv
 import io
 import json
-import re
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from app.dates import window_problem
 from app.errors import Invalid
+from app.identifiers import SCHEME, identifier_problem
+from app.limits import json_depth_over
+from app.schemas import MAX_INT
+from app.spreadsheet import unescape_cell
 
 IDENTIFIER_COLUMNS = ("wikidata", "ukparliament", "theyworkforyou", "website", "twitter", "opencorporates")
 KINDS = ("person", "organisation")
 ORG_TYPES = ("ngo", "union", "faith", "academic", "business", "government", "intergovernmental", "other")
 STATUSES = ("confirmed", "unverified")
-SCHEME = re.compile(r"^[a-z0-9_-]+$")
 MAX_TEXT = 1000
-MAX_INT = 2**31 - 1  # an INTEGER column on PostgreSQL
 
 # ISO 3166-1 alpha-2, officially assigned codes.
 COUNTRIES = frozenset(
@@ -92,20 +95,40 @@ class ImportRow:
         self.errors = []
 
 
+# Python codecs that decode bytes to text but are no charset a CSV or JSON file is written in:
+# UTF-7 smuggles markup past filters (`+ADw-script+AD4-`), the escape codecs run escapes,
+# idna and punycode are for host names.
+_NOT_CHARSETS = frozenset(("utf-7", "idna", "punycode", "unicode-escape", "raw-unicode-escape", "undefined"))
+
+
+def text_encoding(charset: str) -> str:
+    """Python's name of a text charset (`windows-1252` -> `cp1252`). Refused (422): an unknown
+    one, a codec that is not a text encoding (`base64`, `zlib`, `rot13`), and those of
+    `_NOT_CHARSETS`."""
+    try:
+        info = codecs.lookup(charset)
+    except (LookupError, ValueError, TypeError):
+        raise Invalid(
+            f"unknown charset {charset[:40]!r}: send UTF-8, or name the body's charset "
+            "(e.g. text/csv; charset=windows-1252)",
+            field="header.Content-Type",
+        ) from None
+    if not getattr(info, "_is_text_encoding", True) or info.name in _NOT_CHARSETS:
+        raise Invalid(
+            f"charset {charset[:40]!r} is not a text charset this service reads: send UTF-8, or name "
+            "the body's charset (e.g. text/csv; charset=windows-1252, utf-16)",
+            field="header.Content-Type",
+        )
+    return info.name
+
+
 def _decode(data: bytes, charset: str | None = None) -> str:
     """The body as text, in `charset` (the one its Content-Type declares) or else UTF-8; a byte
     order mark is dropped. Refused (422, with the place): an unknown charset, bytes that are not
     of the charset, a NUL."""
     encoding = "utf-8"
     if charset:
-        try:
-            encoding = codecs.lookup(charset).name
-        except LookupError:
-            raise Invalid(
-                f"unknown charset {charset!r}: send UTF-8, or name the body's charset "
-                "(e.g. text/csv; charset=windows-1252)",
-                field="header.Content-Type",
-            ) from None
+        encoding = text_encoding(charset)
     wide = encoding.startswith(("utf-16", "utf-32"))  # NUL bytes are part of their characters
     if b"\x00" in data and not wide:
         offset = data.index(b"\x00")
@@ -145,11 +168,32 @@ def _clean(value: str | None) -> str | None:
     return value or None
 
 
+@dataclass(frozen=True)
+class Shape:
+    """The largest body shape read (settings `MAX_CSV_COLUMNS`, `MAX_LINE_BYTES`,
+    `MAX_JSON_DEPTH`): past them a body is refused at once, before any row is read."""
+
+    columns: int = 200
+    line_bytes: int = 1024 * 1024
+    json_depth: int = 32
+
+
+def _check_lines(data: bytes, limit: int) -> None:
+    longest = max(map(len, data.split(b"\n")))
+    if longest > limit:
+        raise Invalid(
+            f"a line of the body is {longest} bytes long, over the limit of {limit} (MAX_LINE_BYTES)",
+            field="body",
+        )
+
+
 def read_csv(
-    data: bytes, rename: Mapping[str, str] | None = None, charset: str | None = None
+    data: bytes, rename: Mapping[str, str] | None = None, charset: str | None = None, shape: Shape = Shape()
 ) -> tuple[list[str], Iterator[RawRow]]:
     """The header (lower-cased, columns renamed by `rename`: {"organisation": "name"}) and the
-    data rows of a CSV body (in `charset`, default UTF-8)."""
+    data rows of a CSV body (in `charset`, default UTF-8). Linear in the body's size; a body
+    past `shape` is refused whole."""
+    _check_lines(data, shape.line_bytes)
     text = _decode(data, charset)
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
@@ -160,6 +204,11 @@ def read_csv(
         ) from None
     except csv.Error as exc:
         raise Invalid(f"the CSV header cannot be read: {exc} (line {reader.line_num})", field="body") from exc
+    if len(header_row) > shape.columns:
+        raise Invalid(
+            f"the CSV header has {len(header_row)} columns, over the limit of {shape.columns} (MAX_CSV_COLUMNS)",
+            field="body",
+        )
     header = [h.strip().lower() for h in header_row]
     header = [(rename or {}).get(h, h) for h in header]
     if "name" not in header:
@@ -167,10 +216,16 @@ def read_csv(
             f"the CSV header lacks a 'name' column (it has: {', '.join(h for h in header if h) or 'nothing'})",
             field="body",
         )
-    dupes = sorted({h for h in header if h and header.count(h) > 1})
+    dupes = sorted(h for h, n in Counter(header).items() if h and n > 1)
     if dupes:
         raise Invalid(f"the CSV header repeats the column(s) {', '.join(dupes)}", field="body")
     return header, _csv_rows(reader, header)
+
+
+def _cell(value: str) -> str | None:
+    """A CSV field as kept: trimmed, empty = null, a spreadsheet-escaped formula unescaped."""
+    value = value.strip()
+    return unescape_cell(value) if value.startswith("'") else value or None
 
 
 def _csv_rows(reader: Any, header: list[str]) -> Iterator[RawRow]:
@@ -187,7 +242,7 @@ def _csv_rows(reader: Any, header: list[str]) -> Iterator[RawRow]:
             yield RawRow(number, {}, f"row cannot be parsed: {exc} (CSV line {reader.line_num})")
             continue
         if named and len(values) == width:  # the usual row: what the general path below does
-            record: Record = dict(zip(header, [v.strip() or None for v in values], strict=True))
+            record: Record = dict(zip(header, [_cell(v) for v in values], strict=True))
             if any(record.values()):
                 number += 1
                 yield RawRow(number, record)
@@ -205,15 +260,20 @@ def _csv_rows(reader: Any, header: list[str]) -> Iterator[RawRow]:
         record = {}
         for i, column in enumerate(header):
             if column:
-                record[column] = _clean(values[i]) if i < len(values) else None
+                record[column] = _cell(values[i]) if i < len(values) else None
         yield RawRow(number, record)
 
 
 def read_json(
-    data: bytes, rename: Mapping[str, str] | None = None, charset: str | None = None
+    data: bytes, rename: Mapping[str, str] | None = None, charset: str | None = None, shape: Shape = Shape()
 ) -> Iterator[RawRow]:
     """The rows of a JSON array of objects; scalar values only (numbers become text)."""
     text = _decode(data, charset)
+    if json_depth_over(text.encode(), shape.json_depth):
+        raise Invalid(
+            f"the JSON body nests deeper than the limit of {shape.json_depth} levels (MAX_JSON_DEPTH)",
+            field="body",
+        )
     try:
         document = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -259,10 +319,14 @@ def _json_rows(document: list[Any], rename: Mapping[str, str]) -> Iterator[RawRo
 
 def _date(value: str, column: str, errors: list[str]) -> date | None:
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         errors.append(f"{column}: not a date")
         return None
+    if (problem := window_problem(day)) is not None:
+        errors.append(f"{column}: {problem}")
+        return None
+    return day
 
 
 def _text(f: Record, column: str, errors: list[str]) -> str | None:
@@ -358,6 +422,10 @@ def _check_fields(f: Record, row: ImportRow, errors: list[str]) -> None:
             row.actor_id = int(value)
         except ValueError:
             errors.append("actor_id: not a whole number")
+        else:
+            if not 1 <= row.actor_id <= MAX_INT:
+                errors.append(f"actor_id: not an id (1 to {MAX_INT})")
+                row.actor_id = None
     if (value := f.get("status")) is not None:
         if value.lower() in STATUSES:
             row.status = value.lower()
@@ -375,13 +443,11 @@ def _check_fields(f: Record, row: ImportRow, errors: list[str]) -> None:
             scheme, ident = scheme.strip().lower(), ident.strip()
             if not sep or not ident or not SCHEME.match(scheme):
                 errors.append(f"identifiers: {part.strip()!r} is not scheme:value")
-            elif len(scheme) > 50:
-                errors.append(f"identifiers: the scheme {scheme[:50]!r}… is longer than 50 characters")
             else:
                 pairs.append((scheme, ident))
     for scheme, ident in pairs:
-        if len(ident) > 500:
-            errors.append(f"{scheme}: longer than 500 characters")
+        if (problem := identifier_problem(scheme, ident)) is not None:
+            errors.append(problem)
     seen: dict[str, str] = {}
     for scheme, ident in pairs:
         if seen.get(scheme, ident) != ident:
@@ -400,6 +466,8 @@ def parse_identifiers(value: str | None) -> list[tuple[str, str]]:
         scheme, ident = scheme.strip(), ident.strip()
         if not sep or not ident or not SCHEME.match(scheme):
             raise ValueError(f"{part.strip()!r} is not scheme:value")
+        if (problem := identifier_problem(scheme, ident)) is not None:
+            raise ValueError(problem)
         pairs.append((scheme, ident))
     return pairs
 

@@ -13,7 +13,7 @@ from app.config import Settings
 from app.errors import UnsupportedMediaType, responses
 from app.idempotency import IdempotencyKey
 from app.imports import service
-from app.imports.parsing import read_csv, read_json
+from app.imports.parsing import Shape, read_csv, read_json
 
 router = APIRouter(prefix="/v1/letters", tags=["imports"])
 
@@ -104,15 +104,16 @@ def import_signatures(
     header["content-type"] = request.headers.get("content-type", "")
     content_type = header["content-type"].partition(";")[0].strip().lower()
     charset = header.get_content_charset()
+    settings: Settings = request.app.state.settings
+    shape = Shape(settings.max_csv_columns, settings.max_line_bytes, settings.max_json_depth)
     if content_type in ("text/csv", "application/csv"):
-        _header, records = read_csv(body, charset=charset)
+        _header, records = read_csv(body, charset=charset, shape=shape)
     elif content_type == "application/json" or content_type.endswith("+json"):
-        records = read_json(body, charset=charset)
+        records = read_json(body, charset=charset, shape=shape)
     else:
         raise UnsupportedMediaType(
             f"send the rows as text/csv or application/json, not {content_type or 'no content type'!r}"
         )
-    settings: Settings = request.app.state.settings
     options = service.ImportOptions(
         default_kind=kind,
         dry_run=dry_run,
@@ -121,6 +122,7 @@ def import_signatures(
         threshold=settings.match_threshold,
         possible_threshold=settings.match_possible_threshold,
         rows=rows,
+        rows_per_status=settings.import_report_rows,
     )
     report = service.import_for_writer(writer, slug, records, options)
     if dry_run:  # nothing was written, so there is nothing to replay either

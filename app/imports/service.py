@@ -71,6 +71,9 @@ class ImportOptions:
     # "flagged": the report lists only the rows that are not a plain `created` or `matched`
     # (errors, ambiguous, duplicates, rows with a warning); the summary still counts every row.
     rows: Literal["all", "flagged"] = "all"
+    # The report lists at most this many rows of each status (IMPORT_REPORT_ROWS), so a huge
+    # list answers a bounded report; `rows_left_out` counts the others.
+    rows_per_status: int = 20_000
 
 
 @dataclass
@@ -474,15 +477,23 @@ def _import(
         session.flush()
 
     clock.lap("count")
-    report = {
+    listed = dict.fromkeys(summary, 0)
+    reported: list[dict[str, Any]] = []
+    for o in outcomes:
+        if options.rows == "all" or o.warnings or o.status not in ("created", "matched"):
+            listed[o.status] += 1
+            if listed[o.status] <= options.rows_per_status:
+                reported.append(_row_report(o, resolver.names))
+    report: dict[str, Any] = {
         "dry_run": options.dry_run,
         "summary": {"rows": total, **summary},
-        "rows": [
-            _row_report(o, resolver.names)
-            for o in outcomes
-            if options.rows == "all" or o.warnings or o.status not in ("created", "matched")
-        ],
+        "rows": reported,
     }
+    left_out = {
+        status: n - options.rows_per_status for status, n in listed.items() if n > options.rows_per_status
+    }
+    if left_out:
+        report["rows_left_out"] = left_out
     clock.lap("report")
     log.debug("import into %s, %d rows: %s", slug, total, clock)
     if failed:

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Iterator
 from datetime import date
 
 from app.letters.service import EXPORT_COLUMNS, SignatureRow
+from app.spreadsheet import safe_row
 
 CHUNK_ROWS = 500
 
@@ -21,12 +22,13 @@ def _batches(rows: Iterable[SignatureRow]) -> Iterator[list[SignatureRow]]:
 
 
 def csv_chunks(rows: Iterable[SignatureRow]) -> Iterator[str]:
-    """The csv module writes None as an empty field (null) and a date as YYYY-MM-DD."""
+    """The csv module writes None as an empty field (null) and a date as YYYY-MM-DD; text that a
+    spreadsheet would run as a formula gets a leading `'` (`app.spreadsheet`)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(EXPORT_COLUMNS)
     for batch in _batches(rows):
-        writer.writerows(batch)
+        writer.writerows(safe_row(row) for row in batch)
         yield buffer.getvalue()
         buffer.seek(0)
         buffer.truncate()

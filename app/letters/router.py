@@ -39,7 +39,7 @@ from app.letters.schemas import (
 )
 from app.models import Claim, Event, Recipient, Signature, Source
 from app.pagination import Cursor, Limit, Page, PageParams, link_header, page_params, set_link_header
-from app.schemas import IsoDate, Slug
+from app.schemas import MAX_INT, Id, IsoDate, Slug
 
 router = APIRouter(prefix="/v1/letters", tags=["letters"])
 
@@ -100,8 +100,12 @@ async def list_letters(
     q: Annotated[
         str | None, Query(max_length=500, description="Words in the title, summary or body.")
     ] = None,
-    signatory: Annotated[int | None, Query(description="Letters this actor signed (not withdrawn).")] = None,
-    recipient: Annotated[int | None, Query(description="Letters addressed to this actor.")] = None,
+    signatory: Annotated[
+        int | None, Query(ge=1, le=MAX_INT, description="Letters this actor signed (not withdrawn).")
+    ] = None,
+    recipient: Annotated[
+        int | None, Query(ge=1, le=MAX_INT, description="Letters addressed to this actor.")
+    ] = None,
     published_from: Annotated[IsoDate | None, Query(description="Published on or after.")] = None,
     published_to: Annotated[IsoDate | None, Query(description="Published on or before.")] = None,
     status_: Annotated[LetterStatus | None, Query(alias="status")] = None,
@@ -271,7 +275,7 @@ def add_signature(slug: str, data: SignatureCreate, writer: WriteAccess, idem: I
     response_model=SignatureOut,
     responses=responses(404, 422),
 )
-def get_signature(slug: str, actor_id: int, session: ReadSession) -> SignatureOut:
+def get_signature(slug: str, actor_id: Id, session: ReadSession) -> SignatureOut:
     return _signature_out(service.get_signature(session, slug, actor_id), slug)
 
 
@@ -282,7 +286,7 @@ def get_signature(slug: str, actor_id: int, session: ReadSession) -> SignatureOu
     response_model=SignatureOut,
     responses=responses(401, 403, 404, 409, 422),
 )
-def update_signature(slug: str, actor_id: int, data: SignatureUpdate, writer: WriteAccess) -> SignatureOut:
+def update_signature(slug: str, actor_id: Id, data: SignatureUpdate, writer: WriteAccess) -> SignatureOut:
     return _signature_out(service.update_signature(writer, slug, actor_id, data), slug)
 
 
@@ -301,7 +305,7 @@ def update_signature(slug: str, actor_id: int, data: SignatureUpdate, writer: Wr
     responses=responses(401, 403, 404, 422),
 )
 def retract_signature(
-    slug: str, actor_id: int, data: RetractIn, writer: WriteAccess, idem: IdempotencyKey
+    slug: str, actor_id: Id, data: RetractIn, writer: WriteAccess, idem: IdempotencyKey
 ) -> Response:
     if (replay := idem.replay(writer)) is not None:
         return replay
@@ -333,7 +337,7 @@ def list_retractions(
 )
 def withdraw_signature(
     slug: str,
-    actor_id: int,
+    actor_id: Id,
     writer: WriteAccess,
     on: Annotated[IsoDate | None, Query(description="The day of the withdrawal (default today).")] = None,
 ) -> SignatureOut:
@@ -381,18 +385,18 @@ def add_recipient(slug: str, data: RecipientCreate, writer: WriteAccess, idem: I
     response_model=RecipientOut,
     responses=responses(404, 422),
 )
-def get_recipient(slug: str, recipient_id: int, session: ReadSession) -> RecipientOut:
+def get_recipient(slug: str, recipient_id: Id, session: ReadSession) -> RecipientOut:
     return _recipient_out(service.get_recipient(session, slug, recipient_id), slug)
 
 
 @router.delete(
     "/{slug}/recipients/{recipient_id}",
     operation_id="remove_recipient",
-    summary="Remove a recipient recorded by mistake (a correction, kept in the change records)",
+    summary="Remove a recipient recorded by mistake (admin; a correction, kept in the change records)",
     status_code=status.HTTP_204_NO_CONTENT,
     responses=responses(401, 403, 404),
 )
-def remove_recipient(slug: str, recipient_id: int, writer: WriteAccess) -> Response:
+def remove_recipient(slug: str, recipient_id: Id, writer: AdminAccess) -> Response:
     service.remove_recipient(writer, slug, recipient_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import AfterValidator, Field, StringConstraints, model_validator
 
 from app.actors.schemas import ActorCreate, ActorOut
-from app.schemas import Input, IsoDate, LongText, Output, ShortText, Slug, Url, filled
+from app.schemas import MAX_INT, Input, IsoDate, LongText, Output, ShortText, Slug, Url, filled
 
 LetterStatus = Literal["draft", "open", "published", "delivered", "closed", "withdrawn"]
 SignatureStatus = Literal["confirmed", "unverified"]
@@ -29,7 +29,9 @@ SourceText = Annotated[str, StringConstraints(min_length=1, max_length=2000), Af
 
 
 class ClaimCreate(Input):
-    count: int | None = Field(default=None, ge=0, description="The number claimed, when there is one.")
+    count: int | None = Field(
+        default=None, ge=0, le=MAX_INT, description="The number claimed, when there is one."
+    )
     wording: LongText | None = Field(default=None, description='As reported: "76 MPs and 57 Lords".')
     url: Url | None = None
 
@@ -69,7 +71,7 @@ class LetterCreate(Input):
     language: Language | None = None
     published_on: IsoDate | None = None
     status: LetterStatus = "published"
-    claimed_signatory_count: int | None = Field(default=None, ge=0)
+    claimed_signatory_count: int | None = Field(default=None, ge=0, le=MAX_INT)
     campaign: Slug | None = Field(default=None, description="The campaign's slug.")
 
 
@@ -82,7 +84,7 @@ class LetterUpdate(Input):
     language: Language | None = None
     published_on: IsoDate | None = None
     status: LetterStatus | None = None
-    claimed_signatory_count: int | None = Field(default=None, ge=0)
+    claimed_signatory_count: int | None = Field(default=None, ge=0, le=MAX_INT)
     campaign: Slug | None = None
 
 
@@ -108,7 +110,7 @@ class LetterOut(Output):
 
 
 class _ActorRef(Input):
-    actor_id: int | None = Field(default=None, ge=1, description="An existing actor.")
+    actor_id: int | None = Field(default=None, ge=1, le=MAX_INT, description="An existing actor.")
     actor: ActorCreate | None = Field(default=None, description="A new actor, created with this write.")
 
     @model_validator(mode="after")
@@ -124,7 +126,7 @@ class SignatureCreate(_ActorRef):
     )
     capacity: ShortText | None = None
     affiliation: ShortText | None = None
-    position: int | None = Field(default=None, ge=0)
+    position: int | None = Field(default=None, ge=0, le=MAX_INT)
     source: SourceText | None = None
     status: SignatureStatus = "confirmed"
 
@@ -136,12 +138,13 @@ class SignatureUpdate(Input):
     actor_id: int | None = Field(
         default=None,
         ge=1,
+        le=MAX_INT,
         description="Move the signature to this actor (who must not have signed the letter).",
     )
     signed_on: IsoDate | None = None
     capacity: ShortText | None = None
     affiliation: ShortText | None = None
-    position: int | None = Field(default=None, ge=0)
+    position: int | None = Field(default=None, ge=0, le=MAX_INT)
     source: SourceText | None = None
     status: SignatureStatus | None = None
     withdrawn_on: IsoDate | None = None

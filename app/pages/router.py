@@ -31,8 +31,9 @@ from app.analytics import (
     overlaps,
     resolve_letters,
 )
+from app.analytics.common import TimelineTooLong
 from app.analytics.overlaps import MAX_LETTERS, MIN_LETTERS
-from app.analytics.results import Timeline
+from app.analytics.results import CampaignTimeline, Timeline
 from app.campaigns.service import get_campaign, list_campaigns
 from app.charts.bars import share_text
 from app.charts.views import (
@@ -47,7 +48,7 @@ from app.charts.views import (
     upset_svg,
 )
 from app.db import ReadSession
-from app.errors import AppError, Moved
+from app.errors import AppError, Moved, NotFound
 from app.letters.service import (
     LetterFilters,
     SignatureFilters,
@@ -56,9 +57,10 @@ from app.letters.service import (
     list_parts,
     list_recipients,
 )
-from app.models import Event, Letter
+from app.models import Campaign, Event, Letter
 from app.pages.service import recipient_choices, signatory_rows
 from app.pagination import PageParams
+from app.schemas import MAX_INT
 
 router = APIRouter(include_in_schema=False)
 
@@ -143,12 +145,31 @@ def _charts(result: WithBreakdowns, subject: str) -> list[dict[str, Any]]:
 
 def _letter_timeline(session: Session, letter: Letter) -> Timeline:
     """Days, unless there are too many of them for a chart: then weeks, then months."""
-    interval: Interval = "day"
-    timeline = letter_timeline(session, letter, interval)
-    for coarser in ("week", "month"):
-        if len(timeline.points) <= TIMELINE_MAX_POINTS:
+    intervals: tuple[Interval, ...] = ("day", "week", "month")
+    for interval in intervals:
+        try:
+            timeline = letter_timeline(session, letter, interval)
+        except TimelineTooLong:
+            if interval == "month":
+                raise
+            continue
+        if len(timeline.points) <= TIMELINE_MAX_POINTS or interval == "month":
             break
-        timeline = letter_timeline(session, letter, coarser)
+    return timeline
+
+
+def _campaign_timeline(session: Session, campaign: Campaign) -> CampaignTimeline:
+    """As `_letter_timeline`, for every letter of the campaign."""
+    intervals: tuple[Interval, ...] = ("day", "week", "month")
+    for interval in intervals:
+        try:
+            timeline = campaign_timeline(session, campaign, interval)
+        except TimelineTooLong:
+            if interval == "month":
+                raise
+            continue
+        if max((len(s.points) for s in timeline.series), default=0) <= TIMELINE_MAX_POINTS:
+            break
     return timeline
 
 
@@ -251,11 +272,7 @@ def campaign_page(slug: str, session: ReadSession) -> HTMLResponse:
         )
         labels = {v.letter.slug: v.letter.title for v in views}
         reach = campaign_reach(session, campaign)
-        timeline = campaign_timeline(session, campaign, "day")
-        for coarser in ("week", "month"):
-            if max((len(s.points) for s in timeline.series), default=0) <= TIMELINE_MAX_POINTS:
-                break
-            timeline = campaign_timeline(session, campaign, coarser)
+        timeline = _campaign_timeline(session, campaign)
         result = None
         if MIN_LETTERS <= len(campaign.letters) <= MAX_LETTERS:
             chosen = resolve_letters(session, None, slug)
@@ -281,6 +298,8 @@ def campaign_page(slug: str, session: ReadSession) -> HTMLResponse:
 @router.get("/actors/{actor_id}", response_class=HTMLResponse)
 def actor_page(actor_id: int, session: ReadSession) -> HTMLResponse:
     def build() -> HTMLResponse:
+        if not 1 <= actor_id <= MAX_INT:  # (no such id on either database: the 404 page)
+            raise NotFound(f"no actor with id {actor_id}")
         actor = get_actor(session, actor_id)
         everything = PageParams(limit=LIST_LIMIT, cursor=None)
         signed, _ = actor_signatures(session, actor_id, everything)

@@ -1,0 +1,52 @@
+"""What an actor's identifier may hold, scheme by scheme: the one rule for the API, the import
+rows and the dump loader.
+
+Known schemes have a shape (a Wikidata item is `Q` and digits; the UK Parliament's member ids
+and TheyWorkForYou's person ids are digits; a website is an http(s) URL with a host); any other
+scheme is free-form, named in `[a-z0-9_-]+`. A wrong shape would never match the same actor
+from another source, so it is refused where it comes in.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+SCHEME = re.compile(r"^[a-z0-9_-]+$")
+MAX_SCHEME = 50
+MAX_VALUE = 500
+
+_DIGITS = re.compile(r"[0-9]{1,20}")
+SHAPES: dict[str, tuple[re.Pattern[str], str]] = {
+    "wikidata": (re.compile(r"Q[0-9]{1,20}"), "a Wikidata item: Q followed by digits (Q42)"),
+    "ukparliament": (_DIGITS, "a UK Parliament member id: digits"),
+    "theyworkforyou": (_DIGITS, "a TheyWorkForYou person id: digits"),
+}
+
+
+def _website_problem(value: str) -> str | None:
+    parts = urlsplit(value)
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname or any(c.isspace() for c in value):
+        return "must be an http(s) URL with a host (https://example.org/)"
+    return None
+
+
+def identifier_problem(scheme: str, value: str) -> str | None:
+    """Why `scheme:value` is not an identifier, or None."""
+    if not SCHEME.match(scheme):
+        return f"the scheme {scheme[:MAX_SCHEME]!r} must be lower-case letters, digits, '_' or '-'"
+    if len(scheme) > MAX_SCHEME:
+        return f"the scheme {scheme[:MAX_SCHEME]!r}… is longer than {MAX_SCHEME} characters"
+    if not value:
+        return f"{scheme}: the value is empty"
+    if len(value) > MAX_VALUE:
+        return f"{scheme}: longer than {MAX_VALUE} characters"
+    if "\x00" in value:
+        return f"{scheme}: holds a NUL character"
+    if scheme == "website":
+        problem = _website_problem(value)
+        return None if problem is None else f"website: {problem}"
+    shape = SHAPES.get(scheme)
+    if shape is not None and not shape[0].fullmatch(value):
+        return f"{scheme}: {value[:60]!r} is not {shape[1]}"
+    return None
