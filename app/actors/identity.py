@@ -37,6 +37,7 @@ from app.models import (
     Recipient,
     Signature,
 )
+from app.models.base import utcnow
 from app.names import differ_by_distinguishing, variant_key
 from app.text import match_name, search_text
 
@@ -317,12 +318,10 @@ def merge_actors(writer: Writer, keep_id: int, others: list[int], *, force: bool
         session.expire(keep, ["identifiers", "memberships", "aliases"])
         keep = _load(session, [keep_id])[keep_id]
         set_aliases(keep, names)
-        keep.updated_at = func.now()
+        keep.updated_at = utcnow()
         session.flush()
     if seated:
         rollups.touch_all(session)
-    session.refresh(keep)
-    keep = _load(session, [keep_id])[keep_id]
     record_change(
         session,
         writer.key_name,
