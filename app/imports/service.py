@@ -32,7 +32,7 @@ from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from app import rollups
+from app import pairs, rollups
 from app.auth import Writer
 from app.changes import record_change
 from app.errors import AppError, NotFound
@@ -886,6 +886,7 @@ class _Writer:
             if self.new_from is not None:
                 written = and_(written, Signature.actor_id < self.new_from)
             rollups.shift(self.session, written, 1)
+            pairs.added(self.session, written)  # (a new actor signed nothing else: no pairs)
             return
         written = Signature.actor_id == any_(bindparam("actor_ids", self.matched, type_=ARRAY(Integer)))
         # Memory for the statement's sort of every signature read back to stay off disk (0.39 s
@@ -893,6 +894,7 @@ class _Writer:
         work_mem = self.session.scalar(text("SELECT current_setting('work_mem')"))
         self.session.execute(text("SELECT set_config('work_mem', '64MB', true)"))
         rollups.shift(self.session, and_(Signature.letter_id == self.letter.id, written), 1)
+        pairs.added(self.session, and_(Signature.letter_id == self.letter.id, written))
         self.session.execute(text("SELECT set_config('work_mem', :value, true)"), {"value": work_mem})
 
 

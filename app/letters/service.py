@@ -7,6 +7,7 @@ Every write records a change and bumps `Letter.version` (the letter's cheap vali
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, NamedTuple, TypeVar
@@ -16,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, object_session, selectinload, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 
-from app import rollups
+from app import pairs, rollups
 from app.actors.service import create_actor
 from app.auth import Writer
 from app.changes import record_change, snapshot
@@ -362,6 +363,7 @@ def add_signature(writer: Writer, slug: str, data: SignatureCreate) -> Signature
     # to this letter waits for them (the day's rollup row and the letter's version) until the
     # transaction ends.
     rollups.shift_signature(session, signature.id, 1)
+    pairs.shift_signature(session, signature.id, 1)
     rollups.touch_letter(session, letter.id)
     return signature
 
@@ -379,7 +381,12 @@ def update_signature(writer: Writer, slug: str, actor_id: int, data: SignatureUp
     if withdrawn_on is not None and withdrawn_on < signed_on:
         field = "body.withdrawn_on" if "withdrawn_on" in changes else "body.signed_on"
         raise Invalid("a signature cannot be withdrawn before it was made", field=field)
-    with rollups.rewriting(session, Signature.id == signature.id):
+    this = Signature.id == signature.id
+    # (only a withdrawal or a reinstatement changes which pairs the signature counts in)
+    paired: AbstractContextManager[None] = (
+        pairs.rewriting(session, this) if "withdrawn_on" in changes else nullcontext()
+    )
+    with rollups.rewriting(session, this), paired:
         for field, value in changes.items():
             setattr(signature, field, value)
     record_change(
@@ -409,7 +416,8 @@ def withdraw_signature(writer: Writer, slug: str, actor_id: int, on: date | None
             field="query.on",
         )
     before = snapshot(signature)
-    with rollups.rewriting(session, Signature.id == signature.id):
+    this = Signature.id == signature.id
+    with rollups.rewriting(session, this), pairs.rewriting(session, this):
         signature.withdrawn_on = day
     record_change(
         session,

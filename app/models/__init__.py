@@ -6,6 +6,7 @@ from app.models.audit import ApiKey, ChangeRecord, IdempotencyRecord
 from app.models.base import Base
 from app.models.campaigns import Campaign
 from app.models.letters import Claim, Event, Letter, Recipient, Signature, Source
+from app.models.pairs import LetterPair
 from app.models.rollups import LetterRollup, RegistryVersion
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "IdempotencyRecord",
     "Identifier",
     "Letter",
+    "LetterPair",
     "LetterRollup",
     "Membership",
     "Party",
