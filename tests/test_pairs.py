@@ -234,7 +234,7 @@ def test_a_write_to_another_letter_leaves_the_overlap_validators_alone(
     client: TestClient, anon: TestClient, three: dict[str, Any]
 ) -> None:
     actors = three["actors"]
-    co = [(f"/v1/actors/{actors[3]}/co-signatories", {})]  # it signed pb only
+    co: list[tuple[str, dict[str, Any]]] = [(f"/v1/actors/{actors[3]}/co-signatories", {})]  # pb only
     before = _etags(anon, co)
     newcomer = client.post("/v1/actors", json={"kind": "organisation", "name": "Elsewhere"}).json()["id"]
     assert client.post("/v1/letters/pz/signatures", json={"actor_id": newcomer}).status_code == 201
