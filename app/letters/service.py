@@ -223,6 +223,7 @@ def delete_letter(writer: Writer, slug: str) -> None:
     for model in (Signature, Recipient, Event, Claim, Source):
         session.execute(delete(model).where(model.letter_id == letter.id))
     session.execute(delete(Letter).where(Letter.id == letter.id))
+    pairs.forget_letter(session, letter.id)
     session.expunge(letter)
     record_change(session, writer.key_name, "delete", "letter", slug, before=before)
     session.flush()

@@ -33,12 +33,6 @@ def upgrade() -> None:
         sa.Column("letter_a", sa.Integer(), nullable=False),
         sa.Column("letter_b", sa.Integer(), nullable=False),
         sa.Column("common", sa.Integer(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["letter_a"], ["letters.id"], name=op.f("fk_letter_pairs_letter_a_letters"), ondelete="CASCADE"
-        ),
-        sa.ForeignKeyConstraint(
-            ["letter_b"], ["letters.id"], name=op.f("fk_letter_pairs_letter_b_letters"), ondelete="CASCADE"
-        ),
         sa.PrimaryKeyConstraint("letter_a", "letter_b", name=op.f("pk_letter_pairs")),
     )
     op.create_index(op.f("ix_letter_pairs_letter_b"), "letter_pairs", ["letter_b"], unique=False)
