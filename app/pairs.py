@@ -1,13 +1,14 @@
 """Pair counts kept in step with every write, in the write's own transaction: for every two
 letters that share a signatory, how many actors signed both (`letter_pairs`, `letter_a` <
-`letter_b`), counting only the signatures that still count (not withdrawn, as every overlap
-counts). A pairwise overlap then reads one row and the two letters' sizes from the rollups,
-whatever the letters' sizes.
+`letter_b`), and on the diagonal (`letter_a` = `letter_b`) each letter's size, counting only
+the signatures that still count (not withdrawn, as every overlap counts). A pairwise overlap
+then reads three rows by primary key, whatever the letters' sizes.
 
 Every change goes through `shift(where, ±1)`, as the rollups' does: it adds (or takes away)
 the pairs the signatures selected by `where` form, as they stand now, with the other counting
 signatures of their actors — one INSERT … SELECT … ON CONFLICT DO UPDATE, computed in SQL. A
-signature of an actor who signed k other letters moves k rows; so does its withdrawal. An edit
+signature of an actor who signed k other letters moves k + 1 rows (its letter's diagonal
+too); so does its withdrawal. An edit
 of signatures (a withdrawal, a reinstatement, a signature moved to another actor or letter) is
 `rewriting(where)`: the old pairs taken away before the block, the new ones added after it;
 `where` must select the same signatures before and after. Edits that leave every signature's
@@ -39,12 +40,11 @@ from sqlalchemy import (
     select,
     table,
     text,
-    union_all,
 )
 from sqlalchemy.orm import Session, aliased
 
 from app.db import insert_for
-from app.models import LetterPair, LetterRollup, Signature
+from app.models import LetterPair, Signature
 
 COLUMNS = ["letter_a", "letter_b", "common"]
 
@@ -57,8 +57,9 @@ def counting(signature: Any = Signature) -> ColumnElement[bool]:
 
 
 def _moves(where: ColumnElement[bool], sign: int) -> Any:
-    """The pairs the counting signatures `where` selects form with their actors' other counting
-    signatures, as (letter_a, letter_b, ±count), in key order. A pair of two selected
+    """The pairs the counting signatures `where` selects form with their actors' counting
+    signatures, as (letter_a, letter_b, ±count), in key order: with the actor's other letters,
+    and each with itself (its letter's diagonal row, the letter's size). A pair of two selected
     signatures is counted once (from the one on the lower letter), a pair of a selected one
     and another once."""
     chosen = (
@@ -73,10 +74,10 @@ def _moves(where: ColumnElement[bool], sign: int) -> Any:
         .select_from(chosen)
         .join(
             other,
-            and_(other.actor_id == chosen.c.actor_id, other.letter_id != chosen.c.letter_id, counting(other)),
+            and_(other.actor_id == chosen.c.actor_id, counting(other)),
         )
         .outerjoin(again, again.c.id == other.id)
-        .where(or_(again.c.id.is_(None), chosen.c.letter_id < other.letter_id))
+        .where(or_(again.c.id.is_(None), chosen.c.letter_id <= other.letter_id))
         .group_by(low, high)
         .order_by(low, high)
     )
@@ -111,6 +112,19 @@ def _signature_shift(dialect: str, sign: int) -> Any:
     return _adding(insert_for(dialect, LetterPair).from_select(COLUMNS, moves))
 
 
+def add_sizes(session: Session, moves: dict[tuple[Any, ...], list[int]]) -> None:
+    """New signatures of actors who signed no other letter (an import's new actors), given as
+    the rollups count them (`rollups.add_counted`: `{(letter_id, day, …): [new, withdrawn]}`):
+    they move only their letters' diagonal rows, by the signatures that still count."""
+    sizes: dict[int, int] = {}
+    for key, (made, gone) in moves.items():
+        sizes[key[0]] = sizes.get(key[0], 0) + made - gone
+    rows = [{"letter_a": letter, "letter_b": letter, "common": n} for letter, n in sorted(sizes.items()) if n]
+    if rows:
+        session.flush()
+        session.execute(_adding(insert_for(session.get_bind().dialect.name, LetterPair)), rows)
+
+
 def added(session: Session, where: ColumnElement[bool]) -> None:
     """New signatures (already flushed) now count in the pairs."""
     shift(session, where, 1)
@@ -134,14 +148,16 @@ def forget_letter(session: Session, letter_id: int) -> None:
 
 
 def _all_pairs() -> Any:
-    """Every pair, computed from the signatures: one self-join on the actor, grouped."""
+    """Every pair, computed from the signatures: one self-join on the actor, grouped (a
+    signature joined with itself makes its letter's diagonal row: an actor signs a letter
+    once)."""
     mine, theirs = aliased(Signature, name="mine"), aliased(Signature, name="theirs")
     return (
         select(
             mine.letter_id.label("letter_a"), theirs.letter_id.label("letter_b"), func.count().label("common")
         )
         .select_from(mine)
-        .join(theirs, and_(theirs.actor_id == mine.actor_id, theirs.letter_id > mine.letter_id))
+        .join(theirs, and_(theirs.actor_id == mine.actor_id, theirs.letter_id >= mine.letter_id))
         .where(counting(mine), counting(theirs))
         .group_by(mine.letter_id, theirs.letter_id)
     )
@@ -199,25 +215,21 @@ def recomputed(session: Session) -> set[tuple[int, int, int]]:
 
 
 def matrix(session: Session, letter_ids: list[int]) -> tuple[dict[int, int], dict[tuple[int, int], int]]:
-    """The letters' sizes (counting signatures, from the rollups) and the common count of every
-    pair of them that shares a signatory (from the pair rows), in one statement: at most
-    n + n·(n−1)/2 rows and a few rollup rows per letter, never a signature.
+    """The letters' sizes (their diagonal rows) and the common count of every pair of them that
+    shares a signatory, in one statement over the pair rows' primary key: at most n·(n+1)/2
+    rows for n letters, never a signature.
 
     Returns `({letter_id: size}, {(low_id, high_id): common})`."""
     if not letter_ids:
         return {}, {}
-    sizes = select(
-        LetterRollup.letter_id.label("a"),
-        LetterRollup.letter_id.label("b"),
-        (func.sum(LetterRollup.new) - func.sum(LetterRollup.withdrawn)).label("n"),
-    ).where(LetterRollup.letter_id.in_(letter_ids))
-    sizes = sizes.group_by(LetterRollup.letter_id)
-    common = select(LetterPair.letter_a, LetterPair.letter_b, LetterPair.common).where(
-        LetterPair.letter_a.in_(letter_ids), LetterPair.letter_b.in_(letter_ids), LetterPair.common != 0
-    )
+    rows = session.execute(
+        select(LetterPair.letter_a, LetterPair.letter_b, LetterPair.common).where(
+            LetterPair.letter_a.in_(letter_ids), LetterPair.letter_b.in_(letter_ids), LetterPair.common != 0
+        )
+    ).all()
     size_of: dict[int, int] = dict.fromkeys(letter_ids, 0)
     shared: dict[tuple[int, int], int] = {}
-    for a, b, n in session.execute(union_all(sizes, common)).all():
+    for a, b, n in rows:
         if a == b:
             size_of[int(a)] = int(n)
         else:

@@ -177,7 +177,7 @@ def test_a_bulk_load_builds_the_pairs(anon: TestClient, db: Session, tmp_path: P
     load_registry(db, "test", directory_source(make_dump(tmp_path / "dump")), bulk=True)
     db.flush()
     kept = pairs.snapshot(db)
-    assert kept == pairs.recomputed(db) and len(kept) == 3
+    assert kept == pairs.recomputed(db) and len(kept) == 9  # 6 letters, 3 pairs
     doc = anon.get("/v1/overlaps", params={"letters": "l1,l2,l3"}).json()
     for p in doc["pairs"]:
         exact = sum(i["count"] for i in doc["intersections"] if {p["a"], p["b"]} <= set(i["letters"]))
@@ -331,5 +331,5 @@ def test_cli_rebuild_reports_pair_drift(fresh_database_url: str, monkeypatch: py
     finally:
         get_settings.cache_clear()
     assert result.exit_code == 0, result.output
-    assert "rebuilt 3 pair rows; 6 differed from the ones kept by the writes" in result.output
-    assert "rebuilt 3 pair rows; 0 differed" in again.output
+    assert "rebuilt 6 pair rows; 12 differed from the ones kept by the writes" in result.output
+    assert "rebuilt 6 pair rows; 0 differed" in again.output

@@ -7,7 +7,7 @@ from __future__ import annotations
 from itertools import combinations
 from typing import Any, Literal
 
-from sqlalchemy import BigInteger, case, cast, func, literal_column, select
+from sqlalchemy import BigInteger, case, cast, func, literal, select, union_all
 from sqlalchemy.orm import Session, aliased, selectinload
 
 from app import pairs
@@ -102,16 +102,19 @@ def _groups(session: Session, ids: list[int]) -> list[tuple[list[int], int]]:
     """The exact intersections, as (positions of the letters, actors who signed exactly those).
 
     One GROUP BY in SQL: each actor's set of the given letters as a bitmask (the sum of one
-    power of two per letter; 50 letters fit a BIGINT), then the actors per mask — so only the
-    distinct sets come back, with their counts."""
-    position = {letter_id: i for i, letter_id in enumerate(ids)}
-    bit = case(
-        {letter_id: literal_column(str(1 << position[letter_id])) for letter_id in ids},
-        value=Signature.letter_id,
-    )
+    power of two per letter, joined from a small table of the letters' bits; 50 letters fit a
+    BIGINT), then the actors per mask — so only the distinct sets come back, with their counts.
+    (A CASE over 50 letter ids per signature made PostgreSQL's plan far slower than the join.)"""
+    bits = union_all(
+        *(
+            select(literal(letter_id).label("letter_id"), literal(1 << i, BigInteger).label("bit"))
+            for i, letter_id in enumerate(ids)
+        )
+    ).subquery("bits")
     masks = (
-        select(Signature.actor_id, cast(func.sum(bit), BigInteger).label("mask"))
-        .where(Signature.letter_id.in_(ids), _counts)
+        select(Signature.actor_id, cast(func.sum(bits.c.bit), BigInteger).label("mask"))
+        .join(bits, bits.c.letter_id == Signature.letter_id)
+        .where(_counts)
         .group_by(Signature.actor_id)
         .subquery("masks")
     )

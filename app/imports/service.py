@@ -879,6 +879,7 @@ class _Writer:
         PostgreSQL: this letter's signatures by those actors (each actor signs a letter once),
         the ids as one array parameter."""
         rollups.add_counted(self.session, self.moves)
+        pairs.add_sizes(self.session, self.moves)  # (a new actor signed no other letter)
         if not self.matched:
             return
         if not self.postgres:
@@ -886,7 +887,7 @@ class _Writer:
             if self.new_from is not None:
                 written = and_(written, Signature.actor_id < self.new_from)
             rollups.shift(self.session, written, 1)
-            pairs.added(self.session, written)  # (a new actor signed nothing else: no pairs)
+            pairs.added(self.session, written)
             return
         written = Signature.actor_id == any_(bindparam("actor_ids", self.matched, type_=ARRAY(Integer)))
         # Memory for the statement's sort of every signature read back to stay off disk (0.39 s

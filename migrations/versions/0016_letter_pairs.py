@@ -1,4 +1,5 @@
-"""Letter pairs: how many actors signed both letters of a pair (signatures that still count),
+"""Letter pairs: how many actors signed both letters of a pair, and on the diagonal how many
+signed each letter (signatures that still count),
 filled from the signatures already there (app/pairs.py keeps them in step from then on).
 
 Revision ID: 0016
@@ -21,7 +22,7 @@ BACKFILL = """
 INSERT INTO letter_pairs (letter_a, letter_b, common)
 SELECT s.letter_id, t.letter_id, COUNT(*)
 FROM signatures s
-JOIN signatures t ON t.actor_id = s.actor_id AND t.letter_id > s.letter_id
+JOIN signatures t ON t.actor_id = s.actor_id AND t.letter_id >= s.letter_id
 WHERE s.withdrawn_on IS NULL AND t.withdrawn_on IS NULL
 GROUP BY s.letter_id, t.letter_id
 """
