@@ -11,8 +11,10 @@ signature of an actor who signed k other letters moves k + 1 rows (its letter's 
 too); so does its withdrawal. An edit
 of signatures (a withdrawal, a reinstatement, a signature moved to another actor or letter) is
 `rewriting(where)`: the old pairs taken away before the block, the new ones added after it;
-`where` must select the same signatures before and after. Edits that leave every signature's
-letter, actor and withdrawal as they were (an actor's name, a seat) do not move pairs.
+`where` must select the same signatures before and after. `rollups.added` and
+`rollups.rewriting` call these, so every writer that keeps the rollups through them (withdrawals,
+reinstatements, moves, merges) keeps the pairs too; a deletion of signatures takes their pairs
+away before it (`shift(where, -1)`).
 `rebuild` recomputes everything in one statement (the bulk load ends with it, and
 `undersigned db rebuild-rollups` reports the drift it finds). Nothing here reads signatures
 into Python.
@@ -126,15 +128,16 @@ def add_sizes(session: Session, moves: dict[tuple[Any, ...], list[int]]) -> None
 
 
 def added(session: Session, where: ColumnElement[bool]) -> None:
-    """New signatures (already flushed) now count in the pairs."""
+    """New signatures (already flushed) now count in the pairs (`rollups.added` calls this)."""
     shift(session, where, 1)
 
 
 @contextmanager
 def rewriting(session: Session, where: ColumnElement[bool]) -> Iterator[None]:
     """Wrap a change to the signatures `where` selects (withdrawn or reinstated, moved to
-    another actor or letter): their old pairs are taken away before the block and their new
-    ones added after it. `where` must select the same signatures before and after."""
+    another actor or letter, deleted): their old pairs are taken away before the block and the
+    new ones added after it. `rollups.rewriting` does this as part of its own, so the writers
+    that use it need not; this is for a writer that moves signatures without the rollups."""
     shift(session, where, -1)
     yield
     shift(session, where, 1)

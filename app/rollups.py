@@ -49,6 +49,7 @@ from sqlalchemy.orm import Session, aliased
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
+from app import pairs
 from app.analytics.common import valid_on
 from app.db import insert_for
 from app.models import Actor, Body, Letter, LetterRollup, Membership, Party, RegistryVersion, Signature
@@ -198,19 +199,24 @@ def touch_all(session: Session) -> None:
 
 
 def added(session: Session, where: ColumnElement[bool]) -> None:
-    """New signatures (already flushed) now count."""
+    """New signatures (already flushed) now count, in the rollups and in the pair counts."""
     shift(session, where, 1)
+    pairs.shift(session, where, 1)
     touch(session, where)
 
 
 @contextmanager
 def rewriting(session: Session, where: ColumnElement[bool]) -> Iterator[None]:
     """Wrap a change to the signatures `where` selects, or to their actors or memberships:
-    their old contribution is taken away before the block and their new one added after it.
-    `where` must select the same signatures before and after."""
+    their old contribution is taken away before the block and their new one added after it,
+    in the rollups and in the pair counts (`app.pairs`: a withdrawal, a reinstatement, a
+    signature moved to another actor, actors merged). `where` must select the same signatures
+    before and after (those deleted in the block: before only)."""
     shift(session, where, -1)
+    pairs.shift(session, where, -1)
     yield
     shift(session, where, 1)
+    pairs.shift(session, where, 1)
     touch(session, where)
     letter_ids = select(Signature.letter_id).where(where).distinct().scalar_subquery()
     session.execute(

@@ -8,7 +8,7 @@ from datetime import date
 
 from sqlalchemy.orm import Session
 
-from app import pairs, rollups
+from app import rollups
 from app.models import Actor, Body, Campaign, Event, Identifier, Letter, Membership, Party, Signature
 from app.text import match_name, search_text
 
@@ -126,7 +126,6 @@ def sign(
     db.add(row)
     db.flush()
     rollups.added(db, Signature.id == row.id)  # as the signatures API does
-    pairs.added(db, Signature.id == row.id)
     return row
 
 

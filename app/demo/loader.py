@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from app import pairs, rollups
+from app import rollups
 from app.changes import record_change
 from app.models import (
     Actor,
@@ -139,7 +139,6 @@ def load_demo(session: Session) -> bool:
     _mps_signatures(session, mps, members, stats)
     _organisation_signatures(session, un, stats)
     rollups.added(session, Signature.letter_id.in_([mps.id, un.id]))
-    pairs.added(session, Signature.letter_id.in_([mps.id, un.id]))
     rollups.touch_all(session)  # (the parliament's seats: every letter's share of it)
     for letter, meta in ((mps, mps_meta), (un, un_meta)):
         _recipients(session, letter, meta, stats)

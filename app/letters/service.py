@@ -7,7 +7,6 @@ Every write records a change and bumps `Letter.version` (the letter's cheap vali
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, NamedTuple, TypeVar
@@ -384,12 +383,7 @@ def update_signature(writer: Writer, slug: str, actor_id: int, data: SignatureUp
     if withdrawn_on is not None and withdrawn_on < signed_on:
         field = "body.withdrawn_on" if "withdrawn_on" in changes else "body.signed_on"
         raise Invalid("a signature cannot be withdrawn before it was made", field=field)
-    this = Signature.id == signature.id
-    # (only a withdrawal or a reinstatement changes which pairs the signature counts in)
-    paired: AbstractContextManager[None] = (
-        pairs.rewriting(session, this) if "withdrawn_on" in changes else nullcontext()
-    )
-    with rollups.rewriting(session, this), paired:
+    with rollups.rewriting(session, Signature.id == signature.id):
         for field, value in changes.items():
             setattr(signature, field, value)
     record_change(
@@ -419,8 +413,7 @@ def withdraw_signature(writer: Writer, slug: str, actor_id: int, on: date | None
             field="query.on",
         )
     before = snapshot(signature)
-    this = Signature.id == signature.id
-    with rollups.rewriting(session, this), pairs.rewriting(session, this):
+    with rollups.rewriting(session, Signature.id == signature.id):
         signature.withdrawn_on = day
     record_change(
         session,
