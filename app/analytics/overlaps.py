@@ -7,12 +7,13 @@ from __future__ import annotations
 from itertools import combinations
 from typing import Any, Literal
 
-from sqlalchemy import BigInteger, case, cast, func, literal, select, union_all
+from sqlalchemy import BigInteger, Integer, case, cast, column, func, literal, select, union_all, values
 from sqlalchemy.orm import Session, aliased, selectinload
 
 from app import pairs
 from app.analytics.common import campaign_letters, get_campaign
 from app.analytics.results import Intersection, Overlaps, Pair
+from app.db import is_sqlite
 from app.errors import Invalid, NotFound
 from app.models import Actor, Letter, Signature
 from app.pagination import PageParams, SortKey, keyset_page
@@ -105,12 +106,15 @@ def _groups(session: Session, ids: list[int]) -> list[tuple[list[int], int]]:
     power of two per letter, joined from a small table of the letters' bits; 50 letters fit a
     BIGINT), then the actors per mask — so only the distinct sets come back, with their counts.
     (A CASE over 50 letter ids per signature made PostgreSQL's plan far slower than the join.)"""
-    bits = union_all(
-        *(
-            select(literal(letter_id).label("letter_id"), literal(1 << i, BigInteger).label("bit"))
-            for i, letter_id in enumerate(ids)
-        )
-    ).subquery("bits")
+    rows = [(letter_id, 1 << i) for i, letter_id in enumerate(ids)]
+    bits: Any
+    if is_sqlite(session):  # (no column names on a VALUES list there)
+        bits = union_all(
+            *(select(literal(a).label("letter_id"), literal(b, BigInteger).label("bit")) for a, b in rows)
+        ).subquery("bits")
+    else:  # a VALUES list of integers, written in: PostgreSQL hash-joins the signatures with it
+        columns = (column("letter_id", Integer), column("bit", BigInteger))
+        bits = values(*columns, name="bits", literal_binds=True).data(rows)
     masks = (
         select(Signature.actor_id, cast(func.sum(bits.c.bit), BigInteger).label("mask"))
         .join(bits, bits.c.letter_id == Signature.letter_id)
