@@ -11,10 +11,13 @@ signature of an actor who signed k other letters moves k + 1 rows (its letter's 
 too); so does its withdrawal. An edit
 of signatures (a withdrawal, a reinstatement, a signature moved to another actor or letter) is
 `rewriting(where)`: the old pairs taken away before the block, the new ones added after it;
-`where` must select the same signatures before and after. `rollups.added` and
-`rollups.rewriting` call these, so every writer that keeps the rollups through them (withdrawals,
-reinstatements, moves, merges) keeps the pairs too; a deletion of signatures takes their pairs
-away before it (`shift(where, -1)`).
+`where` must select the same signatures before and after. `rollups.shift` calls `shift` with
+the same arguments, so every writer that keeps the rollups through it (`rollups.added`,
+`rollups.rewriting`: withdrawals, reinstatements, moves, merges; a deletion of signatures after
+a `rollups.shift(where, -1)`; the import endpoint) keeps the pairs too. The two bulk-counted
+paths are the rollups' own: a new signature (`shift_signature`, called beside
+`rollups.shift_signature`) and an import's new actors (`add_sizes`, beside
+`rollups.add_counted`).
 `rebuild` recomputes everything in one statement (the bulk load ends with it, and
 `undersigned db rebuild-rollups` reports the drift it finds). Nothing here reads signatures
 into Python.
@@ -128,7 +131,7 @@ def add_sizes(session: Session, moves: dict[tuple[Any, ...], list[int]]) -> None
 
 
 def added(session: Session, where: ColumnElement[bool]) -> None:
-    """New signatures (already flushed) now count in the pairs (`rollups.added` calls this)."""
+    """New signatures (already flushed) now count in the pairs (`rollups.added` does this)."""
     shift(session, where, 1)
 
 
@@ -136,8 +139,9 @@ def added(session: Session, where: ColumnElement[bool]) -> None:
 def rewriting(session: Session, where: ColumnElement[bool]) -> Iterator[None]:
     """Wrap a change to the signatures `where` selects (withdrawn or reinstated, moved to
     another actor or letter, deleted): their old pairs are taken away before the block and the
-    new ones added after it. `rollups.rewriting` does this as part of its own, so the writers
-    that use it need not; this is for a writer that moves signatures without the rollups."""
+    new ones added after it. `rollups.rewriting` does this as part of its own (through
+    `rollups.shift`), so the writers that use it need not; this is for a writer that moves
+    signatures without the rollups."""
     shift(session, where, -1)
     yield
     shift(session, where, 1)

@@ -109,9 +109,12 @@ def _moves(where: ColumnElement[bool], sign: int) -> Any:
 
 def shift(session: Session, where: ColumnElement[bool], sign: int) -> None:
     """Add (`sign=1`) or take away (`sign=-1`) the rollup contribution of the signatures `where`
-    selects, as they stand now."""
+    selects, as they stand now — and their pair counts (`app.pairs.shift`, the same rule), so
+    every writer that keeps the rollups through `shift`, `added`, `rewriting` (withdrawals,
+    reinstatements, moves, merges) or a deletion wrapped in a `shift(where, -1)` keeps the pairs."""
     session.flush()
     session.execute(_adding(_insert(session).from_select(COLUMNS, _moves(where, sign))))
+    pairs.shift(session, where, sign)
 
 
 def shift_signature(session: Session, signature_id: int, sign: int) -> None:
@@ -201,7 +204,6 @@ def touch_all(session: Session) -> None:
 def added(session: Session, where: ColumnElement[bool]) -> None:
     """New signatures (already flushed) now count, in the rollups and in the pair counts."""
     shift(session, where, 1)
-    pairs.shift(session, where, 1)
     touch(session, where)
 
 
@@ -213,10 +215,8 @@ def rewriting(session: Session, where: ColumnElement[bool]) -> Iterator[None]:
     signature moved to another actor, actors merged). `where` must select the same signatures
     before and after (those deleted in the block: before only)."""
     shift(session, where, -1)
-    pairs.shift(session, where, -1)
     yield
     shift(session, where, 1)
-    pairs.shift(session, where, 1)
     touch(session, where)
     letter_ids = select(Signature.letter_id).where(where).distinct().scalar_subquery()
     session.execute(

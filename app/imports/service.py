@@ -887,7 +887,6 @@ class _Writer:
             if self.new_from is not None:
                 written = and_(written, Signature.actor_id < self.new_from)
             rollups.shift(self.session, written, 1)
-            pairs.added(self.session, written)
             return
         written = Signature.actor_id == any_(bindparam("actor_ids", self.matched, type_=ARRAY(Integer)))
         # Memory for the statement's sort of every signature read back to stay off disk (0.39 s
@@ -895,7 +894,6 @@ class _Writer:
         work_mem = self.session.scalar(text("SELECT current_setting('work_mem')"))
         self.session.execute(text("SELECT set_config('work_mem', '64MB', true)"))
         rollups.shift(self.session, and_(Signature.letter_id == self.letter.id, written), 1)
-        pairs.added(self.session, and_(Signature.letter_id == self.letter.id, written))
         self.session.execute(text("SELECT set_config('work_mem', :value, true)"), {"value": work_mem})
 
 
