@@ -44,8 +44,9 @@ def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")]
 
 @db_cli.command("rebuild-rollups")
 def db_rebuild_rollups() -> None:
-    """Recompute the letters' rollups from the signatures, and say whether they had drifted."""
-    from app import rollups
+    """Recompute the letters' rollups and pair counts from the signatures, and say whether
+    they had drifted."""
+    from app import pairs, rollups
 
     database = _database()
     try:
@@ -53,9 +54,13 @@ def db_rebuild_rollups() -> None:
             kept = rollups.snapshot(session)
             rows = rollups.rebuild(session)
             drift = len(kept ^ rollups.snapshot(session))
+            kept_pairs = pairs.snapshot(session)
+            pair_rows = pairs.rebuild(session)
+            pair_drift = len(kept_pairs ^ pairs.snapshot(session))
     finally:
         database.dispose()
     typer.echo(f"rebuilt {rows} rollup rows; {drift} differed from the ones kept by the writes")
+    typer.echo(f"rebuilt {pair_rows} pair rows; {pair_drift} differed from the ones kept by the writes")
 
 
 @cli.command()

@@ -377,6 +377,53 @@ def _render_letters(
         return _letters_etag(database.engine, row, parts), render(session)
 
 
+def _keyed_etag(engine: Engine, row: tuple[Any, ...] | None, parts: tuple[object, ...]) -> str:
+    return etag_for(_database_label(engine), "keyed", *(row or ()), *parts)
+
+
+async def keyed_read(
+    request: Request,
+    validator: tuple[str, tuple[Any, ...]],
+    parts: tuple[object, ...],
+    render: Callable[[Session], Rendered],
+    *,
+    media_type: str,
+    cache_control: str | None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """A read kept as `letters_read` keeps the letter list, by a validator of its own: one row
+    of raw SQL (`%s` placeholders, read on the event loop and again in the rendering's session)
+    that holds the versions of exactly what the bytes depend on — an overlap's letters, say —
+    so that a write elsewhere leaves the rendering and the clients' copies current. `parts`
+    holds the rest (the query). A 304 when the client's copy is current, else the rendering
+    this process made for that validator, else `render`'s in a worker thread (its errors,
+    a 404 or a 422, are raised to the caller and nothing is kept)."""
+    database: Database = request.app.state.database
+    sql, params = validator
+    etag = _keyed_etag(database.engine, await database.fetch_one(sql, params), parts)
+    if (hit := not_modified(request.headers.get("if-none-match"), etag, cache_control)) is not None:
+        HOT_READS.labels("not_modified").inc()
+        hit.headers.update(headers or {})
+        return hit
+    etag, rendered = await _rendering(
+        etag, functools.partial(_render_keyed, database, validator, parts, render)
+    )
+    response = Response(rendered.body, media_type=media_type, headers={**rendered.headers, **(headers or {})})
+    return set_validators(response, etag, cache_control)
+
+
+def _render_keyed(
+    database: Database,
+    validator: tuple[str, tuple[Any, ...]],
+    parts: tuple[object, ...],
+    render: Callable[[Session], Rendered],
+) -> tuple[str, Rendered]:
+    with session_scope(database.read_sessions) as session:
+        # The validator first: bytes newer than their key are never served under a newer one.
+        row = fetch_one_sync(session.connection(), *validator)
+        return _keyed_etag(database.engine, row, parts), render(session)
+
+
 class HotReadRoute(APIRoute):
     """The route class of the hot reads (the callers of `letter_read` and `letters_read`):
     declared, documented and validated as any FastAPI route, but a request whose parameters

@@ -49,6 +49,7 @@ from sqlalchemy.orm import Session, aliased
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
+from app import pairs
 from app.analytics.common import valid_on
 from app.db import insert_for
 from app.live.notify import letters_changed, notifying
@@ -109,9 +110,12 @@ def _moves(where: ColumnElement[bool], sign: int) -> Any:
 
 def shift(session: Session, where: ColumnElement[bool], sign: int) -> None:
     """Add (`sign=1`) or take away (`sign=-1`) the rollup contribution of the signatures `where`
-    selects, as they stand now."""
+    selects, as they stand now — and their pair counts (`app.pairs.shift`, the same rule), so
+    every writer that keeps the rollups through `shift`, `added`, `rewriting` (withdrawals,
+    reinstatements, moves, merges) or a deletion wrapped in a `shift(where, -1)` keeps the pairs."""
     session.flush()
     session.execute(_adding(_insert(session).from_select(COLUMNS, _moves(where, sign))))
+    pairs.shift(session, where, sign)
 
 
 def shift_signature(session: Session, signature_id: int, sign: int) -> None:
@@ -209,7 +213,7 @@ def touch_all(session: Session) -> None:
 
 
 def added(session: Session, where: ColumnElement[bool]) -> None:
-    """New signatures (already flushed) now count."""
+    """New signatures (already flushed) now count, in the rollups and in the pair counts."""
     shift(session, where, 1)
     touch(session, where)
 
@@ -217,8 +221,10 @@ def added(session: Session, where: ColumnElement[bool]) -> None:
 @contextmanager
 def rewriting(session: Session, where: ColumnElement[bool]) -> Iterator[None]:
     """Wrap a change to the signatures `where` selects, or to their actors or memberships:
-    their old contribution is taken away before the block and their new one added after it.
-    `where` must select the same signatures before and after."""
+    their old contribution is taken away before the block and their new one added after it,
+    in the rollups and in the pair counts (`app.pairs`: a withdrawal, a reinstatement, a
+    signature moved to another actor, actors merged). `where` must select the same signatures
+    before and after (those deleted in the block: before only)."""
     shift(session, where, -1)
     yield
     shift(session, where, 1)

@@ -17,6 +17,8 @@ from hypothesis import strategies as st
 from sqlalchemy.orm import Session
 
 from app import rollups
+from app.pairs import recomputed as recomputed_pairs
+from app.pairs import snapshot as kept_pairs
 from tests import builders as b
 
 BASE = date(2020, 12, 14)  # a Monday: offsets span December, the year end, January, February
@@ -531,7 +533,7 @@ def test_analytics_match_the_model_after_corrections(
     client: TestClient, anon: TestClient, db: Session, reg: Registry, fixes: list[Correction]
 ) -> None:
     """Merges, moves and retractions leave every analytic as the model says, and the kept
-    rollups as a rebuild makes them."""
+    rollups and pair counts as a rebuild makes them."""
     savepoint = db.begin_nested()
     try:
         write(db, reg)
@@ -540,6 +542,7 @@ def test_analytics_match_the_model_after_corrections(
             apply(client, reg, fix)
         check(anon, reg)
         db.expire_all()
+        assert kept_pairs(db) == recomputed_pairs(db)
         kept = rollups.snapshot(db)
         rollups.rebuild(db)
         assert rollups.snapshot(db) == kept

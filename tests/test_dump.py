@@ -16,7 +16,7 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
-from app import migrate, rollups
+from app import migrate, pairs, rollups
 from app.cli import cli
 from app.config import Settings, get_settings
 from app.db import create_engine_for
@@ -438,6 +438,7 @@ def loaded(
             kept = rollups.snapshot(session)
             rollups.rebuild(session)
             assert rollups.snapshot(session) == kept
+            assert pairs.snapshot(session) == pairs.recomputed(session)
             return stats, tables
         finally:
             outer.rollback()

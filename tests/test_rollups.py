@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from app import rollups
+from app import pairs, rollups
 from app.models import Letter
 
 DAY0 = date(2020, 9, 1)
@@ -131,6 +131,7 @@ def test_incremental_rollups_equal_a_rebuild(
 
     kept = rollups.snapshot(db)
     assert kept, "the scenario made signatures"
+    assert pairs.snapshot(db) == pairs.recomputed(db)
     rollups.rebuild(db)
     assert rollups.snapshot(db) == kept
 

@@ -25,14 +25,16 @@ from app.analytics import (
     overlaps,
     resolve_letters,
 )
+from app.analytics.overlaps import wanted_slugs
 from app.analytics.results import CampaignTimeline, Counts, Entry, Overlaps, Point, Reach, Timeline
 from app.analytics.schemas import CampaignQuery, CoSignatoryOut, LettersQuery
+from app.analytics.validators import Validator, actor_validator, campaign_validator, letters_validator
 from app.config import Settings
 from app.db import ReadSession
 from app.errors import responses
-from app.http_cache import hot_read, letter_read
+from app.http_cache import Rendered, hot_read, keyed_read, letter_read
 from app.models import Letter
-from app.pagination import Page, PageParams, page_params, set_link_header
+from app.pagination import Page, PageParams, link_header, page_params
 from app.schemas import Id, IsoDate
 from app.spreadsheet import safe_cell
 
@@ -217,6 +219,25 @@ def get_campaign_timeline(
     return result
 
 
+def _overlap_validator(
+    request: Request, letters: str | None, campaign: str | None
+) -> tuple[Validator, tuple[Any, ...]]:
+    """The validator of an overlap read (the versions of its letters, or of the campaign and
+    its letters) and what names the letters in the key; a 422 for a bad `letters`/`campaign`
+    before anything is read."""
+    dialect = request.app.state.database.engine.dialect.name
+    wanted = wanted_slugs(letters, campaign)
+    if wanted is None:
+        assert campaign is not None
+        return campaign_validator(dialect, campaign), ("campaign", campaign)
+    return letters_validator(dialect, wanted), ("letters", *wanted)
+
+
+def _page_parts(request: Request, page: PageParams) -> tuple[Any, ...]:
+    # The URL makes the `Link` header, so it is part of the key; the page's own values too.
+    return (str(request.url), page.limit, page.cursor)
+
+
 @router.get(
     "/v1/campaigns/{slug}/reach",
     operation_id="campaign_reach",
@@ -224,17 +245,29 @@ def get_campaign_timeline(
     description=(
         "Actors with at least one signature on the campaign's letters that still counts (not "
         "withdrawn), each counted once; by body and party as of the day of its latest such "
-        "signature. `share_of_body` is null (a campaign has no single date to count seats on)."
+        "signature. `share_of_body` is null (a campaign has no single date to count seats on). "
+        "Kept by the versions of the campaign's letters: `ETag` and `If-None-Match` (304)."
     ),
     response_model=Reach,
     responses=responses(404),
 )
-def get_campaign_reach(slug: str, request: Request, response: Response, session: ReadSession) -> Reach:
-    response.headers["Cache-Control"] = _cache_control(request)
-    return campaign_reach(session, get_campaign(session, slug))
+async def get_campaign_reach(slug: str, request: Request) -> Response:
+    def render(session: Session) -> Rendered:
+        return Rendered(campaign_reach(session, get_campaign(session, slug)).model_dump_json().encode())
+
+    dialect = request.app.state.database.engine.dialect.name
+    return await keyed_read(
+        request,
+        campaign_validator(dialect, slug),
+        ("reach", slug),
+        render,
+        media_type="application/json",
+        cache_control=_cache_control(request),
+    )
 
 
-@router.get(
+@hot_read(
+    router,
     "/v1/overlaps",
     operation_id="overlaps",
     summary="Overlaps between 2 to 50 letters: sizes, pairs and exact intersections",
@@ -243,27 +276,38 @@ def get_campaign_reach(slug: str, request: Request, response: Response, session:
         "the order the letters were given, with `jaccard` = common / size of their union. "
         "`intersections` are exact (UpSet): the actors who signed exactly that set of the given "
         "letters; non-empty ones only, by count descending, then by the letters' positions; they "
-        "sum to `union`. CSV (the pairs): a,b,common,jaccard."
+        "sum to `union`. CSV (the pairs): a,b,common,jaccard. Sizes and pairs are read from "
+        "counts maintained with every write; the answer's `ETag` follows the versions of the "
+        "letters it covers (a write to another letter leaves it current: `If-None-Match` gets 304)."
     ),
     response_model=Overlaps,
     responses={**responses(404, 422), **CSV_RESPONSE},
 )
-def get_overlaps(
+async def get_overlaps(
     request: Request,
-    response: Response,
-    session: ReadSession,
     letters: LettersQuery = None,
     campaign: CampaignQuery = None,
     format: FormatQuery = None,
-) -> Overlaps | Response:
-    result = overlaps(session, resolve_letters(session, letters, campaign))
-    if _wants_csv(request, format):
-        return _csv(
-            request, ["a", "b", "common", "jaccard"], ([p.a, p.b, p.common, p.jaccard] for p in result.pairs)
-        )
-    response.headers["Cache-Control"] = _cache_control(request)
-    response.headers.update(VARY)
-    return result
+) -> Response:
+    wants_csv = _wants_csv(request, format)
+    validator, named = _overlap_validator(request, letters, campaign)
+
+    def render(session: Session) -> Rendered:
+        result = overlaps(session, resolve_letters(session, letters, campaign))
+        if wants_csv:
+            rows = ([p.a, p.b, p.common, p.jaccard] for p in result.pairs)
+            return Rendered(_csv_bytes(["a", "b", "common", "jaccard"], rows))
+        return Rendered(result.model_dump_json().encode())
+
+    return await keyed_read(
+        request,
+        validator,
+        ("overlaps", *named, "csv" if wants_csv else "json"),
+        render,
+        media_type=CSV_TYPE if wants_csv else "application/json",
+        cache_control=_cache_control(request),
+        headers=VARY,
+    )
 
 
 @router.get(
@@ -272,23 +316,35 @@ def get_overlaps(
     summary="The actors in an overlap: all, any, or only the first letter",
     description=(
         "`all`: signed every listed letter; `any`: at least one; `only`: the first listed and none "
-        "of the others. Withdrawn signatures never count. Ordered by actor id."
+        "of the others. Withdrawn signatures never count. Ordered by actor id. Kept by the "
+        "versions of the letters: `ETag` and `If-None-Match` (304)."
     ),
     response_model=Page[ActorOut],
     responses=responses(404, 422),
 )
-def get_overlap_signatories(
+async def get_overlap_signatories(
     request: Request,
-    response: Response,
-    session: ReadSession,
     page: Annotated[PageParams, Depends(page_params)],
     letters: LettersQuery = None,
     campaign: CampaignQuery = None,
     match: Annotated[Match, Query(description="`all`, `any` or `only`.")] = "all",
-) -> Page[ActorOut]:
-    actors, cursor = overlap_signatories(session, resolve_letters(session, letters, campaign), match, page)
-    set_link_header(request, response, cursor)
-    return Page[ActorOut](items=[ActorOut.model_validate(a) for a in actors], next_cursor=cursor)
+) -> Response:
+    validator, named = _overlap_validator(request, letters, campaign)
+
+    def render(session: Session) -> Rendered:
+        chosen = resolve_letters(session, letters, campaign)
+        actors, cursor = overlap_signatories(session, chosen, match, page)
+        body = Page[ActorOut](items=[ActorOut.model_validate(a) for a in actors], next_cursor=cursor)
+        return Rendered(body.model_dump_json().encode(), link_header(request, cursor))
+
+    return await keyed_read(
+        request,
+        validator,
+        ("overlap-signatories", *named, match, *_page_parts(request, page)),
+        render,
+        media_type="application/json",
+        cache_control=None,
+    )
 
 
 @router.get(
@@ -297,21 +353,31 @@ def get_overlap_signatories(
     summary="The actors who most often signed the same letters as this one",
     description=(
         "By `shared_letters` descending, then actor id. Only signatures that still count (not "
-        "withdrawn), of both actors."
+        "withdrawn), of both actors. Kept by the versions of the letters the actor signed: "
+        "`ETag` and `If-None-Match` (304)."
     ),
     response_model=Page[CoSignatoryOut],
     responses=responses(404, 422),
 )
-def get_co_signatories(
+async def get_co_signatories(
     actor_id: Id,
     request: Request,
-    response: Response,
-    session: ReadSession,
     page: Annotated[PageParams, Depends(page_params)],
-) -> Page[CoSignatoryOut]:
-    rows, cursor = co_signatories(session, actor_id, page)
-    set_link_header(request, response, cursor)
-    return Page[CoSignatoryOut](
-        items=[CoSignatoryOut(actor=ActorOut.model_validate(a), shared_letters=n) for a, n in rows],
-        next_cursor=cursor,
+) -> Response:
+    def render(session: Session) -> Rendered:
+        rows, cursor = co_signatories(session, actor_id, page)
+        body = Page[CoSignatoryOut](
+            items=[CoSignatoryOut(actor=ActorOut.model_validate(a), shared_letters=n) for a, n in rows],
+            next_cursor=cursor,
+        )
+        return Rendered(body.model_dump_json().encode(), link_header(request, cursor))
+
+    dialect = request.app.state.database.engine.dialect.name
+    return await keyed_read(
+        request,
+        actor_validator(dialect, actor_id),
+        ("co-signatories", actor_id, *_page_parts(request, page)),
+        render,
+        media_type="application/json",
+        cache_control=None,
     )

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
+from sqlalchemy.orm import Session
 
 from app.analytics import Interval, get_letter, letter_counts, letter_timeline, overlaps, resolve_letters
+from app.analytics.overlaps import wanted_slugs
+from app.analytics.validators import campaign_validator, letters_validator
 from app.charts.svg import SVG_MEDIA_TYPE
 from app.charts.views import Breakdown, breakdown_svg, heatmap_svg, letter_timeline_svg, upset_svg
 from app.db import ReadSession
 from app.errors import responses
+from app.http_cache import Rendered, hot_read, keyed_read
 from app.schemas import IsoDate
 
 router = APIRouter(tags=["charts"])
@@ -65,18 +69,19 @@ def get_letter_timeline_chart(
     return _svg(letter_timeline_svg(letter_timeline(session, letter, interval), letter.title))
 
 
-@router.get(
+@hot_read(
+    router,
     "/v1/overlaps.svg",
     operation_id="overlaps_chart",
     summary="Overlaps between 2 to 50 letters, as an SVG heat map or UpSet chart",
     description="`chart=heatmap` (default): the pairwise matrix of `GET /v1/overlaps`, each cell the number of "
     "signatories in common, shaded by the Jaccard index. `chart=upset`: the exact intersections as bars over "
-    "a matrix of the letters in each.",
+    "a matrix of the letters in each. Kept by the versions of the letters, as `GET /v1/overlaps` is.",
     response_class=Response,
     responses={**responses(404, 422), **SVG_RESPONSE},
 )
-def get_overlaps_chart(
-    session: ReadSession,
+async def get_overlaps_chart(
+    request: Request,
     letters: Annotated[
         str | None, Query(max_length=10_000, description="2 to 50 letter slugs, comma-separated.")
     ] = None,
@@ -85,7 +90,27 @@ def get_overlaps_chart(
     ] = None,
     chart: Annotated[Literal["heatmap", "upset"], Query(description="`heatmap` or `upset`.")] = "heatmap",
 ) -> Response:
-    chosen = resolve_letters(session, letters, campaign)
-    result = overlaps(session, chosen)
-    labels = {letter.slug: letter.title for letter in chosen}
-    return _svg(heatmap_svg(result, labels) if chart == "heatmap" else upset_svg(result, labels))
+    dialect = request.app.state.database.engine.dialect.name
+    wanted = wanted_slugs(letters, campaign)
+    validator = (
+        letters_validator(dialect, wanted)
+        if wanted is not None
+        else campaign_validator(dialect, campaign or "")
+    )
+
+    def render(session: Session) -> Rendered:
+        chosen = resolve_letters(session, letters, campaign)
+        result = overlaps(session, chosen)
+        labels = {letter.slug: letter.title for letter in chosen}
+        return Rendered(
+            (heatmap_svg(result, labels) if chart == "heatmap" else upset_svg(result, labels)).encode()
+        )
+
+    return await keyed_read(
+        request,
+        validator,
+        ("overlaps.svg", letters, campaign, chart),
+        render,
+        media_type=SVG_MEDIA_TYPE,
+        cache_control=CACHE_CONTROL,
+    )

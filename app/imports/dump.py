@@ -36,7 +36,7 @@ from sqlalchemy import func, insert, select, text, tuple_
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
-from app import rollups
+from app import pairs, rollups
 from app.actors.identity import refresh_names
 from app.changes import record_change
 from app.dates import window, window_problem
@@ -1523,6 +1523,12 @@ def _load(
     count = rollups.rebuild(session, exclusive=empty and loader.bulk)
     if progress:
         progress("rollups", count, count)
+    # The pair counts likewise, in one statement over all the signatures.
+    if progress:
+        progress("pairs", 0, None)
+    count = pairs.rebuild(session)
+    if progress:
+        progress("pairs", count, count)
     stats = loader.stats
     record_change(
         session, key_name, "load", "registry", "dump", after={**stats.as_dict(), "into_empty_registry": empty}

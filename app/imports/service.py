@@ -34,7 +34,7 @@ from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from app import rollups
+from app import pairs, rollups
 from app.actors.identity import first_free_actor_id, name_lock, resolve_ids
 from app.auth import Writer
 from app.changes import record_change
@@ -1062,6 +1062,7 @@ class _Writer:
         PostgreSQL: this letter's signatures by those actors (each actor signs a letter once),
         the ids as one array parameter."""
         rollups.add_counted(self.session, self.moves)
+        pairs.add_sizes(self.session, self.moves)  # (a new actor signed no other letter)
         if not self.matched:
             return
         if not self.postgres:

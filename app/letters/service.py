@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, object_session, selectinload, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 
-from app import rollups
+from app import pairs, rollups
 from app.actors.identity import redirect_of
 from app.actors.service import get_actor, resolve_inline_actor
 from app.auth import Writer
@@ -227,6 +227,7 @@ def delete_letter(writer: Writer, slug: str) -> None:
         session.execute(delete(model).where(model.letter_id == letter.id))
     session.execute(delete(Letter).where(Letter.id == letter.id))
     letters_changed(session, letter.id)  # (its live counts streams end, on commit)
+    pairs.forget_letter(session, letter.id)
     session.expunge(letter)
     record_change(session, writer.key_name, "delete", "letter", slug, before=before)
     session.flush()
@@ -373,6 +374,9 @@ def add_signature(writer: Writer, slug: str, data: SignatureCreate) -> Signature
         _signature_key(slug, actor_id),
         after=snapshot(signature),
     )
+    # The pairs the actor's other letters make with this one: the writers of those pairs wait
+    # for these rows, the writers of this letter for the two below.
+    pairs.shift_signature(session, signature.id, 1)
     # Last, so that the row locks they take are held for as little as possible: every writer
     # to this letter waits for them (the day's rollup row and the letter's version) until the
     # transaction ends.

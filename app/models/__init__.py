@@ -16,6 +16,7 @@ from app.models.audit import ApiKey, ChangeRecord, IdempotencyRecord
 from app.models.base import Base
 from app.models.campaigns import Campaign
 from app.models.letters import Claim, Event, Letter, Recipient, Signature, Source
+from app.models.pairs import LetterPair
 from app.models.rollups import LetterRollup, RegistryVersion
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "IdempotencyRecord",
     "Identifier",
     "Letter",
+    "LetterPair",
     "LetterRollup",
     "Membership",
     "Party",
