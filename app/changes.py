@@ -9,6 +9,7 @@ from sqlalchemy import inspect
 from sqlalchemy.orm import Session
 
 from app.models import Base, ChangeRecord
+from app.webhooks import outbox
 
 Action = Literal["create", "update", "withdraw", "delete", "import", "load"]
 
@@ -34,13 +35,13 @@ def record_change(
     before: dict[str, Any] | None = None,
     after: dict[str, Any] | None = None,
 ) -> None:
-    session.add(
-        ChangeRecord(
-            key_name=key_name,
-            action=action,
-            entity=entity,
-            entity_key=str(entity_key),
-            before=before,
-            after=after,
-        )
+    record = ChangeRecord(
+        key_name=key_name,
+        action=action,
+        entity=entity,
+        entity_key=str(entity_key),
+        before=before,
+        after=after,
     )
+    session.add(record)
+    outbox.add_event(session, record)

@@ -25,6 +25,8 @@ db_cli = typer.Typer(help="Database schema.", no_args_is_help=True)
 keys_cli = typer.Typer(help="API keys for writes.", no_args_is_help=True)
 cli.add_typer(db_cli, name="db")
 cli.add_typer(keys_cli, name="keys")
+webhooks_cli = typer.Typer(help="Webhook deliveries.", no_args_is_help=True)
+cli.add_typer(webhooks_cli, name="webhooks")
 
 
 def _database() -> Database:
@@ -417,6 +419,33 @@ def _live_display(console: Any) -> Any:
         TimeElapsedColumn(),
         console=console,
     )
+
+
+@webhooks_cli.command("run")
+def webhooks_run() -> None:
+    """Deliver webhooks in this process until interrupted (beside `serve`, or instead of its own
+    worker with WEBHOOK_WORKER=false). Several may run at once against one PostgreSQL."""
+    import asyncio
+    import signal
+
+    from app.webhooks.worker import DeliveryWorker
+
+    settings = get_settings()
+    migrate.upgrade(settings.database_url)
+    database = Database(create_engine_for(settings))
+
+    async def run() -> None:
+        worker = DeliveryWorker(database, settings)
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, worker.stop)
+        await worker.run()
+
+    typer.echo("delivering webhooks; Ctrl-C to stop")
+    try:
+        asyncio.run(run())
+    finally:
+        database.dispose()
 
 
 def main() -> None:

@@ -79,7 +79,7 @@ def fresh_database_url(backend: str, tmp_path: Path) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url)
+    return Settings(database_url=database_url, webhook_worker=False)
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,7 @@ from app.models.base import Base
 from app.models.campaigns import Campaign
 from app.models.letters import Claim, Event, Letter, Recipient, Signature, Source
 from app.models.rollups import LetterRollup, RegistryVersion
+from app.models.webhooks import LetterMilestone, OutboxEvent, Webhook, WebhookDelivery
 
 __all__ = [
     "Actor",
@@ -20,11 +21,15 @@ __all__ = [
     "IdempotencyRecord",
     "Identifier",
     "Letter",
+    "LetterMilestone",
     "LetterRollup",
     "Membership",
+    "OutboxEvent",
     "Party",
     "Recipient",
     "RegistryVersion",
     "Signature",
     "Source",
+    "Webhook",
+    "WebhookDelivery",
 ]
