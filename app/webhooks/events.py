@@ -152,22 +152,27 @@ class Position:
     id: int = 0
 
 
-def horizon(session: Session) -> int | None:
-    """The lowest transaction id an event not yet visible could carry: events below it are all
-    committed (or never will be). PostgreSQL: the oldest transaction still in progress, other
-    than the reader's own and those known to be of another database or of no client
-    (autovacuum), which write no events of ours; when none runs, the first id not yet handed
-    out. None on SQLite: one writer at a time commits its events in id order."""
+def visible_now(session: Session) -> ColumnElement[bool]:
+    """Events every one below which is committed (or never will be), plus the reader's own.
+
+    PostgreSQL: below the horizon — the oldest transaction still in progress, other than the
+    reader's own and those known to be of another database or of no client (autovacuum),
+    which write no events of ours; when none is listed, the snapshot's `xmax` (every
+    transaction at or above it had not ended when the snapshot was taken). SQLite: all of them;
+    one writer at a time commits its events in id order."""
     if session.get_bind().dialect.name != "postgresql":
-        return None
+        return true()
     sql = text(
-        "SELECT coalesce(min(x::text::bigint), pg_snapshot_xmax(pg_current_snapshot())::text::bigint)"
+        "SELECT coalesce(min(x::text::bigint), pg_snapshot_xmax(pg_current_snapshot())::text::bigint),"
+        " pg_current_xact_id_if_assigned()::text::bigint"
         " FROM pg_snapshot_xip(pg_current_snapshot()) AS x"
         " WHERE x IS DISTINCT FROM pg_current_xact_id_if_assigned()"
         " AND NOT EXISTS (SELECT FROM pg_stat_activity AS a WHERE a.backend_xid = x::xid"
         " AND (a.datname IS DISTINCT FROM current_database() OR a.backend_type <> 'client backend'))"
     )
-    return int(session.scalar(sql) or 0)
+    limit, own = session.execute(sql).one()
+    below = OutboxEvent.txid < int(limit)
+    return below if own is None else or_(below, OutboxEvent.txid == int(own))
 
 
 def current_txid(session: Session) -> int:
@@ -187,10 +192,6 @@ def txid_expression(session: Session) -> Any:
 
 def after(position: Position) -> ColumnElement[bool]:
     return tuple_(OutboxEvent.txid, OutboxEvent.id) > tuple_(position.txid, position.id)
-
-
-def visible(limit: int | None) -> ColumnElement[bool]:
-    return true() if limit is None else OutboxEvent.txid < limit
 
 
 def events_query(where: Sequence[ColumnElement[bool]]) -> Select[OutboxEvent, ChangeRecord | None]:
@@ -247,7 +248,7 @@ def read_feed(
 ) -> tuple[list[tuple[OutboxEvent, ChangeRecord | None]], Position, bool]:
     """One page of the feed after `start`: its events, where to ask next, and whether more are
     ready now. Stops short of events a transaction still in progress may yet commit."""
-    where = [*feed_filters(feed, start), visible(horizon(session))]
+    where = [*feed_filters(feed, start), visible_now(session)]
     rows = session.execute(events_query(where).limit(limit + 1)).all()
     page = [(row[0], row[1]) for row in rows[:limit]]
     last = page[-1][0] if page else None
@@ -259,7 +260,7 @@ def latest(session: Session) -> Position:
     happens next starts)."""
     newest = session.execute(
         select(OutboxEvent.txid, OutboxEvent.id)
-        .where(visible(horizon(session)))
+        .where(visible_now(session))
         .order_by(OutboxEvent.txid.desc(), OutboxEvent.id.desc())
         .limit(1)
     ).first()

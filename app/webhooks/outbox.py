@@ -107,6 +107,7 @@ def _milestones(session: Session, slug: str) -> None:
     )
     new = sorted(candidates - reached)
     dialect = session.get_bind().dialect.name
+    txid = events.current_txid(session)
     session.execute(
         insert_for(dialect, LetterMilestone).on_conflict_do_nothing(),
         [{"letter_id": letter_id, "threshold": t} for t in new],
@@ -115,7 +116,7 @@ def _milestones(session: Session, slug: str) -> None:
         insert(OutboxEvent),
         [
             {
-                "txid": events.txid_expression(session),
+                "txid": txid,
                 "type": events.MILESTONE,
                 "entity": "letter",
                 "action": "milestone",

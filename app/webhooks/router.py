@@ -27,9 +27,8 @@ Paging = Annotated[PageParams, Depends(page_params)]
 
 def _out(request: Request, webhook: Webhook) -> WebhookOut:
     failing_after: int = request.app.state.settings.webhook_failing_after
-    return WebhookOut.model_validate(webhook).model_copy(
-        update={"status": service.status(webhook, failing_after)}
-    )
+    fields = {name: getattr(webhook, name) for name in WebhookOut.model_fields if name != "status"}
+    return WebhookOut(**fields, status=service.status(webhook, failing_after))
 
 
 def _allow_private(request: Request) -> bool:

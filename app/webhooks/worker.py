@@ -147,7 +147,7 @@ class DeliveryWorker:
         """Webhooks that are on, not waiting for a retry, not held, with an event after theirs."""
         waiting = exists().where(
             tuple_(OutboxEvent.txid, OutboxEvent.id) > tuple_(Webhook.cursor_txid, Webhook.cursor_id),
-            events.visible(events.horizon(session)),
+            events.visible_now(session),
         )
         return select(Webhook).where(
             Webhook.active.is_(True),
@@ -162,10 +162,10 @@ class DeliveryWorker:
         """The claim's next events (its filters applied), and how far they reach: the newest
         visible event, when the batch holds everything up to it."""
         with session_scope(self.database.read_sessions) as session:
-            limit = events.horizon(session)
+            visible = events.visible_now(session)
             newest = session.execute(
                 select(OutboxEvent.txid, OutboxEvent.id)
-                .where(events.visible(limit))
+                .where(visible)
                 .order_by(OutboxEvent.txid.desc(), OutboxEvent.id.desc())
                 .limit(1)
             ).first()
