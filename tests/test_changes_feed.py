@@ -7,6 +7,7 @@ import csv
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -22,9 +23,9 @@ from app.models import OutboxEvent
 from app.webhooks import events
 
 
-def _all(client: TestClient, query: str = "", limit: int = 3) -> tuple[list[dict], str]:
+def _all(client: TestClient, query: str = "", limit: int = 3) -> tuple[list[dict[str, Any]], str]:
     """Every change, page by page (following the cursor until nothing more is ready)."""
-    seen: list[dict] = []
+    seen: list[dict[str, Any]] = []
     cursor = ""
     while True:
         page = client.get(f"/v1/changes?limit={limit}{query}{cursor}")

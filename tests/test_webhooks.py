@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -63,7 +64,7 @@ def test_create_answers_the_secret_once_and_needs_admin(client: TestClient, admi
         ({"url": "https://example.org/", "letter": "no-such-letter"}, "letter"),
     ],
 )
-def test_bad_webhooks_are_422_naming_the_field(admin: TestClient, body: dict, field: str) -> None:
+def test_bad_webhooks_are_422_naming_the_field(admin: TestClient, body: dict[str, Any], field: str) -> None:
     answer = admin.post("/v1/webhooks", json=body)
     assert answer.status_code == 422, answer.text
     assert answer.headers["content-type"].startswith("application/problem+json")
@@ -148,12 +149,13 @@ def test_every_event_arrives_verified_in_order_through_failures_and_a_receiver_r
         wait_for(lambda: api.get(f"/v1/webhooks/{hook['id']}").json()["status"] == "active", "recovery")
 
 
-def _without_url(event: dict) -> dict:
+def _without_url(event: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in event.items() if k != "url"}
 
 
-def _deliveries(api: httpx.Client, webhook_id: int) -> list[dict]:
-    return api.get(f"/v1/webhooks/{webhook_id}/deliveries?limit=1000").json()["items"]
+def _deliveries(api: httpx.Client, webhook_id: int) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = api.get(f"/v1/webhooks/{webhook_id}/deliveries?limit=1000").json()["items"]
+    return items
 
 
 def test_a_webhook_hears_only_its_letter_and_types_and_its_own_test(
