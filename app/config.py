@@ -87,7 +87,7 @@ class Settings(BaseSettings):
     )
     webhook_timeout_seconds: float = Field(default=10.0, gt=0, description="Timeout of one delivery.")
     webhook_poll_seconds: float = Field(
-        default=0.5, gt=0, description="How often an idle delivery worker looks for new events."
+        default=0.25, gt=0, description="How often an idle delivery worker looks for new events."
     )
     webhook_concurrency: int = Field(
         default=4, ge=1, description="Webhooks one delivery worker posts to at the same time."

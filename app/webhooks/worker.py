@@ -19,7 +19,7 @@ import random
 import secrets
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -38,6 +38,9 @@ from app.webhooks.targets import TargetRefused, check_target
 
 log = logging.getLogger("undersigned.webhooks")
 BATCH = 100
+# Successful deliveries are written down this many at a time, or after this long.
+SAVE_EVERY = 50
+SAVE_SECONDS = 0.5
 MAX_DELAY_SECONDS = 6 * 3600
 
 
@@ -66,6 +69,16 @@ class Outcome:
     duration_ms: int
 
 
+@dataclass
+class Attempt:
+    event_id: int
+    event_type: str
+    number: int
+    outcome: Outcome
+    at: datetime
+    next_attempt_at: datetime | None = None
+
+
 def backoff(attempt: int, base: float) -> float:
     """Seconds before retry number `attempt` (1, 2, …): `base` doubling each time, up to six
     hours, each drawn between half and all of it so failed receivers are not all hit at once."""
@@ -79,6 +92,7 @@ class DeliveryWorker:
         self.settings = settings
         self.lease = timedelta(seconds=settings.webhook_timeout_seconds + 5)
         self._stopping = asyncio.Event()
+        self._work = asyncio.Event()
 
     def stop(self) -> None:
         self._stopping.set()
@@ -91,19 +105,37 @@ class DeliveryWorker:
             await asyncio.gather(*lanes)
 
     async def _lane(self, client: httpx.AsyncClient, number: int) -> None:
+        """Lane 0 looks for work every `webhook_poll_seconds`; the others sleep until a lane
+        that found some wakes them (there may be more), so an idle worker costs one read a
+        poll, whatever its concurrency."""
+        failures = 0
         while not self._stopping.is_set():
             try:
                 claim = await asyncio.to_thread(self._claim)
+                failures = 0
                 if claim is not None:
+                    self._work.set()
                     await self._serve(client, claim)
                     continue
-            except Exception:  # the database went away for a moment: try again later
-                log.exception("webhook delivery lane %d failed; retrying", number)
-            await self._sleep(self.settings.webhook_poll_seconds)
+            except Exception:  # the database is away (or not migrated yet): try again later
+                failures += 1
+                if failures == 1:
+                    log.exception("webhook delivery lane %d failed; retrying", number)
+                await self._sleep(min(self.settings.webhook_poll_seconds * 2 ** min(failures, 10), 30.0))
+                continue
+            if number == 0:
+                await self._sleep(self.settings.webhook_poll_seconds)
+            else:
+                self._work.clear()
+                await self._sleep(self.settings.webhook_poll_seconds * 20, self._work)
 
-    async def _sleep(self, seconds: float) -> None:
-        with suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), seconds)
+    async def _sleep(self, seconds: float, wake: asyncio.Event | None = None) -> None:
+        waits = [asyncio.ensure_future(self._stopping.wait())]
+        if wake is not None:
+            waits.append(asyncio.ensure_future(wake.wait()))
+        _done, pending = await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
 
     # --- taking a webhook --------------------------------------------------------------------
 
@@ -192,13 +224,18 @@ class DeliveryWorker:
             return batch, reach
 
     async def _serve(self, client: httpx.AsyncClient, claim: Claim) -> None:
+        """Post the claim's next events one after the other. Successes are written down a few
+        at a time (a crash posts again at most those not yet written: at least once); a
+        failure is written at once, with its retry, and ends the turn."""
         batch, reach = await asyncio.to_thread(self._batch, claim)
         try:
             await asyncio.to_thread(check_target, claim.url, self.settings.webhook_allow_private_targets)
             refused = None
         except TargetRefused as exc:
             refused = str(exc)
+        done: list[Attempt] = []
         position = claim.position
+        written = time.monotonic()
         for event, record in batch:
             if self._stopping.is_set():
                 break
@@ -207,15 +244,20 @@ class DeliveryWorker:
                 position = here
                 continue
             outcome = await self._post(client, claim, event, record, refused)
-            if not await asyncio.to_thread(self._record, claim, event, here, outcome):
-                return
+            attempt = Attempt(event.id, event.type, claim.attempts + 1, outcome, utcnow())
             if not outcome.succeeded:
+                await asyncio.to_thread(self._save, claim, done, position, attempt)
                 return
+            done.append(attempt)
             position = here
             claim.attempts, claim.retrying_since, claim.consecutive_failures = 0, None, 0
+            if len(done) >= SAVE_EVERY or time.monotonic() - written > SAVE_SECONDS:
+                if not await asyncio.to_thread(self._save, claim, done, position, None, keep=True):
+                    return  # the lease ran out: another worker has this webhook now
+                done, written = [], time.monotonic()
         else:
             position = reach
-        await asyncio.to_thread(self._release, claim, position)
+        await asyncio.to_thread(self._save, claim, done, position, None)
 
     async def _post(
         self,
@@ -247,75 +289,75 @@ class DeliveryWorker:
 
     # --- recording ---------------------------------------------------------------------------
 
-    def _record(self, claim: Claim, event: OutboxEvent, here: Position, outcome: Outcome) -> bool:
-        """Keep the attempt and move the webhook on (or schedule its retry). False when the
-        lease was lost (another worker has the webhook now)."""
+    def _save(
+        self,
+        claim: Claim,
+        done: list[Attempt],
+        position: Position,
+        failed: Attempt | None,
+        *,
+        keep: bool = False,
+    ) -> bool:
+        """In one transaction: the attempts, the webhook's new position, and either its lease
+        renewed (`keep`), or given back — with the retry of `failed`, if one failed. False when
+        the lease was lost."""
         now = utcnow()
-        attempt = claim.attempts + 1
-        ours = and_(Webhook.id == claim.id, Webhook.lease_token == claim.token)
-        values: dict[str, Any]
-        next_at = None
-        if outcome.succeeded:
-            values = {
-                "cursor_txid": here.txid,
-                "cursor_id": here.id,
-                "attempts": 0,
-                "retrying_since": None,
-                "next_attempt_at": None,
-                "consecutive_failures": 0,
-                "last_success_at": now,
-                "leased_until": now + self.lease,
-            }
-        else:
-            since = claim.retrying_since or now
-            failures = claim.consecutive_failures + 1
-            values = {
-                "attempts": attempt,
-                "retrying_since": since,
-                "consecutive_failures": failures,
-                "last_failure_at": now,
-                "last_error": outcome.error,
-                "leased_until": None,
-                "lease_token": None,
-            }
-            if (now - since).total_seconds() >= self.settings.webhook_retry_max_seconds:
-                values |= {"active": False, "next_attempt_at": None}
-                values["disabled_reason"] = (
-                    f"event {event.id} ({event.type}) failed {attempt} times over "
-                    f"{self.settings.webhook_retry_max_seconds:g} s; set active to resume with it"
-                )
-                log.error("webhook %d disabled: %s", claim.id, values["disabled_reason"])
-            else:
-                next_at = now + timedelta(seconds=backoff(attempt, self.settings.webhook_retry_base_seconds))
-                values["next_attempt_at"] = next_at
-                if failures == self.settings.webhook_failing_after:
-                    log.error("webhook %d is failing: %d deliveries in a row failed", claim.id, failures)
+        values: dict[str, Any] = {"cursor_txid": position.txid, "cursor_id": position.id}
+        if done:
+            values |= {"attempts": 0, "retrying_since": None, "next_attempt_at": None}
+            values |= {"consecutive_failures": 0, "last_success_at": done[-1].at}
+        if failed is not None:
+            failed.next_attempt_at = self._failure(claim, failed, values)
+        values |= {"leased_until": now + self.lease} if keep else {"leased_until": None, "lease_token": None}
+        attempts = [*done, *([failed] if failed else [])]
         with session_scope(self.database.write_sessions) as session:
-            moved = session.execute(update(Webhook).where(ours).values(**values)).rowcount  # type: ignore[attr-defined]
-            session.execute(
-                insert(WebhookDelivery).values(
-                    webhook_id=claim.id,
-                    event_id=event.id,
-                    event_type=event.type,
-                    attempt=attempt,
-                    succeeded=outcome.succeeded,
-                    status_code=outcome.status_code,
-                    error=outcome.error,
-                    duration_ms=outcome.duration_ms,
-                    attempted_at=now,
-                    next_attempt_at=next_at,
-                )
-            )
-        return bool(moved)
-
-    def _release(self, claim: Claim, position: Position) -> None:
-        with session_scope(self.database.write_sessions) as session:
-            session.execute(
+            moved = session.execute(
                 update(Webhook)
                 .where(Webhook.id == claim.id, Webhook.lease_token == claim.token)
-                .where(tuple_(Webhook.cursor_txid, Webhook.cursor_id) <= tuple_(position.txid, position.id))
-                .values(cursor_txid=position.txid, cursor_id=position.id, leased_until=None, lease_token=None)
+                .values(**values)
+            ).rowcount  # type: ignore[attr-defined]
+            if attempts:
+                session.execute(
+                    insert(WebhookDelivery),
+                    [
+                        {
+                            "webhook_id": claim.id,
+                            "event_id": a.event_id,
+                            "event_type": a.event_type,
+                            "attempt": a.number,
+                            "succeeded": a.outcome.succeeded,
+                            "status_code": a.outcome.status_code,
+                            "error": a.outcome.error,
+                            "duration_ms": a.outcome.duration_ms,
+                            "attempted_at": a.at,
+                            "next_attempt_at": a.next_attempt_at,
+                        }
+                        for a in attempts
+                    ],
+                )
+        return bool(moved)
+
+    def _failure(self, claim: Claim, failed: Attempt, values: dict[str, Any]) -> datetime | None:
+        """The webhook's state after a failed attempt (into `values`): its retry, or, once the
+        event has failed for the whole retry window, the webhook switched off at that event."""
+        now = failed.at
+        since = claim.retrying_since or now
+        failures = claim.consecutive_failures + 1
+        values |= {"attempts": failed.number, "retrying_since": since, "consecutive_failures": failures}
+        values |= {"last_failure_at": now, "last_error": failed.outcome.error}
+        if (now - since).total_seconds() >= self.settings.webhook_retry_max_seconds:
+            reason = (
+                f"event {failed.event_id} ({failed.event_type}) failed {failed.number} times over "
+                f"{self.settings.webhook_retry_max_seconds:g} s; set active to resume with it"
             )
+            values |= {"active": False, "next_attempt_at": None, "disabled_reason": reason}
+            log.error("webhook %d disabled: %s", claim.id, reason)
+            return None
+        retry = now + timedelta(seconds=backoff(failed.number, self.settings.webhook_retry_base_seconds))
+        values["next_attempt_at"] = retry
+        if failures == self.settings.webhook_failing_after:
+            log.error("webhook %d is failing: %d deliveries in a row failed", claim.id, failures)
+        return retry
 
 
 @asynccontextmanager
