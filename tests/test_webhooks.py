@@ -241,3 +241,50 @@ def test_a_server_killed_mid_delivery_delivers_again_on_restart(
     finally:
         server.kill()
         server.wait(10)
+
+
+def test_two_separate_webhooks_run_processes_deliver_each_event_in_order(
+    fresh_database_url: str, receiver: Receiver
+) -> None:
+    """`undersigned webhooks run`, twice at once, with the server's own worker off: the
+    webhooks are shared out (SKIP LOCKED on PostgreSQL), each one's events still in order."""
+    receiver.fail_first = 1
+    second = Receiver(free_port())
+    second.start()
+    env = {
+        **os.environ,
+        "DATABASE_URL": fresh_database_url,
+        "WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",
+        "WEBHOOK_RETRY_BASE_SECONDS": "0.2",
+        "WEBHOOK_POLL_SECONDS": "0.05",
+        "LOG_LEVEL": "warning",
+    }
+    command = [sys.executable, "-c", "from app.cli import main; main()", "webhooks", "run"]
+    workers: list[subprocess.Popen[bytes]] = []
+    try:
+        with (
+            live_server(fresh_database_url, **{**FAST, "webhook_worker": False}) as live,
+            live.client() as api,
+        ):
+            for target in (receiver, second):
+                made = api.post("/v1/webhooks", json={"url": target.url, "events": ["signature.*"]}).json()
+                target.secret = made["secret"]
+            workers = [
+                subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                for _ in range(2)
+            ]
+            api.post("/v1/letters", json={"slug": "apart", "title": "Apart"})
+            for n in range(6):
+                api.post("/v1/letters/apart/signatures", json={"actor": {"kind": "person", "name": f"S{n}"}})
+            expected = api.get("/v1/changes?type=signature.*&limit=1000").json()["items"]
+            for target in (receiver, second):
+                wait_for(lambda t=target: len(t.accepted) == len(expected), "every signature event")  # type: ignore[misc]
+                assert [p["data"]["id"] for p in target.accepted] == [e["id"] for e in expected]
+                assert target.rejected == []
+    finally:
+        for worker in workers:
+            worker.send_signal(signal.SIGTERM)
+        for worker in workers:
+            worker.wait(20)
+        second.stop()
+    assert all(worker.returncode == 0 for worker in workers)

@@ -46,7 +46,7 @@ def check_target(url: str, allow_private: bool, *, must_resolve: bool = True) ->
         return
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError as exc:
+    except (OSError, UnicodeError) as exc:  # (a name IDNA cannot encode is a UnicodeError)
         if not must_resolve:
             return
         raise TargetRefused(f"the host {host!r} does not resolve: {exc}") from exc
