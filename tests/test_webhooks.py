@@ -288,3 +288,39 @@ def test_two_separate_webhooks_run_processes_deliver_each_event_in_order(
             worker.wait(20)
         second.stop()
     assert all(worker.returncode == 0 for worker in workers)
+
+
+def test_an_event_failing_for_the_whole_window_disables_the_webhook_and_resuming_sends_it(
+    fresh_database_url: str, receiver: Receiver
+) -> None:
+    receiver.fail_first = 10**6
+    settings = {**FAST, "webhook_retry_max_seconds": 1.0, "webhook_retry_base_seconds": 0.1}
+    with live_server(fresh_database_url, **settings) as live, live.client() as api:
+        hook = api.post("/v1/webhooks", json={"url": receiver.url}).json()
+        receiver.secret = hook["secret"]
+        api.post("/v1/letters", json={"slug": "stuck", "title": "Stuck"})
+        api.post("/v1/letters", json={"slug": "behind", "title": "Behind"})
+        wait_for(lambda: api.get(f"/v1/webhooks/{hook['id']}").json()["status"] == "disabled", "disabled")
+        state = api.get(f"/v1/webhooks/{hook['id']}").json()
+        assert "set active to resume" in state["disabled_reason"] and receiver.accepted == []
+        tried = receiver.attempts
+        receiver.fail_first = 0
+        assert api.patch(f"/v1/webhooks/{hook['id']}", json={"active": True}).json()["status"] == "active"
+        wait_for(lambda: len(receiver.accepted) == 2, "both events after resuming")
+        assert [p["data"]["key"] for p in receiver.accepted] == ["stuck", "behind"]
+        assert tried > 2
+
+
+def test_a_target_is_checked_again_at_delivery(fresh_database_url: str) -> None:
+    """Saved while its name resolved to nothing, refused at delivery: it must resolve, and to
+    public addresses only (private targets are not allowed here)."""
+    quick = {"webhook_poll_seconds": 0.05, "webhook_retry_base_seconds": 0.1}
+    with live_server(fresh_database_url, **quick) as live, live.client() as api:
+        hook = api.post("/v1/webhooks", json={"url": "http://no-such-host.invalid/hook"}).json()
+        assert hook["status"] == "active"
+        api.post("/v1/letters", json={"slug": "ssrf", "title": "SSRF"})
+        wait_for(lambda: bool(_deliveries(api, hook["id"])), "a delivery attempt")
+        attempt = _deliveries(api, hook["id"])[-1]
+        assert not attempt["succeeded"] and attempt["status_code"] is None
+        assert attempt["error"].startswith("target refused")
+        assert attempt["next_attempt_at"] is not None

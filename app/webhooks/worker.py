@@ -316,7 +316,7 @@ class DeliveryWorker:
                 .where(Webhook.id == claim.id, Webhook.lease_token == claim.token)
                 .values(**values)
             ).rowcount  # type: ignore[attr-defined]
-            if attempts:
+            if attempts and moved:  # (not when the webhook was deleted meanwhile)
                 session.execute(
                     insert(WebhookDelivery),
                     [
