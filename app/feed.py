@@ -170,5 +170,10 @@ def _cell(value: Any) -> Any:
 
 
 def _ndjson(rows: Iterator[dict[str, Any]]) -> Iterator[str]:
+    lines: list[str] = []
     for row in rows:
-        yield json.dumps(row, ensure_ascii=False) + "\n"
+        lines.append(json.dumps(row, ensure_ascii=False) + "\n")
+        if len(lines) == 500:
+            yield "".join(lines)
+            lines = []
+    yield "".join(lines)

@@ -94,6 +94,8 @@ class TestDatabase(Database):
 
     """Sessions that join the test's outer transaction through savepoints."""
 
+    shares_one_connection = True
+
     def __init__(self, engine: Engine, connection: Connection) -> None:
         self.engine = engine
         self.connection = connection

@@ -324,3 +324,17 @@ def test_a_target_is_checked_again_at_delivery(fresh_database_url: str) -> None:
         assert not attempt["succeeded"] and attempt["status_code"] is None
         assert attempt["error"].startswith("target refused")
         assert attempt["next_attempt_at"] is not None
+
+
+def test_creating_and_testing_a_webhook_replay_a_retry(admin: TestClient) -> None:
+    headers = {"Idempotency-Key": "hook-once"}
+    body = {"url": "https://example.org/once"}
+    first = admin.post("/v1/webhooks", json=body, headers=headers)
+    again = admin.post("/v1/webhooks", json=body, headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert again.json() == first.json() and again.headers["idempotent-replayed"] == "true"
+    assert len(admin.get("/v1/webhooks").json()["items"]) == 1
+    test_headers = {"Idempotency-Key": "test-once"}
+    sent = admin.post(f"/v1/webhooks/{first.json()['id']}/test", headers=test_headers)
+    resent = admin.post(f"/v1/webhooks/{first.json()['id']}/test", headers=test_headers)
+    assert sent.status_code == resent.status_code == 202 and sent.json() == resent.json()

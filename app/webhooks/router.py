@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi.responses import JSONResponse
 
 from app.auth import AdminAccess
 from app.errors import responses
@@ -111,8 +112,13 @@ def delete_webhook(webhook_id: int, writer: AdminAccess) -> Response:
     response_model=TestSent,
     responses=responses(401, 403, 404, 422),
 )
-def test_webhook(webhook_id: int, writer: AdminAccess) -> TestSent:
-    return TestSent(event_id=service.send_test(writer, webhook_id))
+def test_webhook(webhook_id: int, writer: AdminAccess, idem: IdempotencyKey) -> Response:
+    if (replay := idem.replay(writer)) is not None:
+        return replay
+    sent = TestSent(event_id=service.send_test(writer, webhook_id))
+    return idem.store(
+        writer, JSONResponse(sent.model_dump(mode="json"), status_code=status.HTTP_202_ACCEPTED)
+    )
 
 
 @router.get(
