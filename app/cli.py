@@ -439,9 +439,9 @@ def webhooks_run() -> None:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, worker.stop)
+        typer.echo("delivering webhooks; Ctrl-C to stop")  # (once a stop would be clean)
         await worker.run()
 
-    typer.echo("delivering webhooks; Ctrl-C to stop")
     try:
         asyncio.run(run())
     finally:

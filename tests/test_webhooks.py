@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -258,6 +259,7 @@ def test_two_separate_webhooks_run_processes_deliver_each_event_in_order(
         "WEBHOOK_RETRY_BASE_SECONDS": "0.2",
         "WEBHOOK_POLL_SECONDS": "0.05",
         "LOG_LEVEL": "warning",
+        "PYTHONUNBUFFERED": "1",
     }
     command = [sys.executable, "-c", "from app.cli import main; main()", "webhooks", "run"]
     workers: list[subprocess.Popen[bytes]] = []
@@ -270,9 +272,16 @@ def test_two_separate_webhooks_run_processes_deliver_each_event_in_order(
                 made = api.post("/v1/webhooks", json={"url": target.url, "events": ["signature.*"]}).json()
                 target.secret = made["secret"]
             workers = [
-                subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
                 for _ in range(2)
             ]
+            started: list[bytes] = []
+            for worker in workers:
+                out = worker.stdout
+                assert out is not None
+                threading.Thread(target=lambda o=out: started.append(o.readline()), daemon=True).start()
+            wait_for(lambda: len(started) == 2, "both workers to start", timeout=60)
+            assert all(line.startswith(b"delivering webhooks") for line in started), started
             api.post("/v1/letters", json={"slug": "apart", "title": "Apart"})
             for n in range(6):
                 api.post("/v1/letters/apart/signatures", json={"actor": {"kind": "person", "name": f"S{n}"}})
@@ -286,8 +295,10 @@ def test_two_separate_webhooks_run_processes_deliver_each_event_in_order(
             worker.send_signal(signal.SIGTERM)
         for worker in workers:
             worker.wait(20)
+            if worker.stdout:
+                worker.stdout.close()
         second.stop()
-    assert all(worker.returncode == 0 for worker in workers)
+    assert [worker.returncode for worker in workers] == [0, 0]  # stopped cleanly by SIGTERM
 
 
 def test_an_event_failing_for_the_whole_window_disables_the_webhook_and_resuming_sends_it(
