@@ -9,6 +9,7 @@ from sqlalchemy import inspect
 from sqlalchemy.orm import Session
 
 from app.models import Base, ChangeRecord
+from app.webhooks import outbox
 
 # `merge`: actors folded into one; `move`: a signature moved to another actor; `retract`: a
 # signature removed as a mistake (not a withdrawal).
@@ -46,4 +47,5 @@ def record_change(
         after=after,
     )
     session.add(record)
+    outbox.add_event(session, record)
     return record

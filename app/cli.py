@@ -27,6 +27,8 @@ cli.add_typer(db_cli, name="db")
 actors_cli = typer.Typer(help="Actors: merge the ones that are one.", no_args_is_help=True)
 cli.add_typer(keys_cli, name="keys")
 cli.add_typer(actors_cli, name="actors")
+webhooks_cli = typer.Typer(help="Webhook deliveries.", no_args_is_help=True)
+cli.add_typer(webhooks_cli, name="webhooks")
 
 
 def _database() -> Database:
@@ -466,6 +468,33 @@ def _live_display(console: Any) -> Any:
         TimeElapsedColumn(),
         console=console,
     )
+
+
+@webhooks_cli.command("run")
+def webhooks_run() -> None:
+    """Deliver webhooks in this process until interrupted (beside `serve`, or instead of its own
+    worker with WEBHOOK_WORKER=false). Several may run at once against one PostgreSQL."""
+    import asyncio
+    import signal
+
+    from app.webhooks.worker import DeliveryWorker
+
+    settings = get_settings()
+    migrate.upgrade(settings.database_url)
+    database = Database(create_engine_for(settings))
+
+    async def run() -> None:
+        worker = DeliveryWorker(database, settings)
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, worker.stop)
+        typer.echo("delivering webhooks; Ctrl-C to stop")  # (once a stop would be clean)
+        await worker.run()
+
+    try:
+        asyncio.run(run())
+    finally:
+        database.dispose()
 
 
 def main() -> None:

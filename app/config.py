@@ -138,6 +138,32 @@ class Settings(BaseSettings):
         default=10.0, gt=0, description="How long a request waits for a free connection (then 503)."
     )
 
+    webhook_worker: bool = Field(
+        default=True,
+        description="Deliver webhooks from inside `serve` (else run `undersigned webhooks run`).",
+    )
+    webhook_allow_private_targets: bool = Field(
+        default=False, description="Allow webhooks to post to loopback, private and link-local addresses."
+    )
+    webhook_retry_base_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="Delay before a failed delivery's first retry; it doubles each time, with jitter.",
+    )
+    webhook_retry_max_seconds: float = Field(
+        default=86_400.0, gt=0, description="How long one event is retried before its webhook is disabled."
+    )
+    webhook_failing_after: int = Field(
+        default=5, ge=1, description="Failed deliveries in a row after which a webhook shows as failing."
+    )
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, description="Timeout of one delivery.")
+    webhook_poll_seconds: float = Field(
+        default=0.25, gt=0, description="How often an idle delivery worker looks for new events."
+    )
+    webhook_concurrency: int = Field(
+        default=4, ge=1, description="Webhooks one delivery worker posts to at the same time."
+    )
+
     @field_validator("database_url")
     @classmethod
     def _known_scheme(cls, value: str) -> str:

@@ -200,6 +200,10 @@ class Database:
     at once on SQLite), plus `fetch_one`: the event loop's own path to one row, for the hot
     reads' validators."""
 
+    # True when every session shares one connection (the tests' rolled-back transaction): no
+    # background work (the webhook worker) may use it beside the requests.
+    shares_one_connection = False
+
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.read_sessions = sessionmaker(engine, expire_on_commit=False)

@@ -20,6 +20,7 @@ from app.cors import ProblemCORSMiddleware
 from app.db import Database, create_engine_for
 from app.embeds.router import router as embeds_router
 from app.errors import PROBLEM_JSON, install_error_handlers
+from app.feed import router as feed_router
 from app.hosts import TrustedHostMiddleware
 from app.http_cache import RENDERED, ConditionalGetMiddleware, HeadMiddleware
 from app.imports.router import router as imports_router
@@ -31,6 +32,8 @@ from app.pages.router import STATIC_DIR
 from app.pages.router import router as pages_router
 from app.ratelimit import AddressRateLimitMiddleware
 from app.security_headers import SecurityHeadersMiddleware
+from app.webhooks.router import router as webhooks_router
+from app.webhooks.worker import running_worker
 
 DESCRIPTION = """A registry of open letters, their signatories and their recipients.
 
@@ -87,7 +90,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         app.state.live = LiveCounts(settings, app.state.database)
         app.state.live.hook_exit_signals()
         try:
-            yield
+            async with running_worker(app.state.database, settings) as worker:
+                app.state.webhook_worker = worker
+                yield
         finally:
             await app.state.live.aclose()
             await app.state.database.aclose()
@@ -136,6 +141,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(actors_router)
     app.include_router(search.router)
     app.include_router(imports_router)
+    app.include_router(feed_router)
+    app.include_router(webhooks_router)
     app.include_router(charts_router)
     app.include_router(pages_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -82,7 +82,7 @@ def fresh_database_url(backend: str, tmp_path: Path) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url)
+    return Settings(database_url=database_url, webhook_worker=False)
 
 
 @pytest.fixture(scope="session")
@@ -96,6 +96,8 @@ class TestDatabase(Database):
     __test__ = False  # a fixture helper, not a test class
 
     """Sessions that join the test's outer transaction through savepoints."""
+
+    shares_one_connection = True
 
     def __init__(self, engine: Engine, connection: Connection) -> None:
         self.engine = engine

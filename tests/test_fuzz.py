@@ -32,7 +32,9 @@ from tests import builders as b
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "12"))
 
-schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(Settings(database_url="sqlite://")))
+schema = schemathesis.openapi.from_asgi(
+    "/openapi.json", create_app(Settings(database_url="sqlite://", webhook_worker=False))
+)
 schema.config.generation.update(modes=list(GenerationMode), max_examples=EXAMPLES, database="none")
 # The SSE stream never ends by design; it has its own tests against a real server.
 schema = schema.exclude(path_regex=r"/stream$")  # type: ignore[assignment]

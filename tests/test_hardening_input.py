@@ -376,3 +376,14 @@ def test_ids_past_32_bits_are_422_on_both_databases(
         page = client.get(f"/actors/{big}")
         assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
     assert problem(client.get("/v1/actors/2147483647"), 404)
+
+
+@pytest.mark.parametrize("value", [True, False, "12", 12.5, [1]])
+def test_a_count_must_be_a_json_integer(client: TestClient, value: object) -> None:
+    """JSON true is not 1 and "12" is not 12: a count or an id that is not a JSON integer is a 422
+    naming the field, never a silent conversion."""
+    r = client.post("/v1/letters", json={"slug": "counted", "title": "T", "claimed_signatory_count": value})
+    assert r.status_code == 422, r.text
+    assert "claimed_signatory_count" in r.json()["detail"]
+    r = client.post("/v1/actors/1/merge", json={"merge": [value]})
+    assert r.status_code == 422, r.text

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import AfterValidator, Field, StringConstraints, field_validator, model_validator
+from pydantic import AfterValidator, Field, StrictInt, StringConstraints, field_validator, model_validator
 
 from app.identifiers import identifier_problem
 from app.schemas import MAX_INT, Country, Input, IsoDate, Output, ShortText, Slug, filled
@@ -98,7 +98,7 @@ class ActorUpdate(Input):
 class MergeRequest(Input):
     """Actors to fold into the actor of the path."""
 
-    merge: list[Annotated[int, Field(ge=1, le=MAX_INT)]] = Field(min_length=1, max_length=100)
+    merge: list[Annotated[StrictInt, Field(ge=1, le=MAX_INT)]] = Field(min_length=1, max_length=100)
     force: bool = Field(
         default=False, description="Merge even when the actors hold different values of an identifier scheme."
     )
@@ -120,9 +120,9 @@ class PossibleDuplicateOut(Output):
 
 
 class DecisionIn(Input):
-    actors: list[Annotated[int, Field(ge=1, le=MAX_INT)]] = Field(min_length=2, max_length=2)
+    actors: list[Annotated[StrictInt, Field(ge=1, le=MAX_INT)]] = Field(min_length=2, max_length=2)
     decision: Literal["merge", "distinct"]
-    keep: int | None = Field(
+    keep: StrictInt | None = Field(
         default=None, ge=1, le=MAX_INT, description="With merge: the actor kept (default the lower id)."
     )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import AfterValidator, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, Field, StrictInt, StringConstraints, model_validator
 
 from app.actors.schemas import ActorCreate, ActorOut
 from app.schemas import MAX_INT, Input, IsoDate, LongText, Output, ShortText, Slug, Url, filled
@@ -29,7 +29,7 @@ SourceText = Annotated[str, StringConstraints(min_length=1, max_length=2000), Af
 
 
 class ClaimCreate(Input):
-    count: int | None = Field(
+    count: StrictInt | None = Field(
         default=None, ge=0, le=MAX_INT, description="The number claimed, when there is one."
     )
     wording: LongText | None = Field(default=None, description='As reported: "76 MPs and 57 Lords".')
@@ -71,7 +71,7 @@ class LetterCreate(Input):
     language: Language | None = None
     published_on: IsoDate | None = None
     status: LetterStatus = "published"
-    claimed_signatory_count: int | None = Field(default=None, ge=0, le=MAX_INT)
+    claimed_signatory_count: StrictInt | None = Field(default=None, ge=0, le=MAX_INT)
     campaign: Slug | None = Field(default=None, description="The campaign's slug.")
 
 
@@ -84,7 +84,7 @@ class LetterUpdate(Input):
     language: Language | None = None
     published_on: IsoDate | None = None
     status: LetterStatus | None = None
-    claimed_signatory_count: int | None = Field(default=None, ge=0, le=MAX_INT)
+    claimed_signatory_count: StrictInt | None = Field(default=None, ge=0, le=MAX_INT)
     campaign: Slug | None = None
 
 
@@ -110,7 +110,7 @@ class LetterOut(Output):
 
 
 class _ActorRef(Input):
-    actor_id: int | None = Field(default=None, ge=1, le=MAX_INT, description="An existing actor.")
+    actor_id: StrictInt | None = Field(default=None, ge=1, le=MAX_INT, description="An existing actor.")
     actor: ActorCreate | None = Field(default=None, description="A new actor, created with this write.")
 
     @model_validator(mode="after")
@@ -126,7 +126,7 @@ class SignatureCreate(_ActorRef):
     )
     capacity: ShortText | None = None
     affiliation: ShortText | None = None
-    position: int | None = Field(default=None, ge=0, le=MAX_INT)
+    position: StrictInt | None = Field(default=None, ge=0, le=MAX_INT)
     source: SourceText | None = None
     status: SignatureStatus = "confirmed"
 
@@ -135,7 +135,7 @@ class SignatureUpdate(Input):
     """Only the fields given change. `withdrawn_on: null` reinstates a withdrawn signature;
     `actor_id` moves the signature to another actor (one matched to the wrong actor)."""
 
-    actor_id: int | None = Field(
+    actor_id: StrictInt | None = Field(
         default=None,
         ge=1,
         le=MAX_INT,
@@ -144,7 +144,7 @@ class SignatureUpdate(Input):
     signed_on: IsoDate | None = None
     capacity: ShortText | None = None
     affiliation: ShortText | None = None
-    position: int | None = Field(default=None, ge=0, le=MAX_INT)
+    position: StrictInt | None = Field(default=None, ge=0, le=MAX_INT)
     source: SourceText | None = None
     status: SignatureStatus | None = None
     withdrawn_on: IsoDate | None = None

@@ -18,6 +18,7 @@ from app.models.campaigns import Campaign
 from app.models.letters import Claim, Event, Letter, Recipient, Signature, Source
 from app.models.pairs import LetterPair
 from app.models.rollups import LetterRollup, RegistryVersion
+from app.models.webhooks import LetterMilestone, OutboxEvent, Webhook, WebhookDelivery
 
 __all__ = [
     "ACTOR_LOADS",
@@ -35,12 +36,16 @@ __all__ = [
     "IdempotencyRecord",
     "Identifier",
     "Letter",
+    "LetterMilestone",
     "LetterPair",
     "LetterRollup",
     "Membership",
+    "OutboxEvent",
     "Party",
     "Recipient",
     "RegistryVersion",
     "Signature",
     "Source",
+    "Webhook",
+    "WebhookDelivery",
 ]

@@ -1,0 +1,1 @@
+"""Webhooks (Standard Webhooks) and the outbox of events they are delivered from."""
