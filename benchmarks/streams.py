@@ -171,7 +171,7 @@ class Reader:
         async with opened:
             reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1 << 16)
             self.writer = writer
-            writer.write(f"GET /v1/letters/{slug}/counts/stream HTTP/1.1\r\nHost: bench\r\n\r\n".encode())
+            writer.write(f"GET /v1/letters/{slug}/counts/stream HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
             head = await reader.readuntil(b"\r\n\r\n")
             if not head.startswith(b"HTTP/1.1 200"):
                 raise RuntimeError(head.decode(errors="replace"))

@@ -93,6 +93,7 @@ class DeliveryWorker:
         self.lease = timedelta(seconds=settings.webhook_timeout_seconds + 5)
         self._stopping = asyncio.Event()
         self._work = asyncio.Event()
+        self._none_active = False  # no webhook is on: look for work less often
 
     def stop(self) -> None:
         self._stopping.set()
@@ -105,9 +106,10 @@ class DeliveryWorker:
             await asyncio.gather(*lanes)
 
     async def _lane(self, client: httpx.AsyncClient, number: int) -> None:
-        """Lane 0 looks for work every `webhook_poll_seconds`; the others sleep until a lane
-        that found some wakes them (there may be more), so an idle worker costs one read a
-        poll, whatever its concurrency."""
+        """Lane 0 looks for work every `webhook_poll_seconds` (every 20 of them while no webhook
+        is on, so that a registry without webhooks costs the database almost nothing); the
+        others sleep until a lane that found some wakes them (there may be more), so an idle
+        worker costs one read a poll, whatever its concurrency."""
         failures = 0
         while not self._stopping.is_set():
             try:
@@ -124,10 +126,11 @@ class DeliveryWorker:
                 await self._sleep(min(self.settings.webhook_poll_seconds * 2 ** min(failures, 10), 30.0))
                 continue
             if number == 0:
-                await self._sleep(self.settings.webhook_poll_seconds)
-            else:
+                idle = 20 if self._none_active else 1
+                await self._sleep(self.settings.webhook_poll_seconds * idle)
+            else:  # (lane 0 wakes them when it finds work)
                 self._work.clear()
-                await self._sleep(self.settings.webhook_poll_seconds * 20, self._work)
+                await self._sleep(self.settings.webhook_poll_seconds * 240, self._work)
 
     async def _sleep(self, seconds: float, wake: asyncio.Event | None = None) -> None:
         waits = [asyncio.ensure_future(self._stopping.wait())]
@@ -142,7 +145,10 @@ class DeliveryWorker:
     def _claim(self) -> Claim | None:
         with session_scope(self.database.read_sessions) as session:
             if session.scalar(self._due(session, utcnow()).with_only_columns(Webhook.id).limit(1)) is None:
+                on = session.scalar(select(Webhook.id).where(Webhook.active.is_(True)).limit(1))
+                self._none_active = on is None
                 return None
+        self._none_active = False
         with session_scope(self.database.write_sessions) as session:
             now = utcnow()
             webhook_id = session.scalar(
