@@ -68,6 +68,9 @@ class ImportOptions:
     scorer: str = "token_sort_ratio"
     threshold: float = 92
     possible_threshold: float = 80  # (fuzzy scores reported as possible matches only)
+    # Rows created as new searched for fuzzy possible matches below `threshold` (the search is
+    # as costly as the matching again, and more below the threshold: the first rows of a list).
+    possible_rows: int = 5000
     # "flagged": the report lists only the rows that are not a plain `created` or `matched`
     # (errors, ambiguous, duplicates, rows with a warning); the summary still counts every row.
     rows: Literal["all", "flagged"] = "all"
@@ -226,10 +229,7 @@ def _import(
         if r.withdrawn_on and r.withdrawn_on < r.signed_on:
             r.errors.append("withdrawn_on: before signed_on")
 
-    # Fuzzy candidates down to the possible-match threshold; only those at `threshold` match.
-    resolver = Resolver(
-        session, scorer=options.scorer, threshold=min(options.threshold, options.possible_threshold)
-    )
+    resolver = Resolver(session, scorer=options.scorer, threshold=options.threshold)
     good = [r for r in rows if not r.errors]
     by_ident = resolver.by_identifiers(p for r in good for p in r.identifiers)
     clock.lap("normalise")
@@ -439,6 +439,7 @@ def _import(
     clock.lap("decide and write")
 
     _variant_matches(resolver, outcomes, {o.new.id for o in outcomes if o.new and o.new.id})
+    _close_matches(session, outcomes, keys, options)
     resolver.fetch_names(
         [o.actor_id for o in outcomes if o.actor_id is not None]
         + [c.id for o in outcomes for c in (*o.candidates, *o.possible)]
@@ -631,6 +632,28 @@ def _variant_matches(resolver: Resolver, outcomes: list[_Outcome], new_ids: set[
                 score = round(fuzz.token_sort_ratio(key, facts[actor_id][0]) / 100, 4)
                 o.possible.append(Candidate(actor_id, "", score))
         o.possible.sort(key=lambda c: (-c.score, c.id))
+
+
+def _close_matches(
+    session: Session, outcomes: list[_Outcome], keys: dict[int, str], options: ImportOptions
+) -> None:
+    """Rows created as new get, as possible matches, the existing actors whose names score
+    between `possible_threshold` and `threshold` ("Human Rights Watch (HRW)"): for the first
+    `possible_rows` of them, searched after the matching (below the threshold the q-gram
+    filter skips little, so it is kept off the path that decides the rows)."""
+    created = [o for o in outcomes if o.status == "created"][: options.possible_rows]
+    if not created or options.possible_threshold >= options.threshold:
+        return
+    new_ids = {o.new.id for o in outcomes if o.new and o.new.id}
+    near = Resolver(session, scorer=options.scorer, threshold=options.possible_threshold)
+    for kind in sorted({o.row.kind for o in created}):
+        found = near.fuzzy_many(kind, (keys[o.row.row] for o in created if o.row.kind == kind))
+        for o in created:
+            if o.row.kind != kind:
+                continue
+            known = {c.id for c in o.possible}
+            extra = [c for c in found.get(keys[o.row.row], []) if c.id not in known and c.id not in new_ids]
+            o.possible = sorted([*o.possible, *extra], key=lambda c: (-c.score, c.id))
 
 
 def _fuzzy(resolver: Resolver, rows: list[ImportRow], keys: dict[int, str]) -> dict[int, list[Candidate]]:

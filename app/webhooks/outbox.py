@@ -15,7 +15,7 @@ from sqlalchemy import BigInteger, event, func, insert, literal, select
 from sqlalchemy.orm import Session
 
 from app.db import insert_for
-from app.models import ChangeRecord, Letter, LetterMilestone, LetterRollup, OutboxEvent, Webhook
+from app.models import ChangeRecord, Letter, LetterMilestone, LetterPair, LetterRollup, OutboxEvent, Webhook
 from app.webhooks import events
 
 MILESTONE_LETTERS = "undersigned_milestone_letters"
@@ -75,11 +75,15 @@ def _milestones(session: Session, slug: str) -> None:
     """Write a `letter.milestone` event for each milestone the letter passed now, once: a
     letter that falls back under one and passes it again has passed it already. It runs after
     the transaction's writes, while the letter's row is locked by them, so it is one read when
-    no milestone was passed: the count, and how many of the milestones under it were passed."""
+    no milestone was passed: the count, and how many of the milestones under it were passed.
+    The count is the letter's signatures that still count, the diagonal row of its pair counts
+    (one row by its key, which this transaction's writes hold already): summing its rollups
+    instead cost a letter of 180,000 signatures tens of milliseconds, and every writer of the
+    letter waited for it."""
     chosen: set[int] = session.info.get(THRESHOLDS) or thresholds(session)
     count = (
-        select(func.coalesce(func.sum(LetterRollup.new) - func.sum(LetterRollup.withdrawn), 0))
-        .where(LetterRollup.letter_id == Letter.id, LetterRollup.day <= date.today())
+        select(func.coalesce(func.max(LetterPair.common), 0))
+        .where(LetterPair.letter_a == Letter.id, LetterPair.letter_b == Letter.id)
         .scalar_subquery()
     )
     passed = (
