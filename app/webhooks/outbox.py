@@ -84,6 +84,7 @@ def _milestones(session: Session, slug: str) -> None:
     count = (
         select(func.coalesce(func.max(LetterPair.common), 0))
         .where(LetterPair.letter_a == Letter.id, LetterPair.letter_b == Letter.id)
+        .correlate(Letter)  # (also inside `passed`: else it joins every letter's diagonal)
         .scalar_subquery()
     )
     passed = (
