@@ -68,9 +68,10 @@ class ImportOptions:
     scorer: str = "token_sort_ratio"
     threshold: float = 92
     possible_threshold: float = 80  # (fuzzy scores reported as possible matches only)
-    # Rows created as new searched for fuzzy possible matches below `threshold` (the search is
-    # as costly as the matching again, and more below the threshold: the first rows of a list).
-    possible_rows: int = 5000
+    # Rows created as new that are searched for possible matches (their variant keys, and fuzzy
+    # scores below `threshold`): the first of a list. The search costs as much as the matching
+    # again (more below the threshold); a list of thousands is not checked by a person row by row.
+    possible_rows: int = 2000
     # "flagged": the report lists only the rows that are not a plain `created` or `matched`
     # (errors, ambiguous, duplicates, rows with a warning); the summary still counts every row.
     rows: Literal["all", "flagged"] = "all"
@@ -438,7 +439,9 @@ def _import(
             writer.close()
     clock.lap("decide and write")
 
-    _variant_matches(resolver, outcomes, {o.new.id for o in outcomes if o.new and o.new.id})
+    _variant_matches(
+        resolver, outcomes, {o.new.id for o in outcomes if o.new and o.new.id}, options.possible_rows
+    )
     _close_matches(session, outcomes, keys, options)
     resolver.fetch_names(
         [o.actor_id for o in outcomes if o.actor_id is not None]
@@ -603,10 +606,11 @@ def _score_of(method: str | None, target: int, fuzzy: list[Candidate]) -> float:
     return 1.0
 
 
-def _variant_matches(resolver: Resolver, outcomes: list[_Outcome], new_ids: set[int]) -> None:
-    """Rows created as new get, as possible matches, the existing actors whose name is theirs
-    once short forms and spellings are made one (`variant_key`: "Sir Ed Davey", "Amnesty Intl"),
-    scored by the fuzzy scorer; and every row whose name mixes scripts a warning."""
+def _variant_matches(resolver: Resolver, outcomes: list[_Outcome], new_ids: set[int], limit: int) -> None:
+    """Rows created as new (the first `limit`) get, as possible matches, the existing actors
+    whose name is theirs once short forms and spellings are made one (`variant_key`: "Sir Ed
+    Davey", "Amnesty Intl"), scored by the fuzzy scorer; and every row whose name mixes scripts
+    a warning."""
     for o in outcomes:
         if (
             o.status != "error"
@@ -614,7 +618,7 @@ def _variant_matches(resolver: Resolver, outcomes: list[_Outcome], new_ids: set[
             and any(is_mixed_script(w) for w in o.row.name.split())
         ):
             o.warnings.append("name: mixes scripts (its Latin look-alikes were read as Latin)")
-    created = [o for o in outcomes if o.status == "created"]
+    created = [o for o in outcomes if o.status == "created"][:limit]
     wanted: dict[str, dict[str, list[_Outcome]]] = {}
     for o in created:
         wanted.setdefault(o.row.kind, {}).setdefault(variant_key(o.row.name, o.row.kind), []).append(o)
@@ -637,10 +641,10 @@ def _variant_matches(resolver: Resolver, outcomes: list[_Outcome], new_ids: set[
 def _close_matches(
     session: Session, outcomes: list[_Outcome], keys: dict[int, str], options: ImportOptions
 ) -> None:
-    """Rows created as new get, as possible matches, the existing actors whose names score
-    between `possible_threshold` and `threshold` ("Human Rights Watch (HRW)"): for the first
-    `possible_rows` of them, searched after the matching (below the threshold the q-gram
-    filter skips little, so it is kept off the path that decides the rows)."""
+    """Rows created as new (the first `possible_rows`) get, as possible matches, the existing
+    actors whose names score between `possible_threshold` and `threshold` ("Human Rights Watch
+    (HRW)"), searched after the matching (below the threshold the q-gram filter skips little,
+    so it is kept off the path that decides the rows)."""
     created = [o for o in outcomes if o.status == "created"][: options.possible_rows]
     if not created or options.possible_threshold >= options.threshold:
         return
