@@ -1,5 +1,8 @@
 """Settings, read from the environment (and an optional `.env` file).
 
+docs/configuration.md holds the table of every setting, made from the fields below by
+`python -m app.config docs/configuration.md` (a test fails when the two differ).
+
 `DATABASE_URL` is accepted as people write it (`sqlite:///registry.db`,
 `postgresql://user@host/db`, `postgres://…`); `driver_url()` turns it into the URL SQLAlchemy
 needs, choosing the driver the project ships with (the standard `sqlite3`, `psycopg` 3).
@@ -7,8 +10,10 @@ needs, choosing the driver the project ships with (the standard `sqlite3`, `psyc
 
 from __future__ import annotations
 
+import argparse
 from datetime import date
 from functools import lru_cache
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
@@ -23,12 +28,17 @@ class Settings(BaseSettings):
 
     database_url: str = Field(
         default=DEFAULT_DATABASE_URL,
-        description="sqlite:///PATH or postgresql://USER[:PASSWORD]@HOST[:PORT]/DB",
+        description="`sqlite:///PATH` or `postgresql://USER[:PASSWORD]@HOST[:PORT]/DB` (`postgres://` "
+        "works too); the driver is picked for you.",
     )
     public_url: str | None = Field(
-        default=None, description="Scheme, host and port this service is reached at (for oEmbed, links)."
+        default=None,
+        description="Scheme, host and port this service is reached at (for oEmbed, links); set it when a "
+        "proxy sits in front.",
     )
-    max_body_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
+    max_body_bytes: int = Field(
+        default=20 * 1024 * 1024, ge=1024, description="Largest request body (20 MB); larger is a 413."
+    )
     rate_limit_per_address: int = Field(
         default=0, ge=0, description="Requests a minute per client address (0 = no limit)."
     )
@@ -40,16 +50,27 @@ class Settings(BaseSettings):
     statement_timeout_ms: int = Field(
         default=15_000, ge=0, description="PostgreSQL statement timeout for analytics (0 = none)."
     )
-    sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0)
-    db_pool_size: int = Field(default=10, ge=1)
-    db_max_overflow: int = Field(default=10, ge=0)
-    log_level: str = "info"
+    sqlite_busy_timeout_ms: int = Field(
+        default=30_000,
+        ge=0,
+        description="How long a SQLite writer waits for its turn: behind the other writers of its "
+        "process, then for the database's write lock.",
+    )
+    db_pool_size: int = Field(default=10, ge=1, description="PostgreSQL connection pool: connections kept.")
+    db_max_overflow: int = Field(
+        default=10, ge=0, description="PostgreSQL connection pool: connections opened beyond the pool size."
+    )
+    log_level: str = Field(default="info", description="Log level (debug, info, warning, error).")
     match_scorer: str = Field(
         default="token_sort_ratio",
         description="rapidfuzz scorer for fuzzy name matching in imports: token_sort_ratio, token_set_ratio, ratio, WRatio, …",
     )
     match_threshold: float = Field(
-        default=92, ge=0, le=100, description="Lowest fuzzy score (0-100) that counts as a match in imports."
+        default=92,
+        ge=0,
+        le=100,
+        description="Lowest fuzzy score (0-100) that counts as a match in imports (precision and recall "
+        "per threshold: [identity](identity.md#measured-precision-and-recall)).",
     )
     match_possible_threshold: float = Field(
         default=80,
@@ -97,8 +118,8 @@ class Settings(BaseSettings):
     sse_max_seconds: float = Field(
         default=300.0,
         gt=0,
-        description="A counts stream ends after about this long (browsers reconnect at once and get the "
-        "current counts), so clients spread over workers.",
+        description="A counts stream ends after about this long (browsers reconnect after the `retry: 5000` "
+        "it sets and get the current counts at once), so clients spread over workers.",
     )
 
     def embed_cache_control(self) -> str:
@@ -113,18 +134,28 @@ class Settings(BaseSettings):
         description="Comma-separated Host names this service answers to (with PUBLIC_URL's host); "
         "another Host header is a 400. '*' trusts any Host (only behind a proxy that checks it).",
     )
-    date_min: date = Field(default=date(1900, 1, 1), description="Earliest date accepted on input.")
-    date_max: date = Field(default=date(2100, 12, 31), description="Latest date accepted on input.")
+    date_min: date = Field(
+        default=date(1900, 1, 1), description="Earliest date accepted on input (API, imports, dump loads)."
+    )
+    date_max: date = Field(
+        default=date(2100, 12, 31), description="Latest date accepted on input (API, imports, dump loads)."
+    )
     body_timeout_seconds: float = Field(
         default=60.0, gt=0, description="A request body must arrive whole within this time (else 408)."
     )
-    max_json_depth: int = Field(default=32, ge=2, description="Deepest nesting of a JSON body.")
-    max_csv_columns: int = Field(default=200, ge=1, description="Most columns of an imported CSV.")
+    max_json_depth: int = Field(
+        default=32, ge=2, description="Deepest nesting of a JSON body (deeper is a 422 at once)."
+    )
+    max_csv_columns: int = Field(
+        default=200, ge=1, description="Most columns of an imported CSV (more is a 422 at once)."
+    )
     max_line_bytes: int = Field(
-        default=1024 * 1024, ge=1024, description="Longest line (CSV record) of an imported CSV, in bytes."
+        default=1024 * 1024,
+        ge=1024,
+        description="Longest line (CSV record) of an imported CSV, in bytes (longer is a 422 at once).",
     )
     max_timeline_points: int = Field(
-        default=20_000, ge=10, description="Most points one timeline answers (more is a 422)."
+        default=20_000, ge=10, description="Most points of one timeline series (more is a 422)."
     )
     import_report_rows: int = Field(
         default=20_000,
@@ -132,10 +163,12 @@ class Settings(BaseSettings):
         description="Rows of each status an import report lists (the summary counts all).",
     )
     render_cache_bytes: int = Field(
-        default=64 * 1024 * 1024, ge=0, description="Bytes of rendered hot reads kept per process."
+        default=64 * 1024 * 1024, ge=0, description="Bytes of rendered hot reads kept per process (64 MB)."
     )
     db_pool_timeout_seconds: float = Field(
-        default=10.0, gt=0, description="How long a request waits for a free connection (then 503)."
+        default=10.0,
+        gt=0,
+        description="How long a request waits for a free database connection (then 503 with Retry-After).",
     )
 
     webhook_worker: bool = Field(
@@ -143,18 +176,20 @@ class Settings(BaseSettings):
         description="Deliver webhooks from inside `serve` (else run `undersigned webhooks run`).",
     )
     webhook_allow_private_targets: bool = Field(
-        default=False, description="Allow webhooks to post to loopback, private and link-local addresses."
+        default=False,
+        description="Allow webhooks to post to loopback, private and link-local addresses (tests, intranets).",
     )
     webhook_retry_base_seconds: float = Field(
         default=5.0,
         gt=0,
-        description="Delay before a failed delivery's first retry; it doubles each time, with jitter.",
+        description="Delay before a failed delivery's first retry (upper bound); it doubles each time, "
+        "with jitter.",
     )
     webhook_retry_max_seconds: float = Field(
         default=86_400.0, gt=0, description="How long one event is retried before its webhook is disabled."
     )
     webhook_failing_after: int = Field(
-        default=5, ge=1, description="Failed deliveries in a row after which a webhook shows as failing."
+        default=5, ge=1, description="Failed deliveries in a row after which a webhook shows as `failing`."
     )
     webhook_timeout_seconds: float = Field(default=10.0, gt=0, description="Timeout of one delivery.")
     webhook_poll_seconds: float = Field(
@@ -200,3 +235,52 @@ def driver_url(raw: str) -> URL:
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+
+
+# docs/configuration.md: the table between these two lines is generated from `Settings`.
+TABLE_BEGIN = "<!-- settings table: generated by `python -m app.config docs/configuration.md` -->"
+TABLE_END = "<!-- end of settings table -->"
+
+
+def _default_text(value: object) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "`true`" if value else "`false`"
+    if isinstance(value, float) and value.is_integer():
+        return f"`{int(value)}`"
+    if isinstance(value, date):
+        return f"`{value.isoformat()}`"
+    return f"`{value}`"
+
+
+def settings_table() -> str:
+    """The Markdown table of every setting: its environment variable, default and description."""
+    lines = ["| variable | default | meaning |", "| --- | --- | --- |"]
+    for name, field in Settings.model_fields.items():
+        description = (field.description or "").replace("|", "\\|")
+        lines.append(f"| `{name.upper()}` | {_default_text(field.default)} | {description} |")
+    return "\n".join(lines)
+
+
+def render_settings_doc(text: str) -> str:
+    """`text` (a Markdown document) with the generated table put between its two marker lines."""
+    head, begin, rest = text.partition(TABLE_BEGIN)
+    _, end, tail = rest.partition(TABLE_END)
+    if not begin or not end:
+        raise ValueError(f"the document lacks the lines {TABLE_BEGIN!r} and {TABLE_END!r}")
+    return f"{head}{TABLE_BEGIN}\n{settings_table()}\n{TABLE_END}{tail}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m app.config", description="Rewrite the settings table of a Markdown document."
+    )
+    parser.add_argument("document", type=Path, help="e.g. docs/configuration.md")
+    args = parser.parse_args(argv)
+    args.document.write_text(render_settings_doc(args.document.read_text(encoding="utf-8")), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -324,7 +324,7 @@ def test_matching_precision_and_recall_on_labelled_variants(client: TestClient, 
     translations, typos, sections of one NGO), each labelled same or different. Every row is
     imported (dry run) against a registry holding only its reference name; a `matched` row is a
     match, a row with the reference among its candidates or possible matches is a hint. The
-    floors are the figures the README reports: a change that makes matching worse fails here."""
+    floors are the figures docs/identity.md reports: a change that makes matching worse fails here."""
     import csv
 
     with VARIANTS.open(encoding="utf-8") as f:
