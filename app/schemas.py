@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import Path
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
+from app.countries import NOT_A_COUNTRY, country_code
 from app.dates import in_window
 
 
@@ -41,11 +42,23 @@ Slug = Annotated[
         examples=["xinjiang-2020"],
     ),
 ]
+
+
+def _country(value: str) -> str:
+    if (code := country_code(value)) is None:
+        raise ValueError(NOT_A_COUNTRY)
+    return code
+
+
 Country = Annotated[
     str,
     StringConstraints(min_length=2, max_length=2, pattern=r"^[A-Za-z]{2}$"),
-    AfterValidator(str.upper),
-    Field(description="ISO 3166-1 alpha-2 country code (kept in upper case).", examples=["GB"]),
+    AfterValidator(_country),
+    Field(
+        description="ISO 3166-1 alpha-2 country code, or XK (Kosovo); kept in upper case. "
+        "ZZ and the other user-assigned codes are refused: leave an unknown country empty.",
+        examples=["GB"],
+    ),
 ]
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=1000), AfterValidator(filled)]
 LongText = Annotated[str, StringConstraints(max_length=1_000_000), AfterValidator(trimmed)]

@@ -39,10 +39,11 @@ from sqlalchemy.orm import Session, selectinload
 from app import pairs, rollups
 from app.actors.identity import refresh_names
 from app.changes import record_change
+from app.countries import COUNTRIES
 from app.dates import window, window_problem
 from app.errors import Invalid
 from app.imports.matching import Resolver, chunks, decide_fuzzy
-from app.imports.parsing import COUNTRIES, KINDS, format_identifiers, parse_identifiers
+from app.imports.parsing import KINDS, format_identifiers, parse_identifiers
 from app.imports.service import insert_actors, insert_rows
 from app.models import (
     Actor,

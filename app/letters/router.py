@@ -39,7 +39,7 @@ from app.letters.schemas import (
 )
 from app.models import Claim, Event, Recipient, Signature, Source
 from app.pagination import Cursor, Limit, Page, PageParams, link_header, page_params, set_link_header
-from app.schemas import MAX_INT, Id, IsoDate, Slug
+from app.schemas import MAX_INT, Country, Id, IsoDate, Slug
 
 router = APIRouter(prefix="/v1/letters", tags=["letters"])
 
@@ -213,7 +213,7 @@ def list_signatures(
     session: ReadSession,
     page: Paging,
     kind: ActorKind | None = None,
-    country: Annotated[str | None, Query(min_length=2, max_length=2)] = None,
+    country: Annotated[Country | None, Query(description="ISO 3166-1 alpha-2 (or XK).")] = None,
     org_type: OrgType | None = None,
     party: Annotated[Slug | None, Query(description="Party slug, on the signing day.")] = None,
     body: Annotated[Slug | None, Query(description="Body slug, on the signing day.")] = None,
@@ -223,7 +223,7 @@ def list_signatures(
 ) -> Page[SignatureOut] | StreamingResponse:
     filters = service.SignatureFilters(
         kind=kind,
-        country=country.upper() if country else None,
+        country=country,
         org_type=org_type,
         party=party,
         body=body,

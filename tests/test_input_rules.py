@@ -1,0 +1,109 @@
+"""One rule for each kind of input, the same on every path in: countries, the closed vocabularies
+and URLs are checked alike by the API (bodies and filters) and by the signature import (CSV and
+JSON rows); the database holds the vocabularies with CHECK constraints."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from httpx import Response
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.models import Actor, Signature
+from tests import builders as b
+
+
+def post_csv(client: TestClient, slug: str, text: str) -> Response:
+    return client.post(  # type: ignore[no-any-return]
+        f"/v1/letters/{slug}/signatures/import", content=text.encode(), headers={"Content-Type": "text/csv"}
+    )
+
+
+def post_json(client: TestClient, slug: str, rows: list[dict[str, Any]]) -> Response:
+    return client.post(f"/v1/letters/{slug}/signatures/import", json=rows)  # type: ignore[no-any-return]
+
+
+def written(db: Session) -> tuple[int, int]:
+    db.expire_all()
+    return (
+        db.scalar(select(func.count()).select_from(Actor)) or 0,
+        db.scalar(select(func.count()).select_from(Signature)) or 0,
+    )
+
+
+def refused_field(r: Response) -> str:
+    """The one field a 422 problem names."""
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    fields: set[str] = {e["field"] for e in r.json()["errors"]}
+    assert len(fields) == 1, fields
+    return fields.pop()
+
+
+def row_errors(r: Response) -> dict[int, str]:
+    """The error rows of a refused import: {row: error}."""
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    return {row["row"]: row["error"] for row in r.json()["rows"] if row["status"] == "error"}
+
+
+# --- countries ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("code", ["ZZ", "zz", "AA", "QM", "XA", "UK", "EU"])
+def test_a_code_that_is_no_country_is_refused_by_the_api(client: TestClient, db: Session, code: str) -> None:
+    before = written(db)
+    r = client.post("/v1/actors", json={"kind": "organisation", "name": "Somewhere Trust", "country": code})
+    assert refused_field(r) == "body.country"
+    assert "not an ISO 3166-1 alpha-2 code" in r.json()["detail"]
+    for path in ("/v1/bodies", "/v1/parties"):
+        r = client.post(path, json={"slug": "x", "name": "X", "country": code})
+        assert refused_field(r) == "body.country"
+    assert written(db) == before
+
+
+@pytest.mark.parametrize("code", ["ZZ", "AA", "UK"])
+def test_a_code_that_is_no_country_is_refused_by_the_import(
+    client: TestClient, db: Session, code: str
+) -> None:
+    b.letter(db, "l")
+    before = written(db)
+    r = post_csv(client, "l", f"name,country\nGood Trust,GB\nSomewhere Trust,{code}\n")
+    assert row_errors(r) == {2: "country: not an ISO 3166-1 alpha-2 code"}
+    r = post_json(client, "l", [{"name": "Good Trust"}, {"name": "Somewhere Trust", "country": code.lower()}])
+    assert row_errors(r) == {2: "country: not an ISO 3166-1 alpha-2 code"}
+    assert written(db) == before
+
+
+def test_kosovo_is_a_country_on_every_path(client: TestClient, anon: TestClient, db: Session) -> None:
+    r = client.post("/v1/actors", json={"kind": "organisation", "name": "Prishtina Trust", "country": "xk"})
+    assert r.status_code == 201, r.text
+    assert r.json()["country"] == "XK"
+    assert (
+        client.post("/v1/bodies", json={"slug": "kuvendi", "name": "Kuvendi", "country": "XK"}).status_code
+        == 201
+    )
+
+    b.letter(db, "l")
+    r = post_csv(client, "l", "name,country\nPeja Trust,xk\n")
+    assert r.status_code == 200, r.text
+    r = post_json(client, "l", [{"name": "Gjakova Trust", "country": "XK"}])
+    assert r.status_code == 200, r.text
+    db.expire_all()
+    assert set(db.scalars(select(Actor.country).where(Actor.name.like("%Trust"))).all()) == {"XK"}
+
+    found = anon.get("/v1/actors", params={"country": "xk"}).json()["items"]
+    assert {a["name"] for a in found} == {"Prishtina Trust", "Peja Trust", "Gjakova Trust"}
+    signed = anon.get("/v1/letters/l/signatures", params={"country": "XK"}).json()["items"]
+    assert {s["actor"]["name"] for s in signed} == {"Peja Trust", "Gjakova Trust"}
+    counts = anon.get("/v1/letters/l/counts").json()
+    assert counts["by_country"] == [{"key": "XK", "label": "Kosovo", "count": 2}]
+
+
+def test_a_filter_on_no_country_is_refused(anon: TestClient, db: Session) -> None:
+    b.letter(db, "l")
+    assert refused_field(anon.get("/v1/actors", params={"country": "ZZ"})) == "query.country"
+    assert refused_field(anon.get("/v1/letters/l/signatures", params={"country": "ZZ"})) == "query.country"
