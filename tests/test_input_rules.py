@@ -13,6 +13,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.models import Actor, Signature
+from app.vocabulary import (
+    ACTOR_KINDS,
+    EVENT_KINDS,
+    LETTER_STATUSES,
+    ORG_TYPES,
+    RECIPIENT_ROLES,
+    SIGNATURE_STATUSES,
+)
 from tests import builders as b
 
 
@@ -107,3 +115,51 @@ def test_a_filter_on_no_country_is_refused(anon: TestClient, db: Session) -> Non
     b.letter(db, "l")
     assert refused_field(anon.get("/v1/actors", params={"country": "ZZ"})) == "query.country"
     assert refused_field(anon.get("/v1/letters/l/signatures", params={"country": "ZZ"})) == "query.country"
+
+
+# --- vocabularies ---------------------------------------------------------------------------
+
+
+def test_the_api_schemas_and_the_import_schema_list_each_vocabulary(anon: TestClient) -> None:
+    spec = anon.get("/openapi.json").json()
+    schemas = spec["components"]["schemas"]
+
+    def enum(prop: dict[str, Any]) -> list[str]:
+        options = prop.get("anyOf", [prop])
+        return next(o["enum"] for o in options if "enum" in o)
+
+    assert enum(schemas["ActorCreate"]["properties"]["kind"]) == list(ACTOR_KINDS)
+    assert enum(schemas["ActorCreate"]["properties"]["org_type"]) == list(ORG_TYPES)
+    assert enum(schemas["LetterCreate"]["properties"]["status"]) == list(LETTER_STATUSES)
+    assert enum(schemas["SignatureCreate"]["properties"]["status"]) == list(SIGNATURE_STATUSES)
+    assert enum(schemas["RecipientCreate"]["properties"]["role"]) == list(RECIPIENT_ROLES)
+    assert enum(schemas["EventCreate"]["properties"]["kind"]) == list(EVENT_KINDS)
+    body = spec["paths"]["/v1/letters/{slug}/signatures/import"]["post"]["requestBody"]["content"]
+    row = body["application/json"]["schema"]["items"]["properties"]
+    assert row["kind"]["enum"] == list(ACTOR_KINDS)
+    assert row["org_type"]["enum"] == list(ORG_TYPES)
+    assert row["status"]["enum"] == list(SIGNATURE_STATUSES)
+
+
+def test_a_value_outside_a_vocabulary_is_refused_by_the_api_and_the_import(
+    client: TestClient, db: Session
+) -> None:
+    b.letter(db, "l")
+    before = written(db)
+    r = client.post("/v1/actors", json={"kind": "robot", "name": "R2"})
+    assert refused_field(r) == "body.kind"
+    r = client.post("/v1/actors", json={"kind": "organisation", "name": "R2", "org_type": "club"})
+    assert refused_field(r) == "body.org_type"
+    r = client.post(
+        "/v1/letters/l/signatures", json={"actor": {"kind": "person", "name": "P"}, "status": "maybe"}
+    )
+    assert refused_field(r) == "body.status"
+    r = post_csv(
+        client, "l", "name,kind,org_type,status\nA,robot,,\nB,organisation,club,\nC,,,maybe\nD,,,Unverified\n"
+    )
+    assert row_errors(r) == {
+        1: "kind: must be person or organisation",
+        2: f"org_type: must be one of {', '.join(ORG_TYPES)}",
+        3: "status: must be confirmed or unverified",
+    }
+    assert written(db) == before

@@ -10,7 +10,6 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 from app.actors import identity_router, service
 from app.actors.schemas import (
     ActorCreate,
-    ActorKind,
     ActorLetterReceivedOut,
     ActorOut,
     ActorSignatureOut,
@@ -22,7 +21,6 @@ from app.actors.schemas import (
     MembershipCreate,
     MembershipOut,
     MembershipUpdate,
-    OrgType,
     PartyCreate,
     PartyOut,
     PartyUpdate,
@@ -34,6 +32,7 @@ from app.idempotency import IdempotencyKey
 from app.models import Body, Membership, Party
 from app.pagination import Page, PageParams, page_params, set_link_header
 from app.schemas import Country, Id, IsoDate
+from app.vocabulary import ActorKind, OrgType
 
 actors = APIRouter(prefix="/v1/actors", tags=["actors"])
 bodies = APIRouter(prefix="/v1/bodies", tags=["bodies"])

@@ -43,7 +43,7 @@ from app.countries import COUNTRIES
 from app.dates import window, window_problem
 from app.errors import Invalid
 from app.imports.matching import Resolver, chunks, decide_fuzzy
-from app.imports.parsing import KINDS, format_identifiers, parse_identifiers
+from app.imports.parsing import format_identifiers, parse_identifiers
 from app.imports.service import insert_actors, insert_rows
 from app.models import (
     Actor,
@@ -64,6 +64,7 @@ from app.models import (
 from app.names import variant_key
 from app.schemas import MAX_INT
 from app.text import match_name, search_text
+from app.vocabulary import ACTOR_KINDS
 
 BATCH = 5000
 # (step: a file name, or what is being done; rows done so far; rows in all, or an estimate, if known)
@@ -868,7 +869,7 @@ class _Loader:
         if ref in self.refs:
             raise Invalid(f"{name} line {line}: ref {ref!r} appears twice", field=name)
         kind = self._need(name, line, row, "kind")
-        if kind not in KINDS:
+        if kind not in ACTOR_KINDS:
             raise Invalid(f"{name} line {line}: kind must be person or organisation", field=name)
         try:
             pairs = parse_identifiers(row.get("identifiers"))
@@ -1059,7 +1060,7 @@ class _Loader:
         by_ident = resolver.by_identifiers(p for item in parsed for p in item[4])
         keys = [match_name(item[2]) for item in parsed]
         exact: dict[str, dict[str, list[int]]] = {}
-        for kind in KINDS:
+        for kind in ACTOR_KINDS:
             exact[kind] = resolver.by_names(
                 kind, (k for item, k in zip(parsed, keys, strict=True) if item[1] == kind)
             )

@@ -32,11 +32,9 @@ from app.identifiers import SCHEME, identifier_problem
 from app.limits import json_depth_over
 from app.schemas import MAX_INT
 from app.spreadsheet import unescape_cell
+from app.vocabulary import ACTOR_KINDS, ORG_TYPES, SIGNATURE_STATUSES, spelled
 
 IDENTIFIER_COLUMNS = ("wikidata", "ukparliament", "theyworkforyou", "website", "twitter", "opencorporates")
-KINDS = ("person", "organisation")
-ORG_TYPES = ("ngo", "union", "faith", "academic", "business", "government", "intergovernmental", "other")
-STATUSES = ("confirmed", "unverified")
 MAX_TEXT = 1000
 
 Record = dict[str, str | None]
@@ -359,10 +357,10 @@ def check_row(raw: RawRow, *, default_kind: str) -> ImportRow:
 
 
 def _check_kind(kind: str, row: ImportRow, errors: list[str]) -> None:
-    if kind.lower() in KINDS:
+    if kind.lower() in ACTOR_KINDS:
         row.kind = kind.lower()
     else:
-        errors.append("kind: must be person or organisation")
+        errors.append(f"kind: must be {spelled(ACTOR_KINDS)}")
 
 
 def _check_fields(f: Record, row: ImportRow, errors: list[str]) -> None:
@@ -383,7 +381,7 @@ def _check_fields(f: Record, row: ImportRow, errors: list[str]) -> None:
     org_type = f.get("org_type")
     if org_type is not None:
         if org_type.lower() not in ORG_TYPES:
-            errors.append(f"org_type: must be one of {', '.join(ORG_TYPES)}")
+            errors.append(f"org_type: must be {spelled(ORG_TYPES)}")
         elif row.kind == "person":
             errors.append("org_type: only organisations have an org_type")
         else:
@@ -416,10 +414,10 @@ def _check_fields(f: Record, row: ImportRow, errors: list[str]) -> None:
                 errors.append(f"actor_id: not an id (1 to {MAX_INT})")
                 row.actor_id = None
     if (value := f.get("status")) is not None:
-        if value.lower() in STATUSES:
+        if value.lower() in SIGNATURE_STATUSES:
             row.status = value.lower()
         else:
-            errors.append("status: must be confirmed or unverified")
+            errors.append(f"status: must be {spelled(SIGNATURE_STATUSES)}")
     pairs: list[tuple[str, str]] = []
     for scheme in IDENTIFIER_COLUMNS:
         if (value := f.get(scheme)) is not None:

@@ -10,7 +10,6 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy.orm import Session
 
-from app.actors.schemas import ActorKind, OrgType
 from app.auth import AdminAccess, WriteAccess
 from app.db import ReadSession, get_database
 from app.errors import responses
@@ -24,7 +23,6 @@ from app.letters.schemas import (
     EventOut,
     LetterCreate,
     LetterOut,
-    LetterStatus,
     LetterUpdate,
     RecipientCreate,
     RecipientOut,
@@ -32,7 +30,6 @@ from app.letters.schemas import (
     RetractionOut,
     SignatureCreate,
     SignatureOut,
-    SignatureStatus,
     SignatureUpdate,
     SourceCreate,
     SourceOut,
@@ -40,6 +37,7 @@ from app.letters.schemas import (
 from app.models import Claim, Event, Recipient, Signature, Source
 from app.pagination import Cursor, Limit, Page, PageParams, link_header, page_params, set_link_header
 from app.schemas import MAX_INT, Country, Id, IsoDate, Slug
+from app.vocabulary import ActorKind, LetterStatus, OrgType, SignatureStatus
 
 router = APIRouter(prefix="/v1/letters", tags=["letters"])
 

@@ -9,12 +9,9 @@ from pydantic import AfterValidator, Field, StrictInt, StringConstraints, model_
 
 from app.actors.schemas import ActorCreate, ActorOut
 from app.schemas import MAX_INT, Input, IsoDate, LongText, Output, ShortText, Slug, Url, filled
+from app.vocabulary import EventKind, LetterStatus, RecipientRole, SignatureStatus
 
-LetterStatus = Literal["draft", "open", "published", "delivered", "closed", "withdrawn"]
-SignatureStatus = Literal["confirmed", "unverified"]
-RecipientRole = Literal["to", "cc"]
 ActorMatch = Literal["existing", "created"]
-EventKind = Literal["published", "delivered", "response", "debated", "other"]
 Language = Annotated[
     str,
     StringConstraints(min_length=2, max_length=35, pattern=r"^[A-Za-z]{2,8}(?:-[A-Za-z0-9]{1,8})*$"),
