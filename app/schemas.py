@@ -11,6 +11,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 from app.countries import NOT_A_COUNTRY, country_code
 from app.dates import in_window
+from app.urls import url_problem
 
 
 def _no_nul(value: str) -> str:
@@ -62,10 +63,24 @@ Country = Annotated[
 ]
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=1000), AfterValidator(filled)]
 LongText = Annotated[str, StringConstraints(max_length=1_000_000), AfterValidator(trimmed)]
+
+
+def _web_url(value: str) -> str:
+    value = trimmed(value)
+    if (problem := url_problem(value)) is not None:
+        raise ValueError(problem)
+    return value
+
+
 Url = Annotated[
     str,
-    StringConstraints(min_length=1, max_length=2000, pattern=r"^[a-zA-Z][a-zA-Z0-9+.-]*:[^\s]*$"),
-    Field(description="An absolute URL.", examples=["https://www.hrw.org/"]),
+    StringConstraints(min_length=1, max_length=2000),
+    AfterValidator(_web_url),
+    Field(
+        description="An absolute http or https URL with a host; any other scheme (javascript:, data:, …) is refused.",
+        examples=["https://www.hrw.org/"],
+        json_schema_extra={"format": "uri"},
+    ),
 ]
 
 

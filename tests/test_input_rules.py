@@ -163,3 +163,88 @@ def test_a_value_outside_a_vocabulary_is_refused_by_the_api_and_the_import(
         3: "status: must be confirmed or unverified",
     }
     assert written(db) == before
+
+
+# --- URLs -----------------------------------------------------------------------------------
+
+NOT_WEB_URLS = [
+    "javascript:alert(1)",
+    "JavaScript:alert(1)",
+    " javascript:alert(1)",
+    "data:text/html,<script>alert(1)</script>",
+    "file:///etc/passwd",
+    "mailto:someone@example.org",
+    "ftp://example.org/letter.pdf",
+    "https://",
+    "https://exa mple.org/",
+    "//example.org/letter",
+    "example.org/letter",
+]
+
+
+@pytest.mark.parametrize("url", NOT_WEB_URLS)
+def test_a_url_that_is_not_http_is_refused_by_the_api_naming_the_field(
+    client: TestClient, db: Session, url: str
+) -> None:
+    letter = b.letter(db, "l")
+    signer = b.actor(db, "Signer")
+    db.expire_all()
+    for path, doc, field in (
+        ("/v1/letters/l/sources", {"label": "Press", "url": url}, "body.url"),
+        ("/v1/letters/l/claims", {"count": 3, "url": url}, "body.url"),
+        ("/v1/letters/l/events", {"date": "2020-09-09", "kind": "other", "url": url}, "body.url"),
+        ("/v1/letters/l/signatures", {"actor_id": signer.id, "source": url}, "body.source"),
+        (
+            "/v1/actors",
+            {"kind": "organisation", "name": "Site", "identifiers": [{"scheme": "website", "value": url}]},
+            "body.identifiers.0",
+        ),
+    ):
+        r = client.post(path, json=doc)
+        assert refused_field(r) == field, path
+        assert "http(s) URL" in r.json()["detail"], path
+    b.sign(db, letter, signer)
+    r = client.patch(f"/v1/letters/l/signatures/{signer.id}", json={"source": url})
+    assert refused_field(r) == "body.source"
+
+
+@pytest.mark.parametrize("url", NOT_WEB_URLS[:7])
+def test_a_url_that_is_not_http_is_refused_by_the_import_naming_the_row(
+    client: TestClient, db: Session, url: str
+) -> None:
+    b.letter(db, "l")
+    before = written(db)
+    rows = [
+        {"name": "Good Trust", "source": "https://example.org/list", "website": "https://good.example.org/"},
+        {"name": "Evidence Trust", "source": url},
+        {"name": "Website Trust", "website": url},
+    ]
+    expected = {2: "source: must be an http(s) URL with a host (https://example.org/)"}
+    expected[3] = "website: must be an http(s) URL with a host (https://example.org/)"
+    assert row_errors(post_json(client, "l", rows)) == expected
+    quoted = url.replace('"', '""')
+    text = (
+        "name,source,website\nGood Trust,https://example.org/list,https://good.example.org/\n"
+        f'Evidence Trust,"{quoted}",\nWebsite Trust,,"{quoted}"\n'
+    )
+    assert row_errors(post_csv(client, "l", text)) == expected
+    assert written(db) == before
+
+
+def test_http_and_https_urls_are_kept_trimmed(client: TestClient, db: Session) -> None:
+    b.letter(db, "l")
+    r = client.post("/v1/letters/l/sources", json={"url": " HTTPS://Example.org/letter "})
+    assert r.status_code == 201, r.text
+    assert r.json()["url"] == "HTTPS://Example.org/letter"
+    r = client.post(
+        "/v1/letters/l/signatures",
+        json={"actor": {"kind": "person", "name": "P"}, "source": "http://example.org/p"},
+    )
+    assert r.status_code == 201, r.text
+    r = post_csv(client, "l", "name,source\nImported Trust,https://example.org/list\n")
+    assert r.status_code == 200, r.text
+    db.expire_all()
+    assert set(db.scalars(select(Signature.source)).all()) == {
+        "http://example.org/p",
+        "https://example.org/list",
+    }

@@ -32,6 +32,7 @@ from app.identifiers import SCHEME, identifier_problem
 from app.limits import json_depth_over
 from app.schemas import MAX_INT
 from app.spreadsheet import unescape_cell
+from app.urls import url_problem
 from app.vocabulary import ACTOR_KINDS, ORG_TYPES, SIGNATURE_STATUSES, spelled
 
 IDENTIFIER_COLUMNS = ("wikidata", "ukparliament", "theyworkforyou", "website", "twitter", "opencorporates")
@@ -372,6 +373,9 @@ def _check_fields(f: Record, row: ImportRow, errors: list[str]) -> None:
     row.affiliation = _text(f, "affiliation", errors)
     row.sort_name = _text(f, "sort_name", errors)
     row.source = _text(f, "source", errors)
+    if row.source is not None and (problem := url_problem(row.source)) is not None:
+        errors.append(f"source: {problem}")
+        row.source = None
     country = f.get("country")
     if country is not None:
         if (code := country_code(country)) is not None:

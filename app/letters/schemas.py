@@ -19,9 +19,6 @@ Language = Annotated[
 ]
 
 
-SourceText = Annotated[str, StringConstraints(min_length=1, max_length=2000), AfterValidator(filled)]
-
-
 # --- claims and sources ---------------------------------------------------------------------
 
 
@@ -124,7 +121,7 @@ class SignatureCreate(_ActorRef):
     capacity: ShortText | None = None
     affiliation: ShortText | None = None
     position: StrictInt | None = Field(default=None, ge=0, le=MAX_INT)
-    source: SourceText | None = None
+    source: Url | None = Field(default=None, description="Where the signature is evidenced.")
     status: SignatureStatus = "confirmed"
 
 
@@ -142,7 +139,7 @@ class SignatureUpdate(Input):
     capacity: ShortText | None = None
     affiliation: ShortText | None = None
     position: StrictInt | None = Field(default=None, ge=0, le=MAX_INT)
-    source: SourceText | None = None
+    source: Url | None = None
     status: SignatureStatus | None = None
     withdrawn_on: IsoDate | None = None
 
