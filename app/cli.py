@@ -256,9 +256,10 @@ def import_signatures_command(
     from app.errors import AppError
     from app.imports import service
     from app.imports.parsing import Shape, read_csv, read_json
+    from app.vocabulary import ACTOR_KINDS, spelled
 
-    if kind not in ("person", "organisation"):
-        raise typer.BadParameter("must be person or organisation", param_hint="--kind")
+    if kind not in ACTOR_KINDS:
+        raise typer.BadParameter(f"must be {spelled(ACTOR_KINDS)}", param_hint="--kind")
     if on_ambiguous not in ("report", "create"):
         raise typer.BadParameter("must be report or create", param_hint="--on-ambiguous")
     renames = _renames(column or [])

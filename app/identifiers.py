@@ -10,7 +10,8 @@ from another source, so it is refused where it comes in.
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit
+
+from app.urls import url_problem
 
 SCHEME = re.compile(r"^[a-z0-9_-]+$")
 MAX_SCHEME = 50
@@ -22,13 +23,6 @@ SHAPES: dict[str, tuple[re.Pattern[str], str]] = {
     "ukparliament": (_DIGITS, "a UK Parliament member id: digits"),
     "theyworkforyou": (_DIGITS, "a TheyWorkForYou person id: digits"),
 }
-
-
-def _website_problem(value: str) -> str | None:
-    parts = urlsplit(value)
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname or any(c.isspace() for c in value):
-        return "must be an http(s) URL with a host (https://example.org/)"
-    return None
 
 
 def identifier_problem(scheme: str, value: str) -> str | None:
@@ -44,7 +38,7 @@ def identifier_problem(scheme: str, value: str) -> str | None:
     if "\x00" in value:
         return f"{scheme}: holds a NUL character"
     if scheme == "website":
-        problem = _website_problem(value)
+        problem = url_problem(value)
         return None if problem is None else f"website: {problem}"
     shape = SHAPES.get(scheme)
     if shape is not None and not shape[0].fullmatch(value):

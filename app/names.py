@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from app.countries import country_names
 from app.text import fold, match_folded
 
 # Short forms and spellings -> one form (compared after folding; keys are single words).
@@ -167,8 +168,6 @@ _NATIONAL_WORDS = frozenset(
 def _country_words() -> frozenset[str]:
     """Every word of an English country name ("united", "kingdom", …) that is not also a word of
     ordinary organisation names, plus the nationality words above."""
-    from app.analytics.countries import country_names  # (the analytics package imports this one)
-
     common = {"and", "of", "the", "islands", "island", "republic", "democratic", "saint", "new", "south"}
     common |= {"north", "east", "west", "central", "united", "states", "people", "s", "federal", "state"}
     words = {w for name in country_names() for w in fold(name).split(" ") if w and w not in common}

@@ -9,7 +9,9 @@ from typing import Annotated
 from fastapi import Path
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
+from app.countries import NOT_A_COUNTRY, country_code
 from app.dates import in_window
+from app.urls import url_problem
 
 
 def _no_nul(value: str) -> str:
@@ -41,18 +43,44 @@ Slug = Annotated[
         examples=["xinjiang-2020"],
     ),
 ]
+
+
+def _country(value: str) -> str:
+    if (code := country_code(value)) is None:
+        raise ValueError(NOT_A_COUNTRY)
+    return code
+
+
 Country = Annotated[
     str,
     StringConstraints(min_length=2, max_length=2, pattern=r"^[A-Za-z]{2}$"),
-    AfterValidator(str.upper),
-    Field(description="ISO 3166-1 alpha-2 country code (kept in upper case).", examples=["GB"]),
+    AfterValidator(_country),
+    Field(
+        description="ISO 3166-1 alpha-2 country code, or XK (Kosovo); kept in upper case. "
+        "ZZ and the other user-assigned codes are refused: leave an unknown country empty.",
+        examples=["GB"],
+    ),
 ]
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=1000), AfterValidator(filled)]
 LongText = Annotated[str, StringConstraints(max_length=1_000_000), AfterValidator(trimmed)]
+
+
+def _web_url(value: str) -> str:
+    value = trimmed(value)
+    if (problem := url_problem(value)) is not None:
+        raise ValueError(problem)
+    return value
+
+
 Url = Annotated[
     str,
-    StringConstraints(min_length=1, max_length=2000, pattern=r"^[a-zA-Z][a-zA-Z0-9+.-]*:[^\s]*$"),
-    Field(description="An absolute URL.", examples=["https://www.hrw.org/"]),
+    StringConstraints(min_length=1, max_length=2000),
+    AfterValidator(_web_url),
+    Field(
+        description="An absolute http or https URL with a host; any other scheme (javascript:, data:, …) is refused.",
+        examples=["https://www.hrw.org/"],
+        json_schema_extra={"format": "uri"},
+    ),
 ]
 
 

@@ -25,6 +25,7 @@ from app.errors import Invalid
 from app.imports import dump as dump_module
 from app.imports.dump import LoadStats, directory_source, load_registry
 from app.models import Event, Recipient
+from app.vocabulary import ORG_TYPES
 from tests import builders as b
 from tests.conftest import make_database_url
 
@@ -486,6 +487,22 @@ BAD_ROWS = [  # file, line, column, value, message
     ("actors.csv", 2000, 1, "robot", "kind must be person or organisation"),
     ("actors.csv", 2000, 4, "ZZ", "'ZZ' is not an ISO 3166-1 alpha-2 code"),
     ("actors.csv", 2000, 6, "wikidata", "identifiers: 'wikidata' is not scheme:value"),
+    ("actors.csv", 2000, 5, "club", f"org_type must be one of {', '.join(ORG_TYPES)}, not 'club'"),
+    ("signatures.csv", 4001, 6, "maybe", "status must be confirmed or unverified, not 'maybe'"),
+    (
+        "signatures.csv",
+        4001,
+        8,
+        "javascript:alert(1)",
+        "source must be an http(s) URL with a host (https://example.org/)",
+    ),
+    (
+        "signatures.csv",
+        4001,
+        8,
+        "data:text/html,x",
+        "source must be an http(s) URL with a host (https://example.org/)",
+    ),
 ]
 
 
@@ -502,7 +519,7 @@ def test_a_bad_row_deep_in_a_file_is_reported_with_its_line_and_nothing_is_loade
     # Into the empty registry (bulk: dropped indexes), and into one holding the plain dump (where
     # the actor of a bad country is matched by name: the country of a matched actor is not read).
     loaded(load_engine, dump, fails=f"{name} line {line}: {message}")
-    if value != "ZZ":
+    if value not in ("ZZ", "club"):
         loaded(load_engine, make_dump(tmp_path / "first"), dump, fails=f"{name} line {line}: {message}")
 
 

@@ -11,7 +11,8 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, inspect, select, text
+from sqlalchemy import CheckConstraint, Engine, inspect, select, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app import migrate, rollups
@@ -125,3 +126,65 @@ def test_a_populated_database_survives_upgrade(fresh_database_url: str, fresh_en
         assert kept == {(1, date(2020, 9, 8), "person", "", "", 0, 0, 1, 0)}
         rollups.rebuild(session)
         assert rollups.snapshot(session) == kept
+
+
+def test_check_constraints_refuse_existing_rows_by_name(
+    fresh_database_url: str, fresh_engine: Engine
+) -> None:
+    """0022 adds the vocabularies' CHECK constraints; a database holding a value outside one is
+    left as it was, and the error names each bad row."""
+    migrate.upgrade(fresh_database_url, "0021")
+    now = datetime(2020, 9, 9, 12, tzinfo=UTC)
+    with fresh_engine.begin() as conn:
+        for ident, kind in ((1, "person"), (2, "robot"), (3, "Organisation")):
+            conn.execute(
+                text(
+                    "INSERT INTO actors (id, kind, name, match_name, search_text, variant_key, created_at, "
+                    "updated_at) VALUES (:id, :kind, 'A', 'a', 'a', 'a', :now, :now)"
+                ),
+                {"id": ident, "kind": kind, "now": now},
+            )
+        conn.execute(
+            text(
+                "INSERT INTO letters (id, slug, title, status, search_text, version, created_at, updated_at) "
+                "VALUES (7, 'l', 'L', 'pending', 'l', 1, :now, :now)"
+            ),
+            {"now": now},
+        )
+    with pytest.raises(RuntimeError) as refused:
+        migrate.upgrade(fresh_database_url)
+    message = str(refused.value)
+    assert (
+        "actors.kind must be one of person, organisation; 2 rows are not (id 2: 'robot', id 3: 'Organisation')"
+        in message
+    )
+    assert (
+        "letters.status must be one of draft, open, published, delivered, closed, withdrawn; 1 rows are not (id 7: 'pending')"
+        in message
+    )
+    fresh_engine.dispose()
+    assert migrate.current_revision(fresh_engine) == "0021"
+    assert not any(
+        c["name"] == "ck_actors_kind" for c in inspect(fresh_engine).get_check_constraints("actors")
+    )
+
+    with fresh_engine.begin() as conn:
+        conn.execute(text("UPDATE actors SET kind = 'organisation' WHERE id IN (2, 3)"))
+        conn.execute(text("UPDATE letters SET status = 'open' WHERE id = 7"))
+    migrate.upgrade(fresh_database_url)
+    fresh_engine.dispose()
+    assert migrate.current_revision(fresh_engine) == migrate.head_revision()
+    with pytest.raises(IntegrityError), fresh_engine.begin() as conn:
+        conn.execute(text("UPDATE actors SET kind = 'robot' WHERE id = 1"))
+
+
+def test_models_declare_the_check_constraints_the_migrations_make(
+    fresh_database_url: str, fresh_engine: Engine
+) -> None:
+    """`alembic check` does not compare CHECK constraints: their names are compared here."""
+    migrate.upgrade(fresh_database_url)
+    inspector = inspect(fresh_engine)
+    for table in Base.metadata.sorted_tables:
+        declared = {c.name for c in table.constraints if isinstance(c, CheckConstraint)}
+        made = {c["name"] for c in inspector.get_check_constraints(table.name)}
+        assert made == declared, table.name

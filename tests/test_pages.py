@@ -14,6 +14,7 @@ from sqlalchemy import Connection, event
 from sqlalchemy.orm import Session
 
 from app.demo.loader import CAMPAIGN_SLUG, MPS_LETTER, UN_LETTER, load_demo
+from app.models import Claim, Event, Source
 from tests import builders as b
 
 HOSTILE = "<script>alert(1)</script>&\"'"
@@ -417,15 +418,19 @@ def test_pages_make_a_fixed_number_of_queries(anon: TestClient, db: Session, con
     assert statements_for(3) == statements_for(30)
 
 
-def test_only_web_urls_are_links(client: TestClient, anon: TestClient, db: Session) -> None:
-    b.letter(db, "a")
-    for path, doc in (
-        ("sources", {"label": "Bad", "url": "javascript:alert(1)"}),
-        ("sources", {"label": "Good", "url": "https://example.org/good"}),
-        ("claims", {"count": 3, "url": "javascript:alert(2)"}),
-        ("events", {"date": "2020-09-09", "kind": "other", "url": "javascript:alert(3)"}),
-    ):
-        assert client.post(f"/v1/letters/a/{path}", json=doc).status_code == 201
+def test_only_web_urls_are_links(anon: TestClient, db: Session) -> None:
+    """The API refuses any URL but http(s) (tests/test_input_rules.py); rows written before it
+    did may hold one, and the page still makes no link of it."""
+    letter = b.letter(db, "a")
+    db.add_all(
+        [
+            Source(letter_id=letter.id, label="Bad", url="javascript:alert(1)"),
+            Source(letter_id=letter.id, label="Good", url="https://example.org/good"),
+            Claim(letter_id=letter.id, count=3, url="javascript:alert(2)"),
+            Event(letter_id=letter.id, date=date(2020, 9, 9), kind="other", url="javascript:alert(3)"),
+        ]
+    )
+    db.flush()
     html = anon.get("/letters/a").text
     assert 'href="javascript:' not in html
     assert "javascript:alert(1)" in html and "javascript:alert(2)" in html and "javascript:alert(3)" in html

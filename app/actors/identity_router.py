@@ -11,7 +11,6 @@ from sqlalchemy import select
 
 from app.actors import identity, service
 from app.actors.schemas import (
-    ActorKind,
     ActorOut,
     ChangeOut,
     DecisionIn,
@@ -28,6 +27,7 @@ from app.idempotency import IdempotencyKey
 from app.models import ACTOR_LOADS, Actor
 from app.pagination import Page, PageParams, decode_cursor, encode_cursor, page_params, set_link_header
 from app.schemas import Id
+from app.vocabulary import ActorKind
 
 actors = APIRouter(prefix="/v1/actors", tags=["actors"])
 review = APIRouter(prefix="/v1/review", tags=["review"])

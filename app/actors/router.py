@@ -10,7 +10,6 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 from app.actors import identity_router, service
 from app.actors.schemas import (
     ActorCreate,
-    ActorKind,
     ActorLetterReceivedOut,
     ActorOut,
     ActorSignatureOut,
@@ -22,7 +21,6 @@ from app.actors.schemas import (
     MembershipCreate,
     MembershipOut,
     MembershipUpdate,
-    OrgType,
     PartyCreate,
     PartyOut,
     PartyUpdate,
@@ -33,7 +31,8 @@ from app.errors import responses
 from app.idempotency import IdempotencyKey
 from app.models import Body, Membership, Party
 from app.pagination import Page, PageParams, page_params, set_link_header
-from app.schemas import Id, IsoDate
+from app.schemas import Country, Id, IsoDate
+from app.vocabulary import ActorKind, OrgType
 
 actors = APIRouter(prefix="/v1/actors", tags=["actors"])
 bodies = APIRouter(prefix="/v1/bodies", tags=["bodies"])
@@ -79,7 +78,7 @@ def list_actors(
             max_length=500, description="Words that must all occur in the name (any case, accents, script)."
         ),
     ] = None,
-    country: Annotated[str | None, Query(pattern=r"^[A-Za-z]{2}$", description="ISO 3166-1 alpha-2.")] = None,
+    country: Annotated[Country | None, Query(description="ISO 3166-1 alpha-2 (or XK).")] = None,
     org_type: OrgType | None = None,
     party: Annotated[FilterSlug, Query(description="Party slug: actors with a membership for it.")] = None,
     body: Annotated[FilterSlug, Query(description="Body slug: actors with a membership in it.")] = None,

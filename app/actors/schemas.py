@@ -7,9 +7,8 @@ from pydantic import AfterValidator, Field, StrictInt, StringConstraints, field_
 
 from app.identifiers import identifier_problem
 from app.schemas import MAX_INT, Country, Input, IsoDate, Output, ShortText, Slug, filled
+from app.vocabulary import ActorKind, OrgType
 
-ActorKind = Literal["person", "organisation"]
-OrgType = Literal["ngo", "union", "faith", "academic", "business", "government", "intergovernmental", "other"]
 Scheme = Annotated[
     str,
     StringConstraints(min_length=1, max_length=50, pattern=r"^[a-z0-9_-]+$"),

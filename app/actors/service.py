@@ -203,7 +203,7 @@ def list_actors(
     if filters.kind:
         stmt = stmt.where(Actor.kind == filters.kind)
     if filters.country:
-        stmt = stmt.where(Actor.country == filters.country.upper())
+        stmt = stmt.where(Actor.country == filters.country)
     if filters.org_type:
         stmt = stmt.where(Actor.org_type == filters.org_type)
     if filters.q is not None:

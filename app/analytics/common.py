@@ -14,9 +14,9 @@ from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import Subquery
 
-from app.analytics.countries import country_name
 from app.analytics.results import BodyEntry, Breakdowns, Entry
 from app.config import get_settings
+from app.countries import country_name
 from app.db import is_sqlite
 from app.errors import Invalid, NotFound
 from app.models import Actor, Body, Campaign, Letter, Membership, Party

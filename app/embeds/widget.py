@@ -20,6 +20,7 @@ from urllib.parse import quote, urlsplit
 
 from app.analytics.results import Counts, Entry
 from app.embeds.badge import format_count
+from app.urls import web_url
 
 Theme = Literal["auto", "light", "dark"]
 THEMES: tuple[Theme, ...] = ("auto", "light", "dark")
@@ -81,11 +82,6 @@ def segments(entries: list[Entry], *, by_party: bool) -> list[Segment]:
     if rest:
         out.append(Segment("Other", rest, OTHER_COLOR))
     return out
-
-
-def safe_url(url: str) -> str | None:
-    """Only http(s) links make it into the page (no `javascript:` or `data:` URLs)."""
-    return url if urlsplit(url).scheme.lower() in ("http", "https") else None
 
 
 def claim_sentence(counts: Counts) -> str:
@@ -205,7 +201,7 @@ def render_widget(
         f"{format_count(p.count)}</li>"
         for p in parts
     )
-    links = [(escape(s.label or urlsplit(s.url).netloc), safe_url(s.url)) for s in sources]
+    links = [(escape(s.label or urlsplit(s.url).netloc), web_url(s.url)) for s in sources]
     shown = [(label, url) for label, url in links if url]
     source_items = "".join(
         f'<li><a href="{escape(url)}" target="_blank" rel="noopener noreferrer">{label}</a></li>'

@@ -39,10 +39,11 @@ from sqlalchemy.orm import Session, selectinload
 from app import pairs, rollups
 from app.actors.identity import refresh_names
 from app.changes import record_change
+from app.countries import COUNTRIES
 from app.dates import window, window_problem
 from app.errors import Invalid
 from app.imports.matching import Resolver, chunks, decide_fuzzy
-from app.imports.parsing import COUNTRIES, KINDS, format_identifiers, parse_identifiers
+from app.imports.parsing import format_identifiers, parse_identifiers
 from app.imports.service import insert_actors, insert_rows
 from app.models import (
     Actor,
@@ -63,6 +64,16 @@ from app.models import (
 from app.names import variant_key
 from app.schemas import MAX_INT
 from app.text import match_name, search_text
+from app.urls import url_problem
+from app.vocabulary import (
+    ACTOR_KINDS,
+    EVENT_KINDS,
+    LETTER_STATUSES,
+    ORG_TYPES,
+    RECIPIENT_ROLES,
+    SIGNATURE_STATUSES,
+    spelled,
+)
 
 BATCH = 5000
 # (step: a file name, or what is being done; rows done so far; rows in all, or an estimate, if known)
@@ -450,6 +461,12 @@ def _sql_int(expr: str) -> str:
         f"CASE WHEN {expr} IS NULL THEN NULL WHEN CAST(CAST({expr} AS integer) AS text) = {expr} "
         f"THEN CAST({expr} AS integer) ELSE {BAD}(CAST(NULL AS integer)) END"
     )
+
+
+def _sql_web_url(expr: str) -> str:
+    """`expr` when plainly an http(s) URL with a host (`app.urls` decides the rest, row by row)."""
+    plain = r"^https?://[A-Za-z0-9._~-]+(:[0-9]+)?([/?#][!-~]*)?$"
+    return f"CASE WHEN {expr} IS NULL OR {expr} ~ '{plain}' THEN {expr} ELSE {BAD}(CAST(NULL AS text)) END"
 
 
 def _sql_found(expr: str, given: str | None = None) -> str:
@@ -848,6 +865,23 @@ class _Loader:
             raise Invalid(f"{name} line {line}: {value!r} is not an ISO 3166-1 alpha-2 code", field=name)
         return value.upper()
 
+    @staticmethod
+    def _choice(name: str, line: int, row: Row, column: str, choices: tuple[str, ...]) -> str | None:
+        """A value of a vocabulary (`app.vocabulary`), which the database's CHECK holds too."""
+        value = row.get(column)
+        if value is not None and value not in choices:
+            raise Invalid(
+                f"{name} line {line}: {column} must be {spelled(choices)}, not {value[:40]!r}", field=name
+            )
+        return value
+
+    @staticmethod
+    def _url(name: str, line: int, row: Row, column: str) -> str | None:
+        value = row.get(column)
+        if value is not None and (problem := url_problem(value)) is not None:
+            raise Invalid(f"{name} line {line}: {column} {problem}", field=name)
+        return value
+
     def _lookup(self, table: dict[str, int], what: str, name: str, line: int, slug: str | None) -> int | None:
         if slug is None:
             return None
@@ -867,7 +901,7 @@ class _Loader:
         if ref in self.refs:
             raise Invalid(f"{name} line {line}: ref {ref!r} appears twice", field=name)
         kind = self._need(name, line, row, "kind")
-        if kind not in KINDS:
+        if kind not in ACTOR_KINDS:
             raise Invalid(f"{name} line {line}: kind must be person or organisation", field=name)
         try:
             pairs = parse_identifiers(row.get("identifiers"))
@@ -962,7 +996,7 @@ class _Loader:
                         actor_name,
                         sort_name,
                         self._country(name, line, row.get("country")),
-                        row.get("org_type"),
+                        self._choice(name, line, row, "org_type", ORG_TYPES),
                         match_name(actor_name),
                         variant_key(actor_name, kind),
                         search_text(actor_name, sort_name),
@@ -1033,7 +1067,7 @@ class _Loader:
                     "name": actor_name,
                     "sort_name": row.get("sort_name"),
                     "country": self._country(name, line, row.get("country")),
-                    "org_type": row.get("org_type"),
+                    "org_type": self._choice(name, line, row, "org_type", ORG_TYPES),
                     "match_name": match_name(actor_name),
                     "variant_key": variant_key(actor_name, kind),
                     "search_text": search_text(actor_name, row.get("sort_name")),
@@ -1058,7 +1092,7 @@ class _Loader:
         by_ident = resolver.by_identifiers(p for item in parsed for p in item[4])
         keys = [match_name(item[2]) for item in parsed]
         exact: dict[str, dict[str, list[int]]] = {}
-        for kind in KINDS:
+        for kind in ACTOR_KINDS:
             exact[kind] = resolver.by_names(
                 kind, (k for item, k in zip(parsed, keys, strict=True) if item[1] == kind)
             )
@@ -1235,7 +1269,7 @@ class _Loader:
                         "body": row.get("body"),
                         "language": row.get("language"),
                         "published_on": self._date(name, line, row.get("published_on")),
-                        "status": row.get("status") or "published",
+                        "status": self._choice(name, line, row, "status", LETTER_STATUSES) or "published",
                         "claimed_signatory_count": self._int(name, line, row.get("claimed_signatory_count")),
                         "campaign_id": self._lookup(
                             self.campaigns, "campaign", name, line, row.get("campaign")
@@ -1277,13 +1311,13 @@ class _Loader:
                         "letter_id": letter_id,
                         "count": self._int(name, line, row.get("count")),
                         "wording": row.get("wording"),
-                        "url": row.get("url"),
+                        "url": self._url(name, line, row, "url"),
                     }
                 elif name == "sources.csv":
                     value = {
                         "letter_id": letter_id,
                         "label": row.get("label"),
-                        "url": self._need(name, line, row, "url"),
+                        "url": self._url(name, line, row, "url") or self._need(name, line, row, "url"),
                     }
                 else:
                     day = self._date(name, line, self._need(name, line, row, "date"))
@@ -1291,9 +1325,10 @@ class _Loader:
                         "letter_id": letter_id,
                         "campaign_id": campaign_id,
                         "date": day,
-                        "kind": self._need(name, line, row, "kind"),
+                        "kind": self._choice(name, line, row, "kind", EVENT_KINDS)
+                        or self._need(name, line, row, "kind"),
                         "note": row.get("note"),
-                        "url": row.get("url"),
+                        "url": self._url(name, line, row, "url"),
                     }
                 values.append(value)
             if values:
@@ -1352,7 +1387,7 @@ class _Loader:
             f"SELECT {'s.id, ' if ids else ''}{_sql_found('l.id')} AS letter_id, {_sql_found('r.actor_id')} AS actor_id, "
             f"{_sql_date('s.signed_on', required=True)} AS signed_on, s.capacity, s.affiliation, "
             f"{_sql_int('s.position')} AS position, coalesce(s.status, 'confirmed') AS status, "
-            f"{_sql_date('s.withdrawn_on')} AS withdrawn_on, s.source "
+            f"{_sql_date('s.withdrawn_on')} AS withdrawn_on, {_sql_web_url('s.source')} AS source "
             f"FROM {fields} s LEFT JOIN letters l ON l.slug = s.letter LEFT JOIN dump_refs r ON r.ref = s.actor_ref"
             + ("" if ids else " ORDER BY s.n")  # into a registry with data the earlier of a pair is kept
         )
@@ -1394,9 +1429,10 @@ class _Loader:
                             "capacity": row.get("capacity"),
                             "affiliation": row.get("affiliation"),
                             "position": self._int(name, line, row.get("position")),
-                            "status": row.get("status") or "confirmed",
+                            "status": self._choice(name, line, row, "status", SIGNATURE_STATUSES)
+                            or "confirmed",
                             "withdrawn_on": self._date(name, line, row.get("withdrawn_on")),
-                            "source": row.get("source"),
+                            "source": self._url(name, line, row, "source"),
                         }
                     )
                 else:
@@ -1404,7 +1440,7 @@ class _Loader:
                         {
                             "letter_id": letter_id,
                             "actor_id": actor_id,
-                            "role": row.get("role") or "to",
+                            "role": self._choice(name, line, row, "role", RECIPIENT_ROLES) or "to",
                             "capacity": row.get("capacity"),
                         }
                     )

@@ -25,30 +25,18 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from app.countries import NOT_A_COUNTRY, country_code
 from app.dates import window_problem
 from app.errors import Invalid
 from app.identifiers import SCHEME, identifier_problem
 from app.limits import json_depth_over
 from app.schemas import MAX_INT
 from app.spreadsheet import unescape_cell
+from app.urls import url_problem
+from app.vocabulary import ACTOR_KINDS, ORG_TYPES, SIGNATURE_STATUSES, spelled
 
 IDENTIFIER_COLUMNS = ("wikidata", "ukparliament", "theyworkforyou", "website", "twitter", "opencorporates")
-KINDS = ("person", "organisation")
-ORG_TYPES = ("ngo", "union", "faith", "academic", "business", "government", "intergovernmental", "other")
-STATUSES = ("confirmed", "unverified")
 MAX_TEXT = 1000
-
-# ISO 3166-1 alpha-2, officially assigned codes.
-COUNTRIES = frozenset(
-    """AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR BS
-    BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO DZ EC EE EG
-    EH ER ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS GT GU GW GY HK HM HN HR
-    HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE KG KH KI KM KN KP KR KW KY KZ LA LB LC LI LK LR
-    LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO MP MQ MR MS MT MU MV MW MX MY MZ NA NC NE NF NG
-    NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM PN PR PS PT PW PY QA RE RO RS RU RW SA SB SC SD SE
-    SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA
-    UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW""".split()  # noqa: SIM905
-)
 
 Record = dict[str, str | None]
 
@@ -370,10 +358,10 @@ def check_row(raw: RawRow, *, default_kind: str) -> ImportRow:
 
 
 def _check_kind(kind: str, row: ImportRow, errors: list[str]) -> None:
-    if kind.lower() in KINDS:
+    if kind.lower() in ACTOR_KINDS:
         row.kind = kind.lower()
     else:
-        errors.append("kind: must be person or organisation")
+        errors.append(f"kind: must be {spelled(ACTOR_KINDS)}")
 
 
 def _check_fields(f: Record, row: ImportRow, errors: list[str]) -> None:
@@ -385,16 +373,19 @@ def _check_fields(f: Record, row: ImportRow, errors: list[str]) -> None:
     row.affiliation = _text(f, "affiliation", errors)
     row.sort_name = _text(f, "sort_name", errors)
     row.source = _text(f, "source", errors)
+    if row.source is not None and (problem := url_problem(row.source)) is not None:
+        errors.append(f"source: {problem}")
+        row.source = None
     country = f.get("country")
     if country is not None:
-        if country.upper() in COUNTRIES:
-            row.country = country.upper()
+        if (code := country_code(country)) is not None:
+            row.country = code
         else:
-            errors.append("country: not an ISO 3166-1 alpha-2 code")
+            errors.append(f"country: {NOT_A_COUNTRY}")
     org_type = f.get("org_type")
     if org_type is not None:
         if org_type.lower() not in ORG_TYPES:
-            errors.append(f"org_type: must be one of {', '.join(ORG_TYPES)}")
+            errors.append(f"org_type: must be {spelled(ORG_TYPES)}")
         elif row.kind == "person":
             errors.append("org_type: only organisations have an org_type")
         else:
@@ -427,10 +418,10 @@ def _check_fields(f: Record, row: ImportRow, errors: list[str]) -> None:
                 errors.append(f"actor_id: not an id (1 to {MAX_INT})")
                 row.actor_id = None
     if (value := f.get("status")) is not None:
-        if value.lower() in STATUSES:
+        if value.lower() in SIGNATURE_STATUSES:
             row.status = value.lower()
         else:
-            errors.append("status: must be confirmed or unverified")
+            errors.append(f"status: must be {spelled(SIGNATURE_STATUSES)}")
     pairs: list[tuple[str, str]] = []
     for scheme in IDENTIFIER_COLUMNS:
         if (value := f.get(scheme)) is not None:

@@ -13,7 +13,8 @@ from app.config import Settings
 from app.errors import UnsupportedMediaType, responses
 from app.idempotency import IdempotencyKey
 from app.imports import service
-from app.imports.parsing import Shape, read_csv, read_json
+from app.imports.parsing import IDENTIFIER_COLUMNS, Shape, read_csv, read_json
+from app.vocabulary import ACTOR_KINDS, ORG_TYPES, SIGNATURE_STATUSES, ActorKind, json_enum
 
 router = APIRouter(prefix="/v1/letters", tags=["imports"])
 
@@ -22,11 +23,11 @@ _ROW_SCHEMA: dict[str, Any] = {
     "required": ["name"],
     "properties": {
         "name": {"type": "string"},
-        "kind": {"type": "string", "enum": ["person", "organisation"]},
+        "kind": json_enum(ACTOR_KINDS),
         "capacity": {"type": "string"},
         "affiliation": {"type": "string"},
-        "country": {"type": "string", "description": "ISO 3166-1 alpha-2"},
-        "org_type": {"type": "string"},
+        "country": {"type": "string", "description": "ISO 3166-1 alpha-2, or XK (Kosovo); any case"},
+        "org_type": json_enum(ORG_TYPES),
         "sort_name": {"type": "string"},
         "body": {"type": "string", "description": "body slug"},
         "party": {"type": "string", "description": "party slug"},
@@ -34,13 +35,8 @@ _ROW_SCHEMA: dict[str, Any] = {
         "withdrawn_on": {"type": "string", "format": "date"},
         "position": {"type": "integer"},
         "source": {"type": "string"},
-        "status": {"type": "string", "enum": ["confirmed", "unverified"]},
-        "wikidata": {"type": "string"},
-        "ukparliament": {"type": "string"},
-        "theyworkforyou": {"type": "string"},
-        "website": {"type": "string"},
-        "twitter": {"type": "string"},
-        "opencorporates": {"type": "string"},
+        "status": json_enum(SIGNATURE_STATUSES),
+        **{scheme: {"type": "string"} for scheme in IDENTIFIER_COLUMNS},
         "identifiers": {"type": "string", "description": "scheme:value;scheme:value"},
     },
 }
@@ -79,9 +75,7 @@ def import_signatures(
     writer: WriteAccess,
     idem: IdempotencyKey,
     body: Annotated[bytes, Depends(_raw_body)],
-    kind: Annotated[
-        Literal["person", "organisation"], Query(description="Kind of rows without a `kind` column.")
-    ] = "organisation",
+    kind: Annotated[ActorKind, Query(description="Kind of rows without a `kind` column.")] = "organisation",
     dry_run: Annotated[bool, Query(description="Answer the same report, write nothing.")] = False,
     on_ambiguous: Annotated[
         Literal["report", "create"], Query(description="`create` makes new actors of ambiguous rows.")

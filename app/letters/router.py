@@ -10,7 +10,6 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy.orm import Session
 
-from app.actors.schemas import ActorKind, OrgType
 from app.auth import AdminAccess, WriteAccess
 from app.db import ReadSession, get_database
 from app.errors import responses
@@ -24,7 +23,6 @@ from app.letters.schemas import (
     EventOut,
     LetterCreate,
     LetterOut,
-    LetterStatus,
     LetterUpdate,
     RecipientCreate,
     RecipientOut,
@@ -32,14 +30,14 @@ from app.letters.schemas import (
     RetractionOut,
     SignatureCreate,
     SignatureOut,
-    SignatureStatus,
     SignatureUpdate,
     SourceCreate,
     SourceOut,
 )
 from app.models import Claim, Event, Recipient, Signature, Source
 from app.pagination import Cursor, Limit, Page, PageParams, link_header, page_params, set_link_header
-from app.schemas import MAX_INT, Id, IsoDate, Slug
+from app.schemas import MAX_INT, Country, Id, IsoDate, Slug
+from app.vocabulary import ActorKind, LetterStatus, OrgType, SignatureStatus
 
 router = APIRouter(prefix="/v1/letters", tags=["letters"])
 
@@ -213,7 +211,7 @@ def list_signatures(
     session: ReadSession,
     page: Paging,
     kind: ActorKind | None = None,
-    country: Annotated[str | None, Query(min_length=2, max_length=2)] = None,
+    country: Annotated[Country | None, Query(description="ISO 3166-1 alpha-2 (or XK).")] = None,
     org_type: OrgType | None = None,
     party: Annotated[Slug | None, Query(description="Party slug, on the signing day.")] = None,
     body: Annotated[Slug | None, Query(description="Body slug, on the signing day.")] = None,
@@ -223,7 +221,7 @@ def list_signatures(
 ) -> Page[SignatureOut] | StreamingResponse:
     filters = service.SignatureFilters(
         kind=kind,
-        country=country.upper() if country else None,
+        country=country,
         org_type=org_type,
         party=party,
         body=body,

@@ -9,20 +9,14 @@ from pydantic import AfterValidator, Field, StrictInt, StringConstraints, model_
 
 from app.actors.schemas import ActorCreate, ActorOut
 from app.schemas import MAX_INT, Input, IsoDate, LongText, Output, ShortText, Slug, Url, filled
+from app.vocabulary import EventKind, LetterStatus, RecipientRole, SignatureStatus
 
-LetterStatus = Literal["draft", "open", "published", "delivered", "closed", "withdrawn"]
-SignatureStatus = Literal["confirmed", "unverified"]
-RecipientRole = Literal["to", "cc"]
 ActorMatch = Literal["existing", "created"]
-EventKind = Literal["published", "delivered", "response", "debated", "other"]
 Language = Annotated[
     str,
     StringConstraints(min_length=2, max_length=35, pattern=r"^[A-Za-z]{2,8}(?:-[A-Za-z0-9]{1,8})*$"),
     Field(description="BCP 47 language tag.", examples=["en", "zh-Hans"]),
 ]
-
-
-SourceText = Annotated[str, StringConstraints(min_length=1, max_length=2000), AfterValidator(filled)]
 
 
 # --- claims and sources ---------------------------------------------------------------------
@@ -127,7 +121,7 @@ class SignatureCreate(_ActorRef):
     capacity: ShortText | None = None
     affiliation: ShortText | None = None
     position: StrictInt | None = Field(default=None, ge=0, le=MAX_INT)
-    source: SourceText | None = None
+    source: Url | None = Field(default=None, description="Where the signature is evidenced.")
     status: SignatureStatus = "confirmed"
 
 
@@ -145,7 +139,7 @@ class SignatureUpdate(Input):
     capacity: ShortText | None = None
     affiliation: ShortText | None = None
     position: StrictInt | None = Field(default=None, ge=0, le=MAX_INT)
-    source: SourceText | None = None
+    source: Url | None = None
     status: SignatureStatus | None = None
     withdrawn_on: IsoDate | None = None
 

@@ -6,12 +6,17 @@ from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String, UniqueC
 from sqlalchemy.orm import Mapped, mapped_column, relationship, selectinload
 
 from app.models.base import Base, Timestamped, UTCDateTime, utcnow
+from app.vocabulary import ACTOR_KINDS, ORG_TYPES, one_of
 
 
 class Actor(Timestamped, Base):
     """Anyone who signs or receives a letter: a person or an organisation (Popolo)."""
 
     __tablename__ = "actors"
+    __table_args__ = (
+        CheckConstraint(one_of("kind", ACTOR_KINDS), name="kind"),
+        CheckConstraint(one_of("org_type", ORG_TYPES), name="org_type"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(20), index=True)

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from app.models.actors import Actor
 from app.models.base import Base, Timestamped
 from app.models.campaigns import Campaign
+from app.vocabulary import EVENT_KINDS, LETTER_STATUSES, RECIPIENT_ROLES, SIGNATURE_STATUSES, one_of
 
 
 class Letter(Timestamped, Base):
@@ -31,7 +32,10 @@ class Letter(Timestamped, Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     # The newest letter write is part of the letter list's validator (app/http_cache.py).
-    __table_args__ = (Index(None, "updated_at"),)
+    __table_args__ = (
+        Index(None, "updated_at"),
+        CheckConstraint(one_of("status", LETTER_STATUSES), name="status"),
+    )
 
     campaign: Mapped[Campaign | None] = relationship(back_populates="letters", lazy="raise")
     claims: Mapped[list[Claim]] = relationship(
@@ -78,6 +82,7 @@ class Signature(Timestamped, Base):
         Index(None, "letter_id", "signed_on"),
         Index(None, "actor_id", "letter_id"),
         CheckConstraint("withdrawn_on IS NULL OR withdrawn_on >= signed_on", name="withdrawn_after_signed"),
+        CheckConstraint(one_of("status", SIGNATURE_STATUSES), name="status"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -99,7 +104,10 @@ class Recipient(Timestamped, Base):
     """Letter × actor in a role (`to`, `cc`), with the capacity they were addressed in."""
 
     __tablename__ = "recipients"
-    __table_args__ = (UniqueConstraint("letter_id", "actor_id", "role"),)
+    __table_args__ = (
+        UniqueConstraint("letter_id", "actor_id", "role"),
+        CheckConstraint(one_of("role", RECIPIENT_ROLES), name="role"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     letter_id: Mapped[int] = mapped_column(ForeignKey("letters.id", ondelete="CASCADE"))
@@ -117,6 +125,7 @@ class Event(Timestamped, Base):
     __tablename__ = "events"
     __table_args__ = (
         CheckConstraint("letter_id IS NOT NULL OR campaign_id IS NOT NULL", name="has_owner"),
+        CheckConstraint(one_of("kind", EVENT_KINDS), name="kind"),
         Index(None, "letter_id", "date"),
         Index(None, "campaign_id", "date"),
     )

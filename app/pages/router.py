@@ -12,7 +12,6 @@ from datetime import date
 from html import escape
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse
@@ -61,6 +60,7 @@ from app.models import Campaign, Event, Letter
 from app.pages.service import recipient_choices, signatory_rows
 from app.pagination import PageParams
 from app.schemas import MAX_INT
+from app.urls import web_url
 
 router = APIRouter(include_in_schema=False)
 
@@ -74,11 +74,6 @@ templates = Environment(
     lstrip_blocks=True,
 )
 templates.filters["share"] = share_text
-
-
-def web_url(url: str | None) -> str | None:
-    """A URL we may link to: http or https only (the API takes any scheme, `javascript:` too)."""
-    return url if url and urlsplit(url).scheme.lower() in ("http", "https") else None
 
 
 templates.filters["web_url"] = web_url

@@ -1,8 +1,15 @@
-"""English short names of the ISO 3166-1 alpha-2 country codes, for breakdown labels.
+"""The countries of the registry: the one table behind every `country` field.
 
-A small table in the code rather than a dependency: the labels only need the common English
-name of each of the 249 codes (plus `XK`, Kosovo, in common use), and a table keeps the
-breakdowns free of a package's translation catalogues and of its changes of wording.
+The rule, the same on every path (the API's bodies and filters, import rows, dump loads, the
+breakdowns' labels): a country is an ISO 3166-1 alpha-2 code, in any case and kept in upper
+case, out of the 249 officially assigned codes plus `XK`, the user-assigned code for Kosovo in
+common use (the European Commission, Wikidata). The other user-assigned codes (`AA`,
+`QM`–`QZ`, `XA`–`XZ` but `XK`, `ZZ`) are refused: `ZZ` means "unknown", and an unknown country
+is an empty `country`, so a breakdown shows one "Unknown" and not two.
+
+A table in the code rather than `pycountry`: the labels want the common English name
+("Bolivia", "South Korea"), where pycountry carries the official one ("Bolivia, Plurinational
+State of"), it has no `XK`, and it brings translation catalogues the service never reads.
 """
 
 from __future__ import annotations
@@ -261,6 +268,14 @@ ZW Zimbabwe
 """
 
 COUNTRY_NAMES: dict[str, str] = {line[:2]: line[3:] for line in _TABLE.splitlines() if line.strip()}
+COUNTRIES = frozenset(COUNTRY_NAMES)
+NOT_A_COUNTRY = "not an ISO 3166-1 alpha-2 code"
+
+
+def country_code(value: str) -> str | None:
+    """The code as kept (upper case) when `value` is a country of the table, else None."""
+    code = value.strip().upper()
+    return code if code in COUNTRIES else None
 
 
 def country_name(code: str) -> str:

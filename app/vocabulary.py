@@ -1,0 +1,46 @@
+"""The closed vocabularies of the registry (SPEC §1), each written once.
+
+Each is a `Literal`, which the request schemas use as their type (so the OpenAPI document lists
+its values); the import's row checks, the import's JSON schema and the models' CHECK
+constraints read the same values through `values`, `json_enum` and `one_of`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, get_args
+
+ActorKind = Literal["person", "organisation"]
+OrgType = Literal["ngo", "union", "faith", "academic", "business", "government", "intergovernmental", "other"]
+LetterStatus = Literal["draft", "open", "published", "delivered", "closed", "withdrawn"]
+SignatureStatus = Literal["confirmed", "unverified"]
+RecipientRole = Literal["to", "cc"]
+EventKind = Literal["published", "delivered", "response", "debated", "other"]
+
+
+def values(vocabulary: Any) -> tuple[str, ...]:
+    """The values of a vocabulary, in the order written."""
+    return tuple(get_args(vocabulary))
+
+
+ACTOR_KINDS = values(ActorKind)
+ORG_TYPES = values(OrgType)
+LETTER_STATUSES = values(LetterStatus)
+SIGNATURE_STATUSES = values(SignatureStatus)
+RECIPIENT_ROLES = values(RecipientRole)
+EVENT_KINDS = values(EventKind)
+
+
+def spelled(choices: tuple[str, ...]) -> str:
+    """'person or organisation'; 'one of ngo, union, …, other'."""
+    return " or ".join(choices) if len(choices) < 3 else f"one of {', '.join(choices)}"
+
+
+def json_enum(choices: tuple[str, ...]) -> dict[str, Any]:
+    """A JSON schema for a string of the vocabulary."""
+    return {"type": "string", "enum": list(choices)}
+
+
+def one_of(column: str, choices: tuple[str, ...]) -> str:
+    """The SQL of a CHECK constraint holding `column` to the vocabulary (NULL passes, as in SQL
+    any CHECK does; NOT NULL is the column's own rule)."""
+    return f"{column} IN ({', '.join(repr(c) for c in choices)})"
