@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
 from app.actors import identity, service
@@ -59,8 +58,6 @@ AppSettings = Annotated[Settings, Depends(_settings)]
     responses=responses(301, 401, 403, 404, 409, 422),
 )
 def merge_actors(actor_id: Id, data: MergeRequest, writer: WriteAccess, idem: IdempotencyKey) -> Response:
-    if (replay := idem.replay(writer)) is not None:
-        return replay
     result = identity.merge_actors(writer, actor_id, data.merge, force=data.force)
     out = MergeOut(
         actor=ActorOut.model_validate(result.actor),
@@ -68,7 +65,7 @@ def merge_actors(actor_id: Id, data: MergeRequest, writer: WriteAccess, idem: Id
         signatures_moved=result.signatures_moved,
         signatures_folded=result.signatures_folded,
     )
-    return idem.store(writer, JSONResponse(out.model_dump(mode="json")))
+    return idem.answer(out)
 
 
 @actors.get(
@@ -142,9 +139,7 @@ def list_possible_duplicates(
     responses=responses(301, 401, 403, 404, 409, 422),
 )
 def decide_possible_duplicate(data: DecisionIn, writer: WriteAccess, idem: IdempotencyKey) -> Response:
-    if (replay := idem.replay(writer)) is not None:
-        return replay
-    return idem.store(writer, JSONResponse(_decide(data, writer).model_dump(mode="json")))
+    return idem.answer(_decide(data, writer))
 
 
 def _decide(data: DecisionIn, writer: WriteAccess) -> DecisionOut:

@@ -116,10 +116,8 @@ def list_actors(
     responses=responses(401, 403, 409, 422),
 )
 def create_actor(data: ActorCreate, writer: WriteAccess, idem: IdempotencyKey) -> Response:
-    if (replay := idem.replay(writer)) is not None:
-        return replay
     actor = service.create_actor(writer, data)
-    return idem.created(writer, ActorOut.model_validate(actor), f"/v1/actors/{actor.id}")
+    return idem.created(ActorOut.model_validate(actor), f"/v1/actors/{actor.id}")
 
 
 @actors.get(
@@ -233,11 +231,9 @@ def list_memberships(
 def create_membership(
     actor_id: Id, data: MembershipCreate, writer: WriteAccess, idem: IdempotencyKey
 ) -> Response:
-    if (replay := idem.replay(writer)) is not None:
-        return replay
     membership = service.create_membership(writer, actor_id, data)
     location = f"/v1/actors/{actor_id}/memberships/{membership.id}"
-    return idem.created(writer, membership_out(membership), location)
+    return idem.created(membership_out(membership), location)
 
 
 @actors.get(
@@ -317,10 +313,8 @@ def list_bodies(request: Request, response: Response, session: ReadSession, page
     responses=responses(401, 403, 409, 422),
 )
 def create_body(data: BodyCreate, writer: WriteAccess, idem: IdempotencyKey) -> Response:
-    if (replay := idem.replay(writer)) is not None:
-        return replay
     row = service.create_reference(writer, Body, data)
-    return idem.created(writer, bodies_out([row], {})[0], f"/v1/bodies/{row.slug}")
+    return idem.created(bodies_out([row], {})[0], f"/v1/bodies/{row.slug}")
 
 
 @bodies.get(
@@ -372,10 +366,8 @@ def list_parties(request: Request, response: Response, session: ReadSession, pag
     responses=responses(401, 403, 409, 422),
 )
 def create_party(data: PartyCreate, writer: WriteAccess, idem: IdempotencyKey) -> Response:
-    if (replay := idem.replay(writer)) is not None:
-        return replay
     row = service.create_reference(writer, Party, data)
-    return idem.created(writer, PartyOut.model_validate(row), f"/v1/parties/{row.slug}")
+    return idem.created(PartyOut.model_validate(row), f"/v1/parties/{row.slug}")
 
 
 @parties.get(

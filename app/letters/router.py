@@ -7,7 +7,7 @@ from datetime import date
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session
 
 from app.actors.schemas import ActorKind, OrgType
@@ -140,10 +140,8 @@ async def list_letters(
     responses=responses(401, 403, 409, 422),
 )
 def create_letter(data: LetterCreate, writer: WriteAccess, idem: IdempotencyKey) -> Response:
-    if (replay := idem.replay(writer)) is not None:
-        return replay
     view = service.create_letter(writer, data)
-    return idem.created(writer, _letter_out(view), f"/v1/letters/{view.letter.slug}")
+    return idem.created(_letter_out(view), f"/v1/letters/{view.letter.slug}")
 
 
 @router.get(
@@ -261,11 +259,9 @@ def list_signatures(
     responses=responses(401, 403, 404, 409, 422),
 )
 def add_signature(slug: str, data: SignatureCreate, writer: WriteAccess, idem: IdempotencyKey) -> Response:
-    if (replay := idem.replay(writer)) is not None:
-        return replay
     signature = service.add_signature(writer, slug, data)
     location = f"/v1/letters/{slug}/signatures/{signature.actor_id}"
-    return idem.created(writer, _signature_out(signature, slug), location)
+    return idem.created(_signature_out(signature, slug), location)
 
 
 @router.get(
@@ -307,10 +303,8 @@ def update_signature(slug: str, actor_id: Id, data: SignatureUpdate, writer: Wri
 def retract_signature(
     slug: str, actor_id: Id, data: RetractIn, writer: WriteAccess, idem: IdempotencyKey
 ) -> Response:
-    if (replay := idem.replay(writer)) is not None:
-        return replay
     out = RetractionOut.model_validate(service.retract_signature(writer, slug, actor_id, data.reason))
-    return idem.store(writer, JSONResponse(out.model_dump(mode="json")))
+    return idem.answer(out)
 
 
 @router.get(
@@ -371,11 +365,9 @@ def list_recipients(
     responses=responses(401, 403, 404, 409, 422),
 )
 def add_recipient(slug: str, data: RecipientCreate, writer: WriteAccess, idem: IdempotencyKey) -> Response:
-    if (replay := idem.replay(writer)) is not None:
-        return replay
     recipient = service.add_recipient(writer, slug, data)
     location = f"/v1/letters/{slug}/recipients/{recipient.id}"
-    return idem.created(writer, _recipient_out(recipient, slug), location)
+    return idem.created(_recipient_out(recipient, slug), location)
 
 
 @router.get(
@@ -428,10 +420,8 @@ def list_events(
     responses=responses(401, 403, 404, 422),
 )
 def add_event(slug: str, data: EventCreate, writer: WriteAccess, idem: IdempotencyKey) -> Response:
-    if (replay := idem.replay(writer)) is not None:
-        return replay
     event = service.add_part(writer, slug, Event, data)
-    return idem.created(writer, _event_out(event, slug), f"/v1/letters/{slug}/events/{event.id}")
+    return idem.created(_event_out(event, slug), f"/v1/letters/{slug}/events/{event.id}")
 
 
 @router.get(
@@ -469,10 +459,8 @@ def list_claims(
     responses=responses(401, 403, 404, 422),
 )
 def add_claim(slug: str, data: ClaimCreate, writer: WriteAccess, idem: IdempotencyKey) -> Response:
-    if (replay := idem.replay(writer)) is not None:
-        return replay
     claim = service.add_part(writer, slug, Claim, data)
-    return idem.created(writer, ClaimOut.model_validate(claim), f"/v1/letters/{slug}/claims/{claim.id}")
+    return idem.created(ClaimOut.model_validate(claim), f"/v1/letters/{slug}/claims/{claim.id}")
 
 
 @router.get(
@@ -510,10 +498,8 @@ def list_sources(
     responses=responses(401, 403, 404, 422),
 )
 def add_source(slug: str, data: SourceCreate, writer: WriteAccess, idem: IdempotencyKey) -> Response:
-    if (replay := idem.replay(writer)) is not None:
-        return replay
     source = service.add_part(writer, slug, Source, data)
-    return idem.created(writer, SourceOut.model_validate(source), f"/v1/letters/{slug}/sources/{source.id}")
+    return idem.created(SourceOut.model_validate(source), f"/v1/letters/{slug}/sources/{source.id}")
 
 
 @router.get(

@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response, status
-from fastapi.responses import JSONResponse
 
 from app.auth import AdminAccess
 from app.errors import responses
-from app.idempotency import IdempotencyKey
+from app.idempotency import AdminIdempotencyKey
 from app.models import Webhook
 from app.pagination import Page, PageParams, page_params, set_link_header
 from app.webhooks import service
@@ -46,13 +45,11 @@ def _allow_private(request: Request) -> bool:
     responses=responses(401, 403, 422),
 )
 def create_webhook(
-    request: Request, data: WebhookCreate, writer: AdminAccess, idem: IdempotencyKey
+    request: Request, data: WebhookCreate, writer: AdminAccess, idem: AdminIdempotencyKey
 ) -> Response:
-    if (replay := idem.replay(writer)) is not None:
-        return replay
     webhook = service.create_webhook(writer, data, _allow_private(request))
     out = WebhookCreated(**_out(request, webhook).model_dump(), secret=webhook.secret)
-    return idem.created(writer, out, f"/v1/webhooks/{webhook.id}")
+    return idem.created(out, f"/v1/webhooks/{webhook.id}")
 
 
 @router.get(
@@ -112,13 +109,9 @@ def delete_webhook(webhook_id: int, writer: AdminAccess) -> Response:
     response_model=TestSent,
     responses=responses(401, 403, 404, 422),
 )
-def test_webhook(webhook_id: int, writer: AdminAccess, idem: IdempotencyKey) -> Response:
-    if (replay := idem.replay(writer)) is not None:
-        return replay
+def test_webhook(webhook_id: int, writer: AdminAccess, idem: AdminIdempotencyKey) -> Response:
     sent = TestSent(event_id=service.send_test(writer, webhook_id))
-    return idem.store(
-        writer, JSONResponse(sent.model_dump(mode="json"), status_code=status.HTTP_202_ACCEPTED)
-    )
+    return idem.answer(sent, status.HTTP_202_ACCEPTED)
 
 
 @router.get(
