@@ -57,10 +57,6 @@ Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size (1 to 10
 Cursor = Annotated[str | None, Query(max_length=2000, description="Opaque cursor from `next_cursor`.")]
 
 
-async def page_params(limit: Limit = 50, cursor: Cursor = None) -> PageParams:
-    return PageParams(limit=limit, cursor=cursor)
-
-
 @dataclass(frozen=True)
 class SortKey:
     column: ColumnElement[Any] | InstrumentedAttribute[Any]
@@ -167,10 +163,6 @@ def link_header(request: Request, next_cursor: str | None) -> dict[str, str]:
     return {"Link": f'<{request.url.include_query_params(cursor=next_cursor)}>; rel="next"'}
 
 
-def set_link_header(request: Request, response: Response, next_cursor: str | None) -> None:
-    response.headers.update(link_header(request, next_cursor))
-
-
 # One page of a list from a session: the rows, and the cursor of the next page (None on the last).
 Fetch = Callable[[Session, PageParams], tuple[Sequence[Row], str | None]]
 
@@ -219,8 +211,8 @@ class Pager:
         return Response(body, media_type="application/json", headers={**page_headers, **(headers or {})})
 
 
-async def _pager(request: Request, params: Annotated[PageParams, Depends(page_params)]) -> Pager:
-    return Pager(request, params)
+async def _pager(request: Request, limit: Limit = 50, cursor: Cursor = None) -> Pager:
+    return Pager(request, PageParams(limit=limit, cursor=cursor))
 
 
 # The `limit` and `cursor` query parameters of a list endpoint, and its `Pager`.

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session
 
@@ -38,12 +38,11 @@ from app.letters.schemas import (
     SourceOut,
 )
 from app.models import Claim, Event, Recipient, Signature, Source
-from app.pagination import Cursor, Limit, Page, PageParams, link_header, page_params, set_link_header
+from app.pagination import Cursor, Limit, Page, Paged, PageParams, Pager
 from app.schemas import MAX_INT, Id, IsoDate, Slug
 
 router = APIRouter(prefix="/v1/letters", tags=["letters"])
 
-Paging = Annotated[PageParams, Depends(page_params)]
 ExportFormat = Literal["json", "csv", "ndjson"]
 
 
@@ -120,10 +119,14 @@ async def list_letters(
         status=status_,
     )
 
+    pager = Pager(request, PageParams(limit=limit, cursor=cursor))
+
     def render(session: Session) -> Rendered:
-        views, next_cursor = service.list_letters(session, filters, PageParams(limit=limit, cursor=cursor))
-        body = Page[LetterOut](items=[_letter_out(v) for v in views], next_cursor=next_cursor)
-        return Rendered(body.model_dump_json().encode(), link_header(request, next_cursor))
+        return Rendered(
+            *pager.render(
+                session, LetterOut, lambda s, page: service.list_letters(s, filters, page), _letter_out
+            )
+        )
 
     # The counts are as of today; the URL holds the filters and the page, and makes the `Link`.
     return await letters_read(
@@ -207,9 +210,8 @@ def _wants(fmt: ExportFormat | None, accept: str) -> ExportFormat:
 def list_signatures(
     slug: str,
     request: Request,
-    response: Response,
     session: ReadSession,
-    page: Paging,
+    pager: Paged,
     kind: ActorKind | None = None,
     country: Annotated[str | None, Query(min_length=2, max_length=2)] = None,
     org_type: OrgType | None = None,
@@ -218,7 +220,7 @@ def list_signatures(
     status_: Annotated[SignatureStatus | None, Query(alias="status")] = None,
     include_withdrawn: Annotated[bool, Query(description="List withdrawn signatures too.")] = True,
     fmt: Annotated[ExportFormat | None, Query(alias="format", description="json, csv or ndjson.")] = None,
-) -> Page[SignatureOut] | StreamingResponse:
+) -> Response:
     filters = service.SignatureFilters(
         kind=kind,
         country=country.upper() if country else None,
@@ -244,10 +246,13 @@ def list_signatures(
                 "Vary": "Accept",
             },
         )
-    signatures, cursor = service.list_signatures(session, slug, filters, page)
-    set_link_header(request, response, cursor)
-    response.headers["Vary"] = "Accept"
-    return Page[SignatureOut](items=[_signature_out(s, slug) for s in signatures], next_cursor=cursor)
+    return pager.respond(
+        session,
+        SignatureOut,
+        lambda s, page: service.list_signatures(s, slug, filters, page),
+        lambda signature: _signature_out(signature, slug),
+        headers={"Vary": "Accept"},
+    )
 
 
 @router.post(
@@ -314,12 +319,8 @@ def retract_signature(
     response_model=Page[RetractionOut],
     responses=responses(404, 422),
 )
-def list_retractions(
-    slug: str, request: Request, response: Response, session: ReadSession, page: Paging
-) -> Page[RetractionOut]:
-    items, cursor = service.list_retractions(session, slug, page)
-    set_link_header(request, response, cursor)
-    return Page[RetractionOut](items=[RetractionOut.model_validate(i) for i in items], next_cursor=cursor)
+def list_retractions(slug: str, session: ReadSession, pager: Paged) -> Response:
+    return pager.respond(session, RetractionOut, lambda s, page: service.list_retractions(s, slug, page))
 
 
 @router.delete(
@@ -348,12 +349,13 @@ def withdraw_signature(
     response_model=Page[RecipientOut],
     responses=responses(404, 422),
 )
-def list_recipients(
-    slug: str, request: Request, response: Response, session: ReadSession, page: Paging
-) -> Page[RecipientOut]:
-    items, cursor = service.list_recipients(session, slug, page)
-    set_link_header(request, response, cursor)
-    return Page[RecipientOut](items=[_recipient_out(r, slug) for r in items], next_cursor=cursor)
+def list_recipients(slug: str, session: ReadSession, pager: Paged) -> Response:
+    return pager.respond(
+        session,
+        RecipientOut,
+        lambda s, page: service.list_recipients(s, slug, page),
+        lambda recipient: _recipient_out(recipient, slug),
+    )
 
 
 @router.post(
@@ -403,12 +405,13 @@ def remove_recipient(slug: str, recipient_id: Id, writer: AdminAccess) -> Respon
     response_model=Page[EventOut],
     responses=responses(404, 422),
 )
-def list_events(
-    slug: str, request: Request, response: Response, session: ReadSession, page: Paging
-) -> Page[EventOut]:
-    items, cursor = service.list_parts(session, slug, Event, page)
-    set_link_header(request, response, cursor)
-    return Page[EventOut](items=[_event_out(e, slug) for e in items], next_cursor=cursor)
+def list_events(slug: str, session: ReadSession, pager: Paged) -> Response:
+    return pager.respond(
+        session,
+        EventOut,
+        lambda s, page: service.list_parts(s, slug, Event, page),
+        lambda event: _event_out(event, slug),
+    )
 
 
 @router.post(
@@ -442,12 +445,8 @@ def get_event(slug: str, event_id: int, session: ReadSession) -> EventOut:
     response_model=Page[ClaimOut],
     responses=responses(404, 422),
 )
-def list_claims(
-    slug: str, request: Request, response: Response, session: ReadSession, page: Paging
-) -> Page[ClaimOut]:
-    items, cursor = service.list_parts(session, slug, Claim, page)
-    set_link_header(request, response, cursor)
-    return Page[ClaimOut](items=[ClaimOut.model_validate(c) for c in items], next_cursor=cursor)
+def list_claims(slug: str, session: ReadSession, pager: Paged) -> Response:
+    return pager.respond(session, ClaimOut, lambda s, page: service.list_parts(s, slug, Claim, page))
 
 
 @router.post(
@@ -481,12 +480,8 @@ def get_claim(slug: str, claim_id: int, session: ReadSession) -> ClaimOut:
     response_model=Page[SourceOut],
     responses=responses(404, 422),
 )
-def list_sources(
-    slug: str, request: Request, response: Response, session: ReadSession, page: Paging
-) -> Page[SourceOut]:
-    items, cursor = service.list_parts(session, slug, Source, page)
-    set_link_header(request, response, cursor)
-    return Page[SourceOut](items=[SourceOut.model_validate(s) for s in items], next_cursor=cursor)
+def list_sources(slug: str, session: ReadSession, pager: Paged) -> Response:
+    return pager.respond(session, SourceOut, lambda s, page: service.list_parts(s, slug, Source, page))
 
 
 @router.post(

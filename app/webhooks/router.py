@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi import APIRouter, Request, Response, status
 
 from app.auth import AdminAccess
 from app.errors import responses
 from app.idempotency import AdminIdempotencyKey
 from app.models import Webhook
-from app.pagination import Page, PageParams, page_params, set_link_header
+from app.pagination import Page, Paged
 from app.webhooks import service
 from app.webhooks.schemas import (
     DeliveryOut,
@@ -22,7 +20,6 @@ from app.webhooks.schemas import (
 )
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
-Paging = Annotated[PageParams, Depends(page_params)]
 
 
 def _out(request: Request, webhook: Webhook) -> WebhookOut:
@@ -59,12 +56,8 @@ def create_webhook(
     response_model=Page[WebhookOut],
     responses=responses(401, 403, 422),
 )
-def list_webhooks(
-    request: Request, response: Response, writer: AdminAccess, page: Paging
-) -> Page[WebhookOut]:
-    items, cursor = service.list_webhooks(writer.session, page)
-    set_link_header(request, response, cursor)
-    return Page[WebhookOut](items=[_out(request, w) for w in items], next_cursor=cursor)
+def list_webhooks(request: Request, writer: AdminAccess, pager: Paged) -> Response:
+    return pager.respond(writer.session, WebhookOut, service.list_webhooks, lambda w: _out(request, w))
 
 
 @router.get(
@@ -121,9 +114,7 @@ def test_webhook(webhook_id: int, writer: AdminAccess, idem: AdminIdempotencyKey
     response_model=Page[DeliveryOut],
     responses=responses(401, 403, 404, 422),
 )
-def list_deliveries(
-    request: Request, response: Response, webhook_id: int, writer: AdminAccess, page: Paging
-) -> Page[DeliveryOut]:
-    items, cursor = service.list_deliveries(writer.session, webhook_id, page)
-    set_link_header(request, response, cursor)
-    return Page[DeliveryOut](items=[DeliveryOut.model_validate(d) for d in items], next_cursor=cursor)
+def list_deliveries(webhook_id: int, writer: AdminAccess, pager: Paged) -> Response:
+    return pager.respond(
+        writer.session, DeliveryOut, lambda s, page: service.list_deliveries(s, webhook_id, page)
+    )
