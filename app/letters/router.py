@@ -3,10 +3,12 @@ parse, call the service, shape the response."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
-from typing import Annotated, Literal
+from typing import Annotated, Generic, Literal
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, Path, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session
 
@@ -37,9 +39,10 @@ from app.letters.schemas import (
     SourceCreate,
     SourceOut,
 )
+from app.letters.service import Part
 from app.models import Claim, Event, Recipient, Signature, Source
 from app.pagination import Cursor, Limit, Page, Paged, PageParams, Pager
-from app.schemas import MAX_INT, Id, IsoDate, Slug
+from app.schemas import MAX_INT, Id, IsoDate, Output, Slug
 
 router = APIRouter(prefix="/v1/letters", tags=["letters"])
 
@@ -398,111 +401,116 @@ def remove_recipient(slug: str, recipient_id: Id, writer: AdminAccess) -> Respon
 # --- events, claims, sources ----------------------------------------------------------------
 
 
-@router.get(
-    "/{slug}/events",
-    operation_id="list_letter_events",
-    summary="A letter's events, by date",
-    response_model=Page[EventOut],
-    responses=responses(404, 422),
-)
-def list_events(slug: str, session: ReadSession, pager: Paged) -> Response:
-    return pager.respond(
-        session,
-        EventOut,
-        lambda s, page: service.list_parts(s, slug, Event, page),
-        lambda event: _event_out(event, slug),
-    )
+@dataclass(frozen=True)
+class _PartRoutes(Generic[Part]):
+    """How one kind of a letter's parts is served: `/{slug}/{collection}` lists them (`GET`) and
+    adds one (`POST`), `/{slug}/{collection}/{<id_name>}` reads one. The three kinds share the
+    endpoints' code and differ only in these names, schemas and summaries."""
+
+    model: type[Part]
+    collection: str
+    id_name: str
+    create: type[EventCreate | ClaimCreate | SourceCreate]
+    item: type[Output]
+    operation_ids: tuple[str, str, str]  # list, add, get
+    summaries: tuple[str, str, str]
+    with_letter: Callable[[Part, str], Output] | None = None  # an item that names its letter
+
+    def out(self, row: Part, slug: str) -> Output:
+        return self.with_letter(row, slug) if self.with_letter else self.item.model_validate(row)
+
+    def include(self, router: APIRouter) -> None:
+        list_id, add_id, get_id = self.operation_ids
+        list_summary, add_summary, get_summary = self.summaries
+
+        def list_parts(slug: str, session: ReadSession, pager: Paged) -> Response:
+            return pager.respond(
+                session,
+                self.item,
+                lambda s, page: service.list_parts(s, slug, self.model, page),
+                lambda row: self.out(row, slug),
+            )
+
+        def add_part(
+            slug: str,
+            data: EventCreate | ClaimCreate | SourceCreate,
+            writer: WriteAccess,
+            idem: IdempotencyKey,
+        ) -> Response:
+            row = service.add_part(writer, slug, self.model, data)
+            return idem.created(self.out(row, slug), f"/v1/letters/{slug}/{self.collection}/{row.id}")
+
+        def get_part(slug: str, part_id: int, session: ReadSession) -> Output:
+            return self.out(service.get_part(session, slug, self.model, part_id), slug)
+
+        # The body's schema and the id's name are this kind's: FastAPI reads them from the
+        # annotations (strings resolved in this module, or the objects set here).
+        add_part.__annotations__["data"] = self.create
+        get_part.__annotations__["part_id"] = Annotated[int, Path(alias=self.id_name)]
+        base = f"/{{slug}}/{self.collection}"
+        router.add_api_route(
+            base,
+            list_parts,
+            methods=["GET"],
+            operation_id=list_id,
+            summary=list_summary,
+            response_model=Page[self.item],  # type: ignore[name-defined]
+            responses=responses(404, 422),
+        )
+        router.add_api_route(
+            base,
+            add_part,
+            methods=["POST"],
+            operation_id=add_id,
+            summary=add_summary,
+            status_code=status.HTTP_201_CREATED,
+            response_model=self.item,
+            responses=responses(401, 403, 404, 422),
+        )
+        router.add_api_route(
+            f"{base}/{{{self.id_name}}}",
+            get_part,
+            methods=["GET"],
+            operation_id=get_id,
+            summary=get_summary,
+            response_model=self.item,
+            responses=responses(404, 422),
+        )
 
 
-@router.post(
-    "/{slug}/events",
-    operation_id="add_letter_event",
-    summary="Add an event: published, delivered, response, debated, other",
-    status_code=status.HTTP_201_CREATED,
-    response_model=EventOut,
-    responses=responses(401, 403, 404, 422),
-)
-def add_event(slug: str, data: EventCreate, writer: WriteAccess, idem: IdempotencyKey) -> Response:
-    event = service.add_part(writer, slug, Event, data)
-    return idem.created(_event_out(event, slug), f"/v1/letters/{slug}/events/{event.id}")
-
-
-@router.get(
-    "/{slug}/events/{event_id}",
-    operation_id="get_letter_event",
-    summary="One event of a letter",
-    response_model=EventOut,
-    responses=responses(404, 422),
-)
-def get_event(slug: str, event_id: int, session: ReadSession) -> EventOut:
-    return _event_out(service.get_part(session, slug, Event, event_id), slug)
-
-
-@router.get(
-    "/{slug}/claims",
-    operation_id="list_claims",
-    summary="Every count reported for a letter, with its wording and source",
-    response_model=Page[ClaimOut],
-    responses=responses(404, 422),
-)
-def list_claims(slug: str, session: ReadSession, pager: Paged) -> Response:
-    return pager.respond(session, ClaimOut, lambda s, page: service.list_parts(s, slug, Claim, page))
-
-
-@router.post(
-    "/{slug}/claims",
-    operation_id="add_claim",
-    summary="Add a reported count",
-    status_code=status.HTTP_201_CREATED,
-    response_model=ClaimOut,
-    responses=responses(401, 403, 404, 422),
-)
-def add_claim(slug: str, data: ClaimCreate, writer: WriteAccess, idem: IdempotencyKey) -> Response:
-    claim = service.add_part(writer, slug, Claim, data)
-    return idem.created(ClaimOut.model_validate(claim), f"/v1/letters/{slug}/claims/{claim.id}")
-
-
-@router.get(
-    "/{slug}/claims/{claim_id}",
-    operation_id="get_claim",
-    summary="One reported count",
-    response_model=ClaimOut,
-    responses=responses(404, 422),
-)
-def get_claim(slug: str, claim_id: int, session: ReadSession) -> ClaimOut:
-    return ClaimOut.model_validate(service.get_part(session, slug, Claim, claim_id))
-
-
-@router.get(
-    "/{slug}/sources",
-    operation_id="list_sources",
-    summary="A letter's sources",
-    response_model=Page[SourceOut],
-    responses=responses(404, 422),
-)
-def list_sources(slug: str, session: ReadSession, pager: Paged) -> Response:
-    return pager.respond(session, SourceOut, lambda s, page: service.list_parts(s, slug, Source, page))
-
-
-@router.post(
-    "/{slug}/sources",
-    operation_id="add_source",
-    summary="Add a source (a URL with a label)",
-    status_code=status.HTTP_201_CREATED,
-    response_model=SourceOut,
-    responses=responses(401, 403, 404, 422),
-)
-def add_source(slug: str, data: SourceCreate, writer: WriteAccess, idem: IdempotencyKey) -> Response:
-    source = service.add_part(writer, slug, Source, data)
-    return idem.created(SourceOut.model_validate(source), f"/v1/letters/{slug}/sources/{source.id}")
-
-
-@router.get(
-    "/{slug}/sources/{source_id}",
-    operation_id="get_source",
-    summary="One source of a letter",
-    response_model=SourceOut,
-    responses=responses(404, 422),
-)
-def get_source(slug: str, source_id: int, session: ReadSession) -> SourceOut:
-    return SourceOut.model_validate(service.get_part(session, slug, Source, source_id))
+_PartRoutes(
+    model=Event,
+    collection="events",
+    id_name="event_id",
+    create=EventCreate,
+    item=EventOut,
+    with_letter=_event_out,
+    operation_ids=("list_letter_events", "add_letter_event", "get_letter_event"),
+    summaries=(
+        "A letter's events, by date",
+        "Add an event: published, delivered, response, debated, other",
+        "One event of a letter",
+    ),
+).include(router)
+_PartRoutes(
+    model=Claim,
+    collection="claims",
+    id_name="claim_id",
+    create=ClaimCreate,
+    item=ClaimOut,
+    operation_ids=("list_claims", "add_claim", "get_claim"),
+    summaries=(
+        "Every count reported for a letter, with its wording and source",
+        "Add a reported count",
+        "One reported count",
+    ),
+).include(router)
+_PartRoutes(
+    model=Source,
+    collection="sources",
+    id_name="source_id",
+    create=SourceCreate,
+    item=SourceOut,
+    operation_ids=("list_sources", "add_source", "get_source"),
+    summaries=("A letter's sources", "Add a source (a URL with a label)", "One source of a letter"),
+).include(router)
