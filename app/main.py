@@ -23,6 +23,7 @@ from app.errors import PROBLEM_JSON, install_error_handlers
 from app.feed import router as feed_router
 from app.hosts import TrustedHostMiddleware
 from app.http_cache import RENDERED, ConditionalGetMiddleware, HeadMiddleware
+from app.idempotency import Replayed, replayed
 from app.imports.router import router as imports_router
 from app.letters.router import router as letters_router
 from app.limits import BodyLimitMiddleware
@@ -104,6 +105,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     if database is not None:
         app.state.database = database
     install_error_handlers(app)
+    app.add_exception_handler(Replayed, replayed)
     # Outermost last: request id and logs -> security headers -> Host check -> body read whole
     # and checked -> CORS -> HEAD as GET -> conditional
     # GETs -> routes.

@@ -4,6 +4,17 @@ A cursor is the sort key of the last row of a page, base64url-encoded JSON; the 
 starts strictly after it, so pages never repeat or skip a row even while rows are added.
 Sort keys must not be NULL (wrap nullable columns in `coalesce`) and must end with a unique
 column (the id) so the order is total.
+
+Every list endpoint answers through a `Pager` (the `Paged` dependency): it hands the pager the
+item schema and a fetch function, `(session, PageParams) -> (rows, next_cursor)` (most service
+list functions are one already), and the pager makes the answer::
+
+    @router.get("", response_model=Page[ThingOut], ...)
+    def list_things(session: ReadSession, pager: Paged) -> Response:
+        return pager.respond(session, ThingOut, service.list_things)
+
+The pager owns the envelope, the `Link` header and the serialization, so anything every list
+should do is done here, once.
 """
 
 from __future__ import annotations
@@ -11,12 +22,12 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Any, Generic, TypeVar
 
-from fastapi import Query, Request, Response
+from fastapi import Depends, Query, Request, Response
 from pydantic import BaseModel
 from sqlalchemy import BigInteger, ColumnElement, Select, and_, or_
 from sqlalchemy.orm import InstrumentedAttribute, Session
@@ -24,6 +35,8 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 from app.errors import Invalid
 
 T = TypeVar("T")
+Item = TypeVar("Item", bound=BaseModel)
+Row = TypeVar("Row")
 MAX_LIMIT = 1000
 
 
@@ -42,10 +55,6 @@ class PageParams:
 
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size (1 to 1000).")]
 Cursor = Annotated[str | None, Query(max_length=2000, description="Opaque cursor from `next_cursor`.")]
-
-
-async def page_params(limit: Limit = 50, cursor: Cursor = None) -> PageParams:
-    return PageParams(limit=limit, cursor=cursor)
 
 
 @dataclass(frozen=True)
@@ -154,5 +163,57 @@ def link_header(request: Request, next_cursor: str | None) -> dict[str, str]:
     return {"Link": f'<{request.url.include_query_params(cursor=next_cursor)}>; rel="next"'}
 
 
-def set_link_header(request: Request, response: Response, next_cursor: str | None) -> None:
-    response.headers.update(link_header(request, next_cursor))
+# One page of a list from a session: the rows, and the cursor of the next page (None on the last).
+Fetch = Callable[[Session, PageParams], tuple[Sequence[Row], str | None]]
+
+
+@dataclass(frozen=True)
+class Pager:
+    """A request for one page of a list, and the answer to it.
+
+    The rows come from `fetch` (called with the session and this request's `PageParams`)
+    rather than handed in, so the pager can ask for the page it needs: today the one the
+    request names. `out` turns a row into an `item` (default `item.model_validate`, which takes
+    an ORM row or an `item` as it is)."""
+
+    request: Request
+    params: PageParams
+
+    def page(
+        self, session: Session, item: type[Item], fetch: Fetch[Row], out: Callable[[Row], Item] | None = None
+    ) -> Page[Item]:
+        rows, next_cursor = fetch(session, self.params)
+        convert = out or item.model_validate
+        # Parametrized by the class itself, not the TypeVar, so the items serialize as `item`.
+        envelope: type[Page[Item]] = Page[item]  # type: ignore[valid-type]
+        return envelope(items=[convert(row) for row in rows], next_cursor=next_cursor)
+
+    def render(
+        self, session: Session, item: type[Item], fetch: Fetch[Row], out: Callable[[Row], Item] | None = None
+    ) -> tuple[bytes, dict[str, str]]:
+        """The page as JSON bytes and the headers that go with them (`Link`), for a read that
+        keeps its rendering (see `app.http_cache.Rendered`)."""
+        page = self.page(session, item, fetch, out)
+        return page.model_dump_json(by_alias=True).encode(), link_header(self.request, page.next_cursor)
+
+    def respond(
+        self,
+        session: Session,
+        item: type[Item],
+        fetch: Fetch[Row],
+        out: Callable[[Row], Item] | None = None,
+        *,
+        headers: dict[str, str] | None = None,
+    ) -> Response:
+        """The answer of a list endpoint: the page (the route's `response_model` documents it;
+        the bytes are what FastAPI would make of it) with its `Link` header."""
+        body, page_headers = self.render(session, item, fetch, out)
+        return Response(body, media_type="application/json", headers={**page_headers, **(headers or {})})
+
+
+async def _pager(request: Request, limit: Limit = 50, cursor: Cursor = None) -> Pager:
+    return Pager(request, PageParams(limit=limit, cursor=cursor))
+
+
+# The `limit` and `cursor` query parameters of a list endpoint, and its `Pager`.
+Paged = Annotated[Pager, Depends(_pager)]

@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from fastapi.responses import JSONResponse
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from app.actors import identity, service
 from app.actors.schemas import (
@@ -25,14 +25,12 @@ from app.db import ReadSession
 from app.errors import Invalid, responses
 from app.idempotency import IdempotencyKey
 from app.models import ACTOR_LOADS, Actor
-from app.pagination import Page, PageParams, decode_cursor, encode_cursor, page_params, set_link_header
+from app.pagination import Page, Paged, PageParams, decode_cursor, encode_cursor
 from app.schemas import Id
 from app.vocabulary import ActorKind
 
 actors = APIRouter(prefix="/v1/actors", tags=["actors"])
 review = APIRouter(prefix="/v1/review", tags=["review"])
-
-Paging = Annotated[PageParams, Depends(page_params)]
 
 
 def _settings(request: Request) -> Settings:
@@ -59,8 +57,6 @@ AppSettings = Annotated[Settings, Depends(_settings)]
     responses=responses(301, 401, 403, 404, 409, 422),
 )
 def merge_actors(actor_id: Id, data: MergeRequest, writer: WriteAccess, idem: IdempotencyKey) -> Response:
-    if (replay := idem.replay(writer)) is not None:
-        return replay
     result = identity.merge_actors(writer, actor_id, data.merge, force=data.force)
     out = MergeOut(
         actor=ActorOut.model_validate(result.actor),
@@ -68,7 +64,7 @@ def merge_actors(actor_id: Id, data: MergeRequest, writer: WriteAccess, idem: Id
         signatures_moved=result.signatures_moved,
         signatures_folded=result.signatures_folded,
     )
-    return idem.store(writer, JSONResponse(out.model_dump(mode="json")))
+    return idem.answer(out)
 
 
 @actors.get(
@@ -78,12 +74,8 @@ def merge_actors(actor_id: Id, data: MergeRequest, writer: WriteAccess, idem: Id
     response_model=Page[ChangeOut],
     responses=responses(301, 404, 422),
 )
-def list_actor_history(
-    actor_id: Id, request: Request, response: Response, session: ReadSession, page: Paging
-) -> Page[ChangeOut]:
-    records, cursor = service.actor_history(session, actor_id, page)
-    set_link_header(request, response, cursor)
-    return Page[ChangeOut](items=[ChangeOut.model_validate(r) for r in records], next_cursor=cursor)
+def list_actor_history(actor_id: Id, session: ReadSession, pager: Paged) -> Response:
+    return pager.respond(session, ChangeOut, lambda s, page: service.actor_history(s, actor_id, page))
 
 
 @review.get(
@@ -101,37 +93,41 @@ def list_actor_history(
     responses=responses(422),
 )
 def list_possible_duplicates(
-    request: Request,
-    response: Response,
     session: ReadSession,
     settings: AppSettings,
-    page: Paging,
+    pager: Paged,
     kind: Annotated[ActorKind | None, Query(description="Only pairs of this kind.")] = None,
-) -> Page[PossibleDuplicateOut]:
-    pairs = identity.possible_duplicates(session, kind=kind, threshold=settings.match_threshold)
+) -> Response:
+    return pager.respond(
+        session,
+        PossibleDuplicateOut,
+        lambda s, page: _possible_duplicates(s, page, kind, settings.match_threshold),
+    )
+
+
+def _possible_duplicates(
+    session: Session, page: PageParams, kind: ActorKind | None, threshold: float
+) -> tuple[list[PossibleDuplicateOut], str | None]:
+    """A page of the pairs, best first (the cursor: the last pair's score and ids)."""
+    pairs = identity.possible_duplicates(session, kind=kind, threshold=threshold)
     if page.cursor:
         score, a, b = decode_cursor(page.cursor, 3)
         if not isinstance(score, int | float) or not isinstance(a, int) or not isinstance(b, int):
             raise Invalid("not a cursor this service issued", field="query.cursor")
         pairs = [p for p in pairs if (-p.score, p.a, p.b) > (-score, a, b)]
     chosen = pairs[: page.limit]
-    cursor = (
-        encode_cursor([chosen[-1].score, chosen[-1].a, chosen[-1].b]) if len(pairs) > page.limit else None
-    )
+    last = chosen[-1] if len(pairs) > page.limit else None
     ids = {i for p in chosen for i in (p.a, p.b)}
-    actors_by_id = {
-        a.id: a for a in session.scalars(select(Actor).where(Actor.id.in_(ids)).options(*ACTOR_LOADS))
-    }
-    set_link_header(request, response, cursor)
+    actors = {a.id: a for a in session.scalars(select(Actor).where(Actor.id.in_(ids)).options(*ACTOR_LOADS))}
     items = [
         PossibleDuplicateOut(
-            actors=[ActorOut.model_validate(actors_by_id[p.a]), ActorOut.model_validate(actors_by_id[p.b])],
+            actors=[ActorOut.model_validate(actors[p.a]), ActorOut.model_validate(actors[p.b])],
             score=p.score,
             evidence=p.evidence,
         )
         for p in chosen
     ]
-    return Page[PossibleDuplicateOut](items=items, next_cursor=cursor)
+    return items, None if last is None else encode_cursor([last.score, last.a, last.b])
 
 
 @review.post(
@@ -142,9 +138,7 @@ def list_possible_duplicates(
     responses=responses(301, 401, 403, 404, 409, 422),
 )
 def decide_possible_duplicate(data: DecisionIn, writer: WriteAccess, idem: IdempotencyKey) -> Response:
-    if (replay := idem.replay(writer)) is not None:
-        return replay
-    return idem.store(writer, JSONResponse(_decide(data, writer).model_dump(mode="json")))
+    return idem.answer(_decide(data, writer))
 
 
 def _decide(data: DecisionIn, writer: WriteAccess) -> DecisionOut:

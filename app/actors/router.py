@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Query, Response, status
+from sqlalchemy.orm import Session
 
 from app.actors import identity_router, service
 from app.actors.schemas import (
@@ -29,8 +30,8 @@ from app.auth import AdminAccess, WriteAccess
 from app.db import ReadSession
 from app.errors import responses
 from app.idempotency import IdempotencyKey
-from app.models import Body, Membership, Party
-from app.pagination import Page, PageParams, page_params, set_link_header
+from app.models import Body, Letter, Membership, Party, Recipient, Signature
+from app.pagination import Page, Paged, PageParams
 from app.schemas import Country, Id, IsoDate
 from app.vocabulary import ActorKind, OrgType
 
@@ -38,7 +39,6 @@ actors = APIRouter(prefix="/v1/actors", tags=["actors"])
 bodies = APIRouter(prefix="/v1/bodies", tags=["bodies"])
 parties = APIRouter(prefix="/v1/parties", tags=["parties"])
 
-Paging = Annotated[PageParams, Depends(page_params)]
 FilterSlug = Annotated[str | None, Query(max_length=200, pattern=r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$")]
 
 
@@ -56,6 +56,26 @@ def membership_out(membership: Membership) -> MembershipOut:
     )
 
 
+def _actor_signature_out(row: tuple[Signature, Letter]) -> ActorSignatureOut:
+    signature, letter = row
+    return ActorSignatureOut(
+        letter=LetterBrief.model_validate(letter),
+        signed_on=signature.signed_on,
+        capacity=signature.capacity,
+        affiliation=signature.affiliation,
+        position=signature.position,
+        status=signature.status,
+        withdrawn_on=signature.withdrawn_on,
+    )
+
+
+def _letter_received_out(row: tuple[Recipient, Letter]) -> ActorLetterReceivedOut:
+    recipient, letter = row
+    return ActorLetterReceivedOut(
+        letter=LetterBrief.model_validate(letter), role=recipient.role, capacity=recipient.capacity
+    )
+
+
 # --- actors -------------------------------------------------------------------------------------
 
 
@@ -67,10 +87,8 @@ def membership_out(membership: Membership) -> MembershipOut:
     responses=responses(422),
 )
 def list_actors(
-    request: Request,
-    response: Response,
     session: ReadSession,
-    page: Paging,
+    pager: Paged,
     kind: ActorKind | None = None,
     q: Annotated[
         str | None,
@@ -90,7 +108,7 @@ def list_actors(
         str | None,
         Query(max_length=600, description="`scheme:value`, matched exactly.", examples=["wikidata:Q42"]),
     ] = None,
-) -> Page[ActorOut]:
+) -> Response:
     filters = service.ActorFilters(
         kind=kind,
         q=q,
@@ -101,9 +119,7 @@ def list_actors(
         on=on,
         identifier=identifier,
     )
-    items, cursor = service.list_actors(session, filters, page)
-    set_link_header(request, response, cursor)
-    return Page[ActorOut](items=[ActorOut.model_validate(a) for a in items], next_cursor=cursor)
+    return pager.respond(session, ActorOut, lambda s, page: service.list_actors(s, filters, page))
 
 
 @actors.post(
@@ -115,10 +131,8 @@ def list_actors(
     responses=responses(401, 403, 409, 422),
 )
 def create_actor(data: ActorCreate, writer: WriteAccess, idem: IdempotencyKey) -> Response:
-    if (replay := idem.replay(writer)) is not None:
-        return replay
     actor = service.create_actor(writer, data)
-    return idem.created(writer, ActorOut.model_validate(actor), f"/v1/actors/{actor.id}")
+    return idem.created(ActorOut.model_validate(actor), f"/v1/actors/{actor.id}")
 
 
 @actors.get(
@@ -162,24 +176,13 @@ def delete_actor(actor_id: Id, writer: AdminAccess) -> Response:
     response_model=Page[ActorSignatureOut],
     responses=responses(404, 422),
 )
-def list_actor_signatures(
-    actor_id: Id, request: Request, response: Response, session: ReadSession, page: Paging
-) -> Page[ActorSignatureOut]:
-    rows, cursor = service.actor_signatures(session, actor_id, page)
-    set_link_header(request, response, cursor)
-    items = [
-        ActorSignatureOut(
-            letter=LetterBrief.model_validate(letter),
-            signed_on=signature.signed_on,
-            capacity=signature.capacity,
-            affiliation=signature.affiliation,
-            position=signature.position,
-            status=signature.status,
-            withdrawn_on=signature.withdrawn_on,
-        )
-        for signature, letter in rows
-    ]
-    return Page[ActorSignatureOut](items=items, next_cursor=cursor)
+def list_actor_signatures(actor_id: Id, session: ReadSession, pager: Paged) -> Response:
+    return pager.respond(
+        session,
+        ActorSignatureOut,
+        lambda s, page: service.actor_signatures(s, actor_id, page),
+        _actor_signature_out,
+    )
 
 
 @actors.get(
@@ -189,18 +192,13 @@ def list_actor_signatures(
     response_model=Page[ActorLetterReceivedOut],
     responses=responses(404, 422),
 )
-def list_actor_letters_received(
-    actor_id: Id, request: Request, response: Response, session: ReadSession, page: Paging
-) -> Page[ActorLetterReceivedOut]:
-    rows, cursor = service.actor_letters_received(session, actor_id, page)
-    set_link_header(request, response, cursor)
-    items = [
-        ActorLetterReceivedOut(
-            letter=LetterBrief.model_validate(letter), role=recipient.role, capacity=recipient.capacity
-        )
-        for recipient, letter in rows
-    ]
-    return Page[ActorLetterReceivedOut](items=items, next_cursor=cursor)
+def list_actor_letters_received(actor_id: Id, session: ReadSession, pager: Paged) -> Response:
+    return pager.respond(
+        session,
+        ActorLetterReceivedOut,
+        lambda s, page: service.actor_letters_received(s, actor_id, page),
+        _letter_received_out,
+    )
 
 
 # --- memberships --------------------------------------------------------------------------------
@@ -213,12 +211,10 @@ def list_actor_letters_received(
     response_model=Page[MembershipOut],
     responses=responses(404, 422),
 )
-def list_memberships(
-    actor_id: Id, request: Request, response: Response, session: ReadSession, page: Paging
-) -> Page[MembershipOut]:
-    items, cursor = service.list_memberships(session, actor_id, page)
-    set_link_header(request, response, cursor)
-    return Page[MembershipOut](items=[membership_out(m) for m in items], next_cursor=cursor)
+def list_memberships(actor_id: Id, session: ReadSession, pager: Paged) -> Response:
+    return pager.respond(
+        session, MembershipOut, lambda s, page: service.list_memberships(s, actor_id, page), membership_out
+    )
 
 
 @actors.post(
@@ -232,11 +228,9 @@ def list_memberships(
 def create_membership(
     actor_id: Id, data: MembershipCreate, writer: WriteAccess, idem: IdempotencyKey
 ) -> Response:
-    if (replay := idem.replay(writer)) is not None:
-        return replay
     membership = service.create_membership(writer, actor_id, data)
     location = f"/v1/actors/{actor_id}/memberships/{membership.id}"
-    return idem.created(writer, membership_out(membership), location)
+    return idem.created(membership_out(membership), location)
 
 
 @actors.get(
@@ -293,6 +287,11 @@ def bodies_out(rows: list[Body], seats: dict[int, int]) -> list[BodyOut]:
     ]
 
 
+def _bodies_page(session: Session, page: PageParams) -> tuple[list[BodyOut], str | None]:
+    rows, cursor = service.list_references(session, Body, page)
+    return bodies_out(rows, service.seats_today(session, [b.id for b in rows])), cursor
+
+
 @bodies.get(
     "",
     operation_id="list_bodies",
@@ -300,11 +299,8 @@ def bodies_out(rows: list[Body], seats: dict[int, int]) -> list[BodyOut]:
     response_model=Page[BodyOut],
     responses=responses(422),
 )
-def list_bodies(request: Request, response: Response, session: ReadSession, page: Paging) -> Page[BodyOut]:
-    items, cursor = service.list_references(session, Body, page)
-    set_link_header(request, response, cursor)
-    seats = service.seats_today(session, [b.id for b in items])
-    return Page[BodyOut](items=bodies_out(items, seats), next_cursor=cursor)
+def list_bodies(session: ReadSession, pager: Paged) -> Response:
+    return pager.respond(session, BodyOut, _bodies_page)
 
 
 @bodies.post(
@@ -316,10 +312,8 @@ def list_bodies(request: Request, response: Response, session: ReadSession, page
     responses=responses(401, 403, 409, 422),
 )
 def create_body(data: BodyCreate, writer: WriteAccess, idem: IdempotencyKey) -> Response:
-    if (replay := idem.replay(writer)) is not None:
-        return replay
     row = service.create_reference(writer, Body, data)
-    return idem.created(writer, bodies_out([row], {})[0], f"/v1/bodies/{row.slug}")
+    return idem.created(bodies_out([row], {})[0], f"/v1/bodies/{row.slug}")
 
 
 @bodies.get(
@@ -356,10 +350,8 @@ def update_body(slug: str, data: BodyUpdate, writer: WriteAccess) -> BodyOut:
     response_model=Page[PartyOut],
     responses=responses(422),
 )
-def list_parties(request: Request, response: Response, session: ReadSession, page: Paging) -> Page[PartyOut]:
-    items, cursor = service.list_references(session, Party, page)
-    set_link_header(request, response, cursor)
-    return Page[PartyOut](items=[PartyOut.model_validate(p) for p in items], next_cursor=cursor)
+def list_parties(session: ReadSession, pager: Paged) -> Response:
+    return pager.respond(session, PartyOut, lambda s, page: service.list_references(s, Party, page))
 
 
 @parties.post(
@@ -371,10 +363,8 @@ def list_parties(request: Request, response: Response, session: ReadSession, pag
     responses=responses(401, 403, 409, 422),
 )
 def create_party(data: PartyCreate, writer: WriteAccess, idem: IdempotencyKey) -> Response:
-    if (replay := idem.replay(writer)) is not None:
-        return replay
     row = service.create_reference(writer, Party, data)
-    return idem.created(writer, PartyOut.model_validate(row), f"/v1/parties/{row.slug}")
+    return idem.created(PartyOut.model_validate(row), f"/v1/parties/{row.slug}")
 
 
 @parties.get(

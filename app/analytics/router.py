@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy.orm import Session
 
 from app.actors.schemas import ActorOut
@@ -33,8 +33,8 @@ from app.config import Settings
 from app.db import ReadSession
 from app.errors import responses
 from app.http_cache import Rendered, hot_read, keyed_read, letter_read
-from app.models import Letter
-from app.pagination import Page, PageParams, link_header, page_params
+from app.models import Actor, Letter
+from app.pagination import Page, Paged, Pager
 from app.schemas import Id, IsoDate
 from app.spreadsheet import safe_cell
 
@@ -233,9 +233,9 @@ def _overlap_validator(
     return letters_validator(dialect, wanted), ("letters", *wanted)
 
 
-def _page_parts(request: Request, page: PageParams) -> tuple[Any, ...]:
+def _page_parts(pager: Pager) -> tuple[Any, ...]:
     # The URL makes the `Link` header, so it is part of the key; the page's own values too.
-    return (str(request.url), page.limit, page.cursor)
+    return (str(pager.request.url), pager.params.limit, pager.params.cursor)
 
 
 @router.get(
@@ -324,7 +324,7 @@ async def get_overlaps(
 )
 async def get_overlap_signatories(
     request: Request,
-    page: Annotated[PageParams, Depends(page_params)],
+    pager: Paged,
     letters: LettersQuery = None,
     campaign: CampaignQuery = None,
     match: Annotated[Match, Query(description="`all`, `any` or `only`.")] = "all",
@@ -333,18 +333,23 @@ async def get_overlap_signatories(
 
     def render(session: Session) -> Rendered:
         chosen = resolve_letters(session, letters, campaign)
-        actors, cursor = overlap_signatories(session, chosen, match, page)
-        body = Page[ActorOut](items=[ActorOut.model_validate(a) for a in actors], next_cursor=cursor)
-        return Rendered(body.model_dump_json().encode(), link_header(request, cursor))
+        return Rendered(
+            *pager.render(session, ActorOut, lambda s, page: overlap_signatories(s, chosen, match, page))
+        )
 
     return await keyed_read(
         request,
         validator,
-        ("overlap-signatories", *named, match, *_page_parts(request, page)),
+        ("overlap-signatories", *named, match, *_page_parts(pager)),
         render,
         media_type="application/json",
         cache_control=None,
     )
+
+
+def _co_signatory_out(row: tuple[Actor, int]) -> CoSignatoryOut:
+    actor, shared_letters = row
+    return CoSignatoryOut(actor=ActorOut.model_validate(actor), shared_letters=shared_letters)
 
 
 @router.get(
@@ -359,24 +364,22 @@ async def get_overlap_signatories(
     response_model=Page[CoSignatoryOut],
     responses=responses(404, 422),
 )
-async def get_co_signatories(
-    actor_id: Id,
-    request: Request,
-    page: Annotated[PageParams, Depends(page_params)],
-) -> Response:
+async def get_co_signatories(actor_id: Id, request: Request, pager: Paged) -> Response:
     def render(session: Session) -> Rendered:
-        rows, cursor = co_signatories(session, actor_id, page)
-        body = Page[CoSignatoryOut](
-            items=[CoSignatoryOut(actor=ActorOut.model_validate(a), shared_letters=n) for a, n in rows],
-            next_cursor=cursor,
+        return Rendered(
+            *pager.render(
+                session,
+                CoSignatoryOut,
+                lambda s, page: co_signatories(s, actor_id, page),
+                _co_signatory_out,
+            )
         )
-        return Rendered(body.model_dump_json().encode(), link_header(request, cursor))
 
     dialect = request.app.state.database.engine.dialect.name
     return await keyed_read(
         request,
         actor_validator(dialect, actor_id),
-        ("co-signatories", actor_id, *_page_parts(request, page)),
+        ("co-signatories", actor_id, *_page_parts(pager)),
         render,
         media_type="application/json",
         cache_control=None,

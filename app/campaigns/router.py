@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi import APIRouter, Response, status
 
 from app.auth import AdminAccess, WriteAccess
 from app.campaigns import service
@@ -12,7 +10,7 @@ from app.campaigns.schemas import CampaignCreate, CampaignOut, CampaignUpdate
 from app.db import ReadSession
 from app.errors import responses
 from app.idempotency import IdempotencyKey
-from app.pagination import Page, PageParams, page_params, set_link_header
+from app.pagination import Page, Paged
 
 router = APIRouter(prefix="/v1/campaigns", tags=["campaigns"])
 
@@ -24,15 +22,8 @@ router = APIRouter(prefix="/v1/campaigns", tags=["campaigns"])
     response_model=Page[CampaignOut],
     responses=responses(422),
 )
-def list_campaigns(
-    request: Request,
-    response: Response,
-    session: ReadSession,
-    page: Annotated[PageParams, Depends(page_params)],
-) -> Page[CampaignOut]:
-    items, cursor = service.list_campaigns(session, page)
-    set_link_header(request, response, cursor)
-    return Page[CampaignOut](items=[CampaignOut.model_validate(c) for c in items], next_cursor=cursor)
+def list_campaigns(session: ReadSession, pager: Paged) -> Response:
+    return pager.respond(session, CampaignOut, service.list_campaigns)
 
 
 @router.post(
@@ -44,10 +35,8 @@ def list_campaigns(
     responses=responses(401, 403, 409, 422),
 )
 def create_campaign(data: CampaignCreate, writer: WriteAccess, idem: IdempotencyKey) -> Response:
-    if (replay := idem.replay(writer)) is not None:
-        return replay
     campaign = service.create_campaign(writer, data)
-    return idem.created(writer, CampaignOut.model_validate(campaign), f"/v1/campaigns/{campaign.slug}")
+    return idem.created(CampaignOut.model_validate(campaign), f"/v1/campaigns/{campaign.slug}")
 
 
 @router.get(

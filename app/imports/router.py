@@ -92,8 +92,6 @@ def import_signatures(
         ),
     ] = "all",
 ) -> Response:
-    if (replay := idem.replay(writer)) is not None:
-        return replay
     header = Message()
     header["content-type"] = request.headers.get("content-type", "")
     content_type = header["content-type"].partition(";")[0].strip().lower()
@@ -121,4 +119,4 @@ def import_signatures(
     report = service.import_for_writer(writer, slug, records, options)
     if dry_run:  # nothing was written, so there is nothing to replay either
         return JSONResponse(report)
-    return idem.store(writer, JSONResponse(report))
+    return idem.store(JSONResponse(report))

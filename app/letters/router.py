@@ -3,11 +3,13 @@ parse, call the service, shape the response."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
-from typing import Annotated, Literal
+from typing import Annotated, Generic, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi import APIRouter, Path, Query, Request, Response, status
+from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session
 
 from app.auth import AdminAccess, WriteAccess
@@ -34,14 +36,14 @@ from app.letters.schemas import (
     SourceCreate,
     SourceOut,
 )
+from app.letters.service import Part
 from app.models import Claim, Event, Recipient, Signature, Source
-from app.pagination import Cursor, Limit, Page, PageParams, link_header, page_params, set_link_header
-from app.schemas import MAX_INT, Country, Id, IsoDate, Slug
+from app.pagination import Cursor, Limit, Page, Paged, PageParams, Pager
+from app.schemas import MAX_INT, Country, Id, IsoDate, Output, Slug
 from app.vocabulary import ActorKind, LetterStatus, OrgType, SignatureStatus
 
 router = APIRouter(prefix="/v1/letters", tags=["letters"])
 
-Paging = Annotated[PageParams, Depends(page_params)]
 ExportFormat = Literal["json", "csv", "ndjson"]
 
 
@@ -118,10 +120,14 @@ async def list_letters(
         status=status_,
     )
 
+    pager = Pager(request, PageParams(limit=limit, cursor=cursor))
+
     def render(session: Session) -> Rendered:
-        views, next_cursor = service.list_letters(session, filters, PageParams(limit=limit, cursor=cursor))
-        body = Page[LetterOut](items=[_letter_out(v) for v in views], next_cursor=next_cursor)
-        return Rendered(body.model_dump_json().encode(), link_header(request, next_cursor))
+        return Rendered(
+            *pager.render(
+                session, LetterOut, lambda s, page: service.list_letters(s, filters, page), _letter_out
+            )
+        )
 
     # The counts are as of today; the URL holds the filters and the page, and makes the `Link`.
     return await letters_read(
@@ -138,10 +144,8 @@ async def list_letters(
     responses=responses(401, 403, 409, 422),
 )
 def create_letter(data: LetterCreate, writer: WriteAccess, idem: IdempotencyKey) -> Response:
-    if (replay := idem.replay(writer)) is not None:
-        return replay
     view = service.create_letter(writer, data)
-    return idem.created(writer, _letter_out(view), f"/v1/letters/{view.letter.slug}")
+    return idem.created(_letter_out(view), f"/v1/letters/{view.letter.slug}")
 
 
 @router.get(
@@ -207,9 +211,8 @@ def _wants(fmt: ExportFormat | None, accept: str) -> ExportFormat:
 def list_signatures(
     slug: str,
     request: Request,
-    response: Response,
     session: ReadSession,
-    page: Paging,
+    pager: Paged,
     kind: ActorKind | None = None,
     country: Annotated[Country | None, Query(description="ISO 3166-1 alpha-2 (or XK).")] = None,
     org_type: OrgType | None = None,
@@ -218,7 +221,7 @@ def list_signatures(
     status_: Annotated[SignatureStatus | None, Query(alias="status")] = None,
     include_withdrawn: Annotated[bool, Query(description="List withdrawn signatures too.")] = True,
     fmt: Annotated[ExportFormat | None, Query(alias="format", description="json, csv or ndjson.")] = None,
-) -> Page[SignatureOut] | StreamingResponse:
+) -> Response:
     filters = service.SignatureFilters(
         kind=kind,
         country=country,
@@ -244,10 +247,13 @@ def list_signatures(
                 "Vary": "Accept",
             },
         )
-    signatures, cursor = service.list_signatures(session, slug, filters, page)
-    set_link_header(request, response, cursor)
-    response.headers["Vary"] = "Accept"
-    return Page[SignatureOut](items=[_signature_out(s, slug) for s in signatures], next_cursor=cursor)
+    return pager.respond(
+        session,
+        SignatureOut,
+        lambda s, page: service.list_signatures(s, slug, filters, page),
+        lambda signature: _signature_out(signature, slug),
+        headers={"Vary": "Accept"},
+    )
 
 
 @router.post(
@@ -259,11 +265,9 @@ def list_signatures(
     responses=responses(401, 403, 404, 409, 422),
 )
 def add_signature(slug: str, data: SignatureCreate, writer: WriteAccess, idem: IdempotencyKey) -> Response:
-    if (replay := idem.replay(writer)) is not None:
-        return replay
     signature = service.add_signature(writer, slug, data)
     location = f"/v1/letters/{slug}/signatures/{signature.actor_id}"
-    return idem.created(writer, _signature_out(signature, slug), location)
+    return idem.created(_signature_out(signature, slug), location)
 
 
 @router.get(
@@ -305,10 +309,8 @@ def update_signature(slug: str, actor_id: Id, data: SignatureUpdate, writer: Wri
 def retract_signature(
     slug: str, actor_id: Id, data: RetractIn, writer: WriteAccess, idem: IdempotencyKey
 ) -> Response:
-    if (replay := idem.replay(writer)) is not None:
-        return replay
     out = RetractionOut.model_validate(service.retract_signature(writer, slug, actor_id, data.reason))
-    return idem.store(writer, JSONResponse(out.model_dump(mode="json")))
+    return idem.answer(out)
 
 
 @router.get(
@@ -318,12 +320,8 @@ def retract_signature(
     response_model=Page[RetractionOut],
     responses=responses(404, 422),
 )
-def list_retractions(
-    slug: str, request: Request, response: Response, session: ReadSession, page: Paging
-) -> Page[RetractionOut]:
-    items, cursor = service.list_retractions(session, slug, page)
-    set_link_header(request, response, cursor)
-    return Page[RetractionOut](items=[RetractionOut.model_validate(i) for i in items], next_cursor=cursor)
+def list_retractions(slug: str, session: ReadSession, pager: Paged) -> Response:
+    return pager.respond(session, RetractionOut, lambda s, page: service.list_retractions(s, slug, page))
 
 
 @router.delete(
@@ -352,12 +350,13 @@ def withdraw_signature(
     response_model=Page[RecipientOut],
     responses=responses(404, 422),
 )
-def list_recipients(
-    slug: str, request: Request, response: Response, session: ReadSession, page: Paging
-) -> Page[RecipientOut]:
-    items, cursor = service.list_recipients(session, slug, page)
-    set_link_header(request, response, cursor)
-    return Page[RecipientOut](items=[_recipient_out(r, slug) for r in items], next_cursor=cursor)
+def list_recipients(slug: str, session: ReadSession, pager: Paged) -> Response:
+    return pager.respond(
+        session,
+        RecipientOut,
+        lambda s, page: service.list_recipients(s, slug, page),
+        lambda recipient: _recipient_out(recipient, slug),
+    )
 
 
 @router.post(
@@ -369,11 +368,9 @@ def list_recipients(
     responses=responses(401, 403, 404, 409, 422),
 )
 def add_recipient(slug: str, data: RecipientCreate, writer: WriteAccess, idem: IdempotencyKey) -> Response:
-    if (replay := idem.replay(writer)) is not None:
-        return replay
     recipient = service.add_recipient(writer, slug, data)
     location = f"/v1/letters/{slug}/recipients/{recipient.id}"
-    return idem.created(writer, _recipient_out(recipient, slug), location)
+    return idem.created(_recipient_out(recipient, slug), location)
 
 
 @router.get(
@@ -402,124 +399,116 @@ def remove_recipient(slug: str, recipient_id: Id, writer: AdminAccess) -> Respon
 # --- events, claims, sources ----------------------------------------------------------------
 
 
-@router.get(
-    "/{slug}/events",
-    operation_id="list_letter_events",
-    summary="A letter's events, by date",
-    response_model=Page[EventOut],
-    responses=responses(404, 422),
-)
-def list_events(
-    slug: str, request: Request, response: Response, session: ReadSession, page: Paging
-) -> Page[EventOut]:
-    items, cursor = service.list_parts(session, slug, Event, page)
-    set_link_header(request, response, cursor)
-    return Page[EventOut](items=[_event_out(e, slug) for e in items], next_cursor=cursor)
+@dataclass(frozen=True)
+class _PartRoutes(Generic[Part]):
+    """How one kind of a letter's parts is served: `/{slug}/{collection}` lists them (`GET`) and
+    adds one (`POST`), `/{slug}/{collection}/{<id_name>}` reads one. The three kinds share the
+    endpoints' code and differ only in these names, schemas and summaries."""
+
+    model: type[Part]
+    collection: str
+    id_name: str
+    create: type[EventCreate | ClaimCreate | SourceCreate]
+    item: type[Output]
+    operation_ids: tuple[str, str, str]  # list, add, get
+    summaries: tuple[str, str, str]
+    with_letter: Callable[[Part, str], Output] | None = None  # an item that names its letter
+
+    def out(self, row: Part, slug: str) -> Output:
+        return self.with_letter(row, slug) if self.with_letter else self.item.model_validate(row)
+
+    def include(self, router: APIRouter) -> None:
+        list_id, add_id, get_id = self.operation_ids
+        list_summary, add_summary, get_summary = self.summaries
+
+        def list_parts(slug: str, session: ReadSession, pager: Paged) -> Response:
+            return pager.respond(
+                session,
+                self.item,
+                lambda s, page: service.list_parts(s, slug, self.model, page),
+                lambda row: self.out(row, slug),
+            )
+
+        def add_part(
+            slug: str,
+            data: EventCreate | ClaimCreate | SourceCreate,
+            writer: WriteAccess,
+            idem: IdempotencyKey,
+        ) -> Response:
+            row = service.add_part(writer, slug, self.model, data)
+            return idem.created(self.out(row, slug), f"/v1/letters/{slug}/{self.collection}/{row.id}")
+
+        def get_part(slug: str, part_id: int, session: ReadSession) -> Output:
+            return self.out(service.get_part(session, slug, self.model, part_id), slug)
+
+        # The body's schema and the id's name are this kind's: FastAPI reads them from the
+        # annotations (strings resolved in this module, or the objects set here).
+        add_part.__annotations__["data"] = self.create
+        get_part.__annotations__["part_id"] = Annotated[int, Path(alias=self.id_name)]
+        base = f"/{{slug}}/{self.collection}"
+        router.add_api_route(
+            base,
+            list_parts,
+            methods=["GET"],
+            operation_id=list_id,
+            summary=list_summary,
+            response_model=Page[self.item],  # type: ignore[name-defined]
+            responses=responses(404, 422),
+        )
+        router.add_api_route(
+            base,
+            add_part,
+            methods=["POST"],
+            operation_id=add_id,
+            summary=add_summary,
+            status_code=status.HTTP_201_CREATED,
+            response_model=self.item,
+            responses=responses(401, 403, 404, 422),
+        )
+        router.add_api_route(
+            f"{base}/{{{self.id_name}}}",
+            get_part,
+            methods=["GET"],
+            operation_id=get_id,
+            summary=get_summary,
+            response_model=self.item,
+            responses=responses(404, 422),
+        )
 
 
-@router.post(
-    "/{slug}/events",
-    operation_id="add_letter_event",
-    summary="Add an event: published, delivered, response, debated, other",
-    status_code=status.HTTP_201_CREATED,
-    response_model=EventOut,
-    responses=responses(401, 403, 404, 422),
-)
-def add_event(slug: str, data: EventCreate, writer: WriteAccess, idem: IdempotencyKey) -> Response:
-    if (replay := idem.replay(writer)) is not None:
-        return replay
-    event = service.add_part(writer, slug, Event, data)
-    return idem.created(writer, _event_out(event, slug), f"/v1/letters/{slug}/events/{event.id}")
-
-
-@router.get(
-    "/{slug}/events/{event_id}",
-    operation_id="get_letter_event",
-    summary="One event of a letter",
-    response_model=EventOut,
-    responses=responses(404, 422),
-)
-def get_event(slug: str, event_id: int, session: ReadSession) -> EventOut:
-    return _event_out(service.get_part(session, slug, Event, event_id), slug)
-
-
-@router.get(
-    "/{slug}/claims",
-    operation_id="list_claims",
-    summary="Every count reported for a letter, with its wording and source",
-    response_model=Page[ClaimOut],
-    responses=responses(404, 422),
-)
-def list_claims(
-    slug: str, request: Request, response: Response, session: ReadSession, page: Paging
-) -> Page[ClaimOut]:
-    items, cursor = service.list_parts(session, slug, Claim, page)
-    set_link_header(request, response, cursor)
-    return Page[ClaimOut](items=[ClaimOut.model_validate(c) for c in items], next_cursor=cursor)
-
-
-@router.post(
-    "/{slug}/claims",
-    operation_id="add_claim",
-    summary="Add a reported count",
-    status_code=status.HTTP_201_CREATED,
-    response_model=ClaimOut,
-    responses=responses(401, 403, 404, 422),
-)
-def add_claim(slug: str, data: ClaimCreate, writer: WriteAccess, idem: IdempotencyKey) -> Response:
-    if (replay := idem.replay(writer)) is not None:
-        return replay
-    claim = service.add_part(writer, slug, Claim, data)
-    return idem.created(writer, ClaimOut.model_validate(claim), f"/v1/letters/{slug}/claims/{claim.id}")
-
-
-@router.get(
-    "/{slug}/claims/{claim_id}",
-    operation_id="get_claim",
-    summary="One reported count",
-    response_model=ClaimOut,
-    responses=responses(404, 422),
-)
-def get_claim(slug: str, claim_id: int, session: ReadSession) -> ClaimOut:
-    return ClaimOut.model_validate(service.get_part(session, slug, Claim, claim_id))
-
-
-@router.get(
-    "/{slug}/sources",
-    operation_id="list_sources",
-    summary="A letter's sources",
-    response_model=Page[SourceOut],
-    responses=responses(404, 422),
-)
-def list_sources(
-    slug: str, request: Request, response: Response, session: ReadSession, page: Paging
-) -> Page[SourceOut]:
-    items, cursor = service.list_parts(session, slug, Source, page)
-    set_link_header(request, response, cursor)
-    return Page[SourceOut](items=[SourceOut.model_validate(s) for s in items], next_cursor=cursor)
-
-
-@router.post(
-    "/{slug}/sources",
-    operation_id="add_source",
-    summary="Add a source (a URL with a label)",
-    status_code=status.HTTP_201_CREATED,
-    response_model=SourceOut,
-    responses=responses(401, 403, 404, 422),
-)
-def add_source(slug: str, data: SourceCreate, writer: WriteAccess, idem: IdempotencyKey) -> Response:
-    if (replay := idem.replay(writer)) is not None:
-        return replay
-    source = service.add_part(writer, slug, Source, data)
-    return idem.created(writer, SourceOut.model_validate(source), f"/v1/letters/{slug}/sources/{source.id}")
-
-
-@router.get(
-    "/{slug}/sources/{source_id}",
-    operation_id="get_source",
-    summary="One source of a letter",
-    response_model=SourceOut,
-    responses=responses(404, 422),
-)
-def get_source(slug: str, source_id: int, session: ReadSession) -> SourceOut:
-    return SourceOut.model_validate(service.get_part(session, slug, Source, source_id))
+_PartRoutes(
+    model=Event,
+    collection="events",
+    id_name="event_id",
+    create=EventCreate,
+    item=EventOut,
+    with_letter=_event_out,
+    operation_ids=("list_letter_events", "add_letter_event", "get_letter_event"),
+    summaries=(
+        "A letter's events, by date",
+        "Add an event: published, delivered, response, debated, other",
+        "One event of a letter",
+    ),
+).include(router)
+_PartRoutes(
+    model=Claim,
+    collection="claims",
+    id_name="claim_id",
+    create=ClaimCreate,
+    item=ClaimOut,
+    operation_ids=("list_claims", "add_claim", "get_claim"),
+    summaries=(
+        "Every count reported for a letter, with its wording and source",
+        "Add a reported count",
+        "One reported count",
+    ),
+).include(router)
+_PartRoutes(
+    model=Source,
+    collection="sources",
+    id_name="source_id",
+    create=SourceCreate,
+    item=SourceOut,
+    operation_ids=("list_sources", "add_source", "get_source"),
+    summaries=("A letter's sources", "Add a source (a URL with a label)", "One source of a letter"),
+).include(router)

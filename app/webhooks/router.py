@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Request, Response, status
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Request, Response, status
 
 from app.auth import AdminAccess
 from app.errors import responses
-from app.idempotency import IdempotencyKey
+from app.idempotency import AdminIdempotencyKey
 from app.models import Webhook
-from app.pagination import Page, PageParams, page_params, set_link_header
+from app.pagination import Page, Paged
 from app.webhooks import service
 from app.webhooks.schemas import (
     DeliveryOut,
@@ -23,7 +20,6 @@ from app.webhooks.schemas import (
 )
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
-Paging = Annotated[PageParams, Depends(page_params)]
 
 
 def _out(request: Request, webhook: Webhook) -> WebhookOut:
@@ -46,13 +42,11 @@ def _allow_private(request: Request) -> bool:
     responses=responses(401, 403, 422),
 )
 def create_webhook(
-    request: Request, data: WebhookCreate, writer: AdminAccess, idem: IdempotencyKey
+    request: Request, data: WebhookCreate, writer: AdminAccess, idem: AdminIdempotencyKey
 ) -> Response:
-    if (replay := idem.replay(writer)) is not None:
-        return replay
     webhook = service.create_webhook(writer, data, _allow_private(request))
     out = WebhookCreated(**_out(request, webhook).model_dump(), secret=webhook.secret)
-    return idem.created(writer, out, f"/v1/webhooks/{webhook.id}")
+    return idem.created(out, f"/v1/webhooks/{webhook.id}")
 
 
 @router.get(
@@ -62,12 +56,8 @@ def create_webhook(
     response_model=Page[WebhookOut],
     responses=responses(401, 403, 422),
 )
-def list_webhooks(
-    request: Request, response: Response, writer: AdminAccess, page: Paging
-) -> Page[WebhookOut]:
-    items, cursor = service.list_webhooks(writer.session, page)
-    set_link_header(request, response, cursor)
-    return Page[WebhookOut](items=[_out(request, w) for w in items], next_cursor=cursor)
+def list_webhooks(request: Request, writer: AdminAccess, pager: Paged) -> Response:
+    return pager.respond(writer.session, WebhookOut, service.list_webhooks, lambda w: _out(request, w))
 
 
 @router.get(
@@ -112,13 +102,9 @@ def delete_webhook(webhook_id: int, writer: AdminAccess) -> Response:
     response_model=TestSent,
     responses=responses(401, 403, 404, 422),
 )
-def test_webhook(webhook_id: int, writer: AdminAccess, idem: IdempotencyKey) -> Response:
-    if (replay := idem.replay(writer)) is not None:
-        return replay
+def test_webhook(webhook_id: int, writer: AdminAccess, idem: AdminIdempotencyKey) -> Response:
     sent = TestSent(event_id=service.send_test(writer, webhook_id))
-    return idem.store(
-        writer, JSONResponse(sent.model_dump(mode="json"), status_code=status.HTTP_202_ACCEPTED)
-    )
+    return idem.answer(sent, status.HTTP_202_ACCEPTED)
 
 
 @router.get(
@@ -128,9 +114,7 @@ def test_webhook(webhook_id: int, writer: AdminAccess, idem: IdempotencyKey) -> 
     response_model=Page[DeliveryOut],
     responses=responses(401, 403, 404, 422),
 )
-def list_deliveries(
-    request: Request, response: Response, webhook_id: int, writer: AdminAccess, page: Paging
-) -> Page[DeliveryOut]:
-    items, cursor = service.list_deliveries(writer.session, webhook_id, page)
-    set_link_header(request, response, cursor)
-    return Page[DeliveryOut](items=[DeliveryOut.model_validate(d) for d in items], next_cursor=cursor)
+def list_deliveries(webhook_id: int, writer: AdminAccess, pager: Paged) -> Response:
+    return pager.respond(
+        writer.session, DeliveryOut, lambda s, page: service.list_deliveries(s, webhook_id, page)
+    )
