@@ -1,10 +1,11 @@
 """The service as people install it: the wheel built from this repository, with the locked
-dependencies, in a virtualenv of its own and run away from the source tree; and the lock files
-against pyproject.toml."""
+dependencies, in a virtualenv of its own and run away from the source tree; the lock files
+against pyproject.toml; and `./dev undersigned`, the CLI of the checkout's own virtualenv."""
 
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 import re
 import shutil
@@ -166,3 +167,20 @@ def test_the_lock_files_pin_what_pyproject_asks_for() -> None:
                 f"{lock.name} pins {name}=={pins[name]}, outside {requirement}: run ./dev lock"
             )
     assert {name: dev.get(name) for name in runtime} == runtime, "the two lock files disagree: run ./dev lock"
+
+
+@pytest.mark.slow
+def test_dev_runs_the_cli_of_the_checkout_where_it_is_called(tmp_path: Path) -> None:
+    """`./dev undersigned …` is the README's `undersigned …` for a checkout set up by ./dev: the
+    project's virtualenv, the caller's working directory (relative paths work), DATABASE_URL."""
+    stamp = ROOT / ".venv" / ".installed.sha256"
+    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + DEV_LOCK.read_bytes()).hexdigest()
+    if not stamp.exists() or stamp.read_text().strip() != wanted:
+        pytest.skip("./dev would install .venv first: run ./dev test, which does")
+    env = _clean_env(DATABASE_URL=f"sqlite:///{tmp_path / 'dev.db'}")
+    dev = ROOT / "dev"
+    created = _run(dev, "undersigned", "keys", "create", "--name", "from-dev", cwd=tmp_path, env=env)
+    assert re.fullmatch(r"us_\S{20,}", created.strip().splitlines()[-1]), created
+    assert "from-dev" in _run(dev, "undersigned", "keys", "list", cwd=tmp_path, env=env)
+    _run(dev, "undersigned", "export", "dump", cwd=tmp_path, env=env)  # into the caller's folder
+    assert (tmp_path / "dump" / "letters.csv").is_file()
