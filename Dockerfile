@@ -1,6 +1,16 @@
 # Undersigned: the same `undersigned serve` as ./dev serve, without the demo data.
 # SQLite in the /data volume by default; set DATABASE_URL=postgresql://USER:PASSWORD@HOST/DB for
 # PostgreSQL. The schema is brought to the newest migration at start.
+
+# The wheel, built from the source; it carries the migrations (pyproject.toml, docs/install.md).
+FROM python:3.11-slim AS wheel
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /src
+COPY pyproject.toml README.md alembic.ini ./
+COPY migrations ./migrations
+COPY app ./app
+RUN pip wheel --no-deps --wheel-dir /wheels .
+
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -11,20 +21,18 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 RUN groupadd --system undersigned \
     && useradd --system --gid undersigned --home-dir /srv/undersigned --shell /usr/sbin/nologin undersigned \
-    && mkdir -p /data \
-    && chown undersigned:undersigned /data
+    && mkdir -p /data /srv/undersigned \
+    && chown undersigned:undersigned /data /srv/undersigned
 
 WORKDIR /srv/undersigned
 
-# Dependencies first, so a change to the code alone reuses this layer.
-COPY pyproject.toml README.md ./
-RUN mkdir -p app && touch app/__init__.py && pip install . && pip uninstall -y undersigned && rm -rf app build *.egg-info
+# The locked dependencies first, exactly the versions tested: a change to the code alone reuses
+# this layer.
+COPY requirements.lock /tmp/requirements.lock
+RUN pip install --require-hashes -r /tmp/requirements.lock && rm /tmp/requirements.lock
 
-# Editable: app/migrate.py finds migrations/ and alembic.ini next to the package.
-COPY alembic.ini ./
-COPY migrations ./migrations
-COPY app ./app
-RUN pip install --no-deps -e . && chown -R undersigned:undersigned /srv/undersigned
+COPY --from=wheel /wheels /tmp/wheels
+RUN pip install --no-deps /tmp/wheels/*.whl && rm -rf /tmp/wheels && pip check
 
 USER undersigned
 VOLUME ["/data"]

@@ -1,5 +1,9 @@
 """Alembic, driven from the code: the CLI's `db upgrade`, `serve`, `demo` and `/readyz` use it.
-The migrations in `migrations/` are the only way the schema is made."""
+The migrations in `migrations/` are the only way the schema is made.
+
+A source checkout (and an editable install) keeps `migrations/` and `alembic.ini` beside the `app`
+package; the wheel carries them inside it, as `app/migrations` and `app/alembic.ini` (see
+`[tool.hatch.build.targets.wheel.force-include]` in pyproject.toml)."""
 
 from __future__ import annotations
 
@@ -13,13 +17,28 @@ from sqlalchemy import Engine
 
 from app.config import driver_url
 
-ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = Path(__file__).resolve().parent
+
+
+def migrations_home() -> Path:
+    """The folder holding `migrations/` and `alembic.ini`: the package's own copy first (an
+    installed wheel), then the checkout around the package."""
+    for home in (PACKAGE, PACKAGE.parent):
+        if (home / "migrations" / "env.py").is_file() and (home / "alembic.ini").is_file():
+            return home
+    raise RuntimeError(
+        f"no migrations found in {PACKAGE} or {PACKAGE.parent}: build the wheel with pyproject.toml's "
+        "build backend, or run from a source checkout"
+    )
 
 
 def alembic_config(database_url: str) -> Config:
-    ini = ROOT / "alembic.ini"
-    config = Config(str(ini)) if ini.exists() else Config()
-    config.set_main_option("script_location", str(ROOT / "migrations"))
+    home = migrations_home()
+    config = Config(str(home / "alembic.ini"))
+    config.set_main_option("script_location", str(home / "migrations"))
+    # alembic.ini puts the working directory on sys.path for the `alembic` command; here `app` is
+    # imported already, and a service must not import from wherever it was started.
+    config.set_main_option("prepend_sys_path", "")
     config.set_main_option(
         "sqlalchemy.url", driver_url(database_url).render_as_string(hide_password=False).replace("%", "%%")
     )

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from app.config import Settings
 from app.db import Database, create_engine_for
 from app.main import create_app
 from app.models import ApiKey
+from tests.waiting import wait_for
 
 
 def free_port() -> int:
@@ -57,11 +57,13 @@ def live_server(database_url: str, **settings: object) -> Iterator[Live]:
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
+
+    def started() -> bool:
+        if not thread.is_alive():
+            raise RuntimeError("uvicorn stopped before it started")
+        return server.started
+
+    wait_for(started, "uvicorn to start", timeout=20)
     try:
         yield Live(base_url=f"http://127.0.0.1:{port}", key=key, database=database)
     finally:

@@ -7,7 +7,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from app.demo.loader import DEMO_LETTER_SLUGS
 from app.main import create_app
 from app.migrate import current_revision, head_revision
 from app.models import Actor, ApiKey, ChangeRecord, Letter, Membership, Signature
+from tests.waiting import answers, wait_for
 
 runner = CliRunner()
 
@@ -157,16 +157,7 @@ def test_serve_with_demo_answers_over_a_real_socket(fresh_database_url: str) -> 
     server = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert server.poll() is None, (server.stdout.read() if server.stdout else b"").decode()
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the server did not become ready"
-            time.sleep(0.2)
+        wait_for(answers(f"{base}/readyz", server), "the server to be ready")
         letter = httpx.get(f"{base}/v1/letters/global-call-un-monitoring-china-2020", timeout=5).json()
         assert letter["claimed_signatory_count"] == 321 and letter["recorded_signatory_count"] == 12
     finally:

@@ -8,26 +8,27 @@ import os
 import random
 import shutil
 import signal
+import sqlite3
 import string
 import subprocess
 import sys
 import threading
-import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import create_engine, func, make_url, select, text
 from sqlalchemy.orm import Session
 
 from app import migrate, rollups
 from app.auth import hash_key, new_key
-from app.config import Settings
+from app.config import Settings, driver_url
 from app.db import Database, create_engine_for
 from app.models import Actor, ApiKey, Letter, Signature
 from tests.live import Live, free_port, live_server
+from tests.waiting import answers, wait_for
 
 WRITERS = 8
 
@@ -122,6 +123,30 @@ def _server_command() -> list[str]:
     return [exe, "serve", "--host", "127.0.0.1"]
 
 
+def writing(database_url: str) -> bool:
+    """Another process is in a write transaction that has not committed."""
+    if database_url.startswith("sqlite"):
+        # Ask for SQLite's one write lock without waiting: refused while a writer holds it.
+        probe = sqlite3.connect(make_url(database_url).database or "", timeout=0, isolation_level=None)
+        try:
+            probe.execute("BEGIN IMMEDIATE")
+            probe.execute("ROLLBACK")
+            return False
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc):
+                raise
+            return True
+        finally:
+            probe.close()
+    engine = create_engine(driver_url(database_url))
+    try:
+        with engine.connect() as conn:  # a transaction id is given at its first write
+            activity = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            return bool(conn.scalar(text(f"{activity} AND backend_xid IS NOT NULL")))
+    finally:
+        engine.dispose()
+
+
 def test_sigkill_in_the_middle_of_an_import_leaves_all_or_nothing(
     fresh_database_url: str, tmp_path: Path
 ) -> None:
@@ -140,16 +165,10 @@ def test_sigkill_in_the_middle_of_an_import_leaves_all_or_nothing(
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+        wait_for(answers(base + "/healthz", proc), "the server to start")
         csv = "name,kind\n" + "".join(f"Killed import row {i:05d},organisation\n" for i in range(30_000))
         sent = threading.Event()
-        answers: list[int] = []
+        statuses: list[int] = []
 
         def send() -> None:
             sent.set()
@@ -160,14 +179,14 @@ def test_sigkill_in_the_middle_of_an_import_leaves_all_or_nothing(
                     timeout=60,
                     headers={"Content-Type": "text/csv", "Authorization": f"Bearer {key}"},
                 )
-                answers.append(r.status_code)
+                statuses.append(r.status_code)
             except httpx.HTTPError:
                 pass  # the server dies under it: that is the point
 
         thread = threading.Thread(target=send)
         thread.start()
         sent.wait()
-        time.sleep(0.6)  # parsing and matching are under way; the transaction is not committed
+        wait_for(lambda: writing(fresh_database_url), "the import to write", timeout=30)
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(10)
         thread.join(30)
@@ -180,7 +199,7 @@ def test_sigkill_in_the_middle_of_an_import_leaves_all_or_nothing(
         signatures = int(s.scalar(select(func.count()).where(Signature.letter_id == letter_id)) or 0)
         actors = int(s.scalar(select(func.count()).select_from(Actor)) or 0)
     database.dispose()
-    assert answers == [], "the server was killed while the import was in flight"
+    assert statuses == [], "the server was killed while the import was in flight"
     assert (signatures, actors) in {(0, 0), (30_000, 30_000)}, (signatures, actors)
 
 

@@ -16,6 +16,7 @@ from sqlalchemy import Engine, text
 from app.config import Settings
 from app.db import WRITE_OPTION, Database, ReadSession, create_engine_for, session_scope, writer_gate
 from app.main import create_app
+from tests.waiting import wait_for
 
 
 def test_connection_settings(engine: Engine, backend: str) -> None:
@@ -148,10 +149,17 @@ def test_concurrent_reads_share_a_query_but_never_one_that_began_before_them(
         conn.execute(text("CREATE SEQUENCE probe_runs"))
     sql = "SELECT v, nextval('probe_runs') FROM probe, pg_sleep(%s)"
 
+    def first_query_sleeps() -> bool:
+        """In pg_sleep: the statement's snapshot was taken before it got there."""
+        with database.engine.connect() as conn:
+            activity = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            return bool(conn.execute(text(f"{activity} AND wait_event = 'PgSleep'")).scalar())
+
     async def scenario() -> tuple[object, list[object], list[BaseException | object]]:
         try:
             first = asyncio.create_task(database.fetch_one(sql, (0.4,)))
-            await asyncio.sleep(0.2)  # the first query is running: its snapshot is taken
+            # In a thread: the loop must go on running the first query meanwhile.
+            await asyncio.to_thread(wait_for, first_query_sleeps, "the first query to run", 10)
             with database.engine.begin() as conn:
                 conn.execute(text("UPDATE probe SET v = 2"))
             later = await asyncio.gather(*(database.fetch_one(sql, (0.4,)) for _ in range(8)))

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
@@ -31,14 +31,7 @@ from app.models import Letter
 from tests import builders as b
 from tests.live import Live, free_port, live_server
 from tests.test_stream import events, gauge, next_counts, seed
-
-
-def wait_for(condition: Callable[[], bool], seconds: float = 10, what: str = "the condition") -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
+from tests.waiting import wait_for
 
 
 @dataclass
@@ -89,7 +82,7 @@ def serve_process(
                 except httpx.HTTPError:
                     return False
 
-            wait_for(up, 60, "serve to start")
+            wait_for(up, "serve to start")
             yield running
         finally:
             if process.poll() is None:
@@ -211,7 +204,7 @@ def test_a_change_made_while_the_listening_connection_is_down_still_arrives(
         ):
             stream = events(r.iter_lines())
             assert next_counts(stream)["recorded"] == 1
-            wait_for(lambda: len(listeners(fresh_database_url)) == 1, what="the watcher to LISTEN")
+            wait_for(lambda: len(listeners(fresh_database_url)) == 1, "the watcher to LISTEN", timeout=10)
             (first,) = listeners(fresh_database_url)
             terminate(fresh_database_url, first)
             sign_directly(live, "mps", "Written While Deaf")  # its NOTIFY reaches nobody
@@ -219,7 +212,7 @@ def test_a_change_made_while_the_listening_connection_is_down_still_arrives(
             assert next_counts(stream)["recorded"] == 2  # the fallback poll, or the resync
             assert time.monotonic() - written < 3
             # Listening again (a new connection), and changes come through it.
-            wait_for(lambda: listeners(fresh_database_url) not in ([], [first]), what="a new LISTEN")
+            wait_for(lambda: listeners(fresh_database_url) not in ([], [first]), "a new LISTEN", timeout=10)
             sign_directly(live, "mps", "Heard Again")
             assert next_counts(stream)["recorded"] == 3
 
@@ -251,7 +244,7 @@ def test_a_reader_that_never_reads_holds_up_no_one_and_is_dropped(fresh_database
                 with reader.stream("GET", "/v1/letters/big/counts/stream") as r:
                     stream = events(r.iter_lines())
                     assert next_counts(stream)["recorded"] == 150
-                    wait_for(lambda: gauge(writer) == before + 2, what="both streams open")
+                    wait_for(lambda: gauge(writer) == before + 2, "both streams open", timeout=10)
                     for n, actor in enumerate(waiting, start=151):
                         posted = time.monotonic()
                         assert (
@@ -305,8 +298,10 @@ def test_many_idle_streams_cost_the_database_almost_nothing(backend: str, fresh_
             engine = create_engine(driver_url(fresh_database_url), isolation_level="AUTOCOMMIT")
             stats = text("SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()")
             with engine.connect() as conn:
-                # A backend reports its transactions when it goes idle, up to 10 s late: wait until
-                # the setup's are in, so that the window counts only what idle streams cost.
+                # Fixed waits on purpose. A backend reports its transactions when it goes idle, up to
+                # 10 s late, and no query shows what it has yet to report: wait that long so that the
+                # setup's are in and the window counts only what idle streams cost. The window
+                # itself is the measurement: what the streams cost over so many seconds.
                 time.sleep(11)
                 start = conn.execute(stats).scalar_one()
                 time.sleep(seconds)

@@ -7,11 +7,10 @@ import csv
 import io
 import json
 import threading
-import time
 from datetime import date, timedelta
 
 from fastapi.testclient import TestClient
-from sqlalchemy import Connection, event, select
+from sqlalchemy import Connection, event, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from app import migrate
@@ -23,6 +22,7 @@ from app.letters import service
 from app.letters.schemas import SignatureCreate
 from app.models import Actor, ChangeRecord, Letter, Signature
 from tests import builders as b
+from tests.waiting import wait_for
 
 EXPORT_COLUMNS = [
     "actor_id",
@@ -389,9 +389,20 @@ def test_concurrent_duplicate_signatures_are_one_409(fresh_database_url: str) ->
             except BaseException as exc:
                 outcome.append(exc)
 
+        # The second writer must be waiting on the first when it commits.
+        checked_out = threading.Event()
+        event.listen(database.engine.pool, "checkout", lambda *_: checked_out.set())
+
+        def second_waits() -> bool:
+            if fresh_database_url.startswith("sqlite"):
+                return checked_out.is_set()  # its BEGIN IMMEDIATE, next, waits for the first's write lock
+            with database.engine.connect() as conn:  # its insert waits on the first's unique key
+                activity = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                return bool(conn.scalar(text(f"{activity} AND wait_event_type = 'Lock'")))
+
         thread = threading.Thread(target=second)
         thread.start()
-        time.sleep(0.5)  # the second writer is now waiting on the first
+        wait_for(second_waits, "the second writer to wait on the first", timeout=10)
         first.commit()
         first.close()
         thread.join(30)

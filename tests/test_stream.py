@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from tests import builders as b
 from tests.live import Live, live_server
+from tests.waiting import wait_for
 
 
 def events(lines: Iterator[str]) -> Iterator[tuple[str, str]]:
@@ -128,10 +129,7 @@ def test_open_streams_are_capped_per_process(fresh_database_url: str) -> None:
                 assert full.headers["content-type"] == "application/problem+json"
                 assert full.headers["retry-after"] == "10"
             # Closed by the client: the server notices and gives the slots back.
-            deadline = time.monotonic() + 5
-            while gauge(c) != before and time.monotonic() < deadline:
-                time.sleep(0.1)
-            assert gauge(c) == before
+            wait_for(lambda: gauge(c) == before, "the closed streams' slots to come back", timeout=5)
             with c.stream("GET", "/v1/letters/mps/counts/stream") as again:
                 assert again.status_code == 200
                 assert next_counts(events(again.iter_lines()))["recorded"] == 2

@@ -28,7 +28,8 @@ from app.webhooks import signing
 from app.webhooks.targets import TargetRefused, check_target
 from app.webhooks.worker import backoff
 from tests.live import free_port, live_server
-from tests.receiver import Receiver, wait_for
+from tests.receiver import Receiver
+from tests.waiting import answers, wait_for
 
 
 def test_create_answers_the_secret_once_and_needs_admin(client: TestClient, admin: TestClient) -> None:
@@ -196,15 +197,8 @@ def _serve(database_url: str, port: int) -> subprocess.Popen[bytes]:
     }
     command = [sys.executable, "-c", "from app.cli import main; main()", "serve", "--port", str(port)]
     server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_for(lambda: _ready(f"http://127.0.0.1:{port}"), "the server", timeout=60)
+    wait_for(answers(f"http://127.0.0.1:{port}/readyz", server), "the server")
     return server
-
-
-def _ready(base: str) -> bool:
-    try:
-        return httpx.get(f"{base}/readyz", timeout=2).status_code == 200
-    except httpx.TransportError:
-        return False
 
 
 def test_a_server_killed_mid_delivery_delivers_again_on_restart(

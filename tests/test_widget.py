@@ -4,7 +4,6 @@ in an iframe; and the real thing in headless Chromium at 320 and 1280 px against
 from __future__ import annotations
 
 import re
-import time
 from datetime import date
 from typing import Any
 from urllib.parse import urlsplit
@@ -172,21 +171,25 @@ def test_widget_goes_live_in_chromium(browser: Any, fresh_database_url: str) -> 
             late_id = late.id
         context = browser.new_context(viewport={"width": 480, "height": 400})
         page = context.new_page()
+        # Count the widget's draws: the stream's events redraw the bar (the page comes drawn).
+        page.add_init_script(
+            "window.draws = 0; document.addEventListener('DOMContentLoaded', () => new MutationObserver("
+            "() => { window.draws += 1; }).observe(document.getElementById('u-bar'), {childList: true}));"
+        )
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         try:
             with page.expect_request(lambda r: r.url.endswith("/counts/stream"), timeout=10_000):
                 page.goto(f"{live.base_url}/embed/letters/mps", wait_until="load")
+            page.wait_for_function("() => window.draws > 0", timeout=10_000)  # the stream's first event
             assert page.inner_text("#u-recorded") == "9"
-            time.sleep(0.5)  # the stream's first event has been drawn
             with live.client() as api:
                 r = api.post("/v1/letters/mps/signatures", json={"actor_id": late_id})
                 assert r.status_code == 201, r.text
-            deadline = time.monotonic() + 10
-            while page.inner_text("#u-recorded") != "10" and time.monotonic() < deadline:
-                page.wait_for_timeout(100)
-            assert page.inner_text("#u-recorded") == "10"
+            page.wait_for_function(
+                "() => document.getElementById('u-recorded').textContent === '10'", timeout=10_000
+            )
             assert "130 claimed · 10 recorded here" in page.inner_text("#u-claim")
             assert "Other 2" in page.inner_text("#u-legend")
         finally:
