@@ -1,6 +1,6 @@
-"""What every analytic shares: lookups, the "membership valid on a day" rule, breakdowns of a
-set of (actor, day) rows computed by one GROUP BY, and date buckets that agree on SQLite and
-PostgreSQL."""
+"""What every analytic shares: lookups, breakdowns of a set of (actor, day) rows computed by
+one GROUP BY (by the seat held that day: `app.seats`), and date buckets that agree on SQLite
+and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from datetime import date, timedelta
 from typing import Any, Literal, TypeVar
 
-from sqlalchemy import Date, DateTime, and_, cast, func, literal_column, or_, select, type_coerce
+from sqlalchemy import Date, DateTime, cast, func, literal_column, select, type_coerce
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import Subquery
@@ -20,6 +20,7 @@ from app.config import get_settings
 from app.db import is_sqlite
 from app.errors import Invalid, NotFound
 from app.models import Actor, Body, Campaign, Letter, Membership, Party
+from app.seats import held_on, seats_in
 
 Interval = Literal["day", "week", "month"]
 E = TypeVar("E", bound=Entry)
@@ -60,29 +61,6 @@ def campaign_letters(session: Session, campaign: Campaign) -> list[Letter]:
     return list(session.scalars(select(Letter).where(Letter.campaign_id == campaign.id).order_by(Letter.id)))
 
 
-def valid_on(membership: Any, day: Any) -> ColumnElement[bool]:
-    """A membership is valid on a day when it started on or before it and has not ended before it."""
-    return and_(membership.start_date <= day, or_(membership.end_date.is_(None), membership.end_date >= day))
-
-
-def chosen_membership(actor_id: Any, day: Any) -> ColumnElement[Any]:
-    """The id of the one membership an actor is counted under on `day` (correlated scalar subquery).
-
-    Memberships are dated: the one valid that day counts. If several are valid on the same day
-    (overlapping seats, or a switch recorded with the old seat ending on the day the new one
-    starts), the latest-starting one wins, then the lowest id — so each signature is counted
-    once in each breakdown and every breakdown sums to the total."""
-    m = aliased(Membership)
-    return (
-        select(m.id)
-        .where(m.actor_id == actor_id, valid_on(m, day))
-        .order_by(m.start_date.desc(), m.id.asc())
-        .limit(1)
-        .correlate_except(m)
-        .scalar_subquery()
-    )
-
-
 # --- breakdowns ------------------------------------------------------------------------------
 
 
@@ -94,13 +72,9 @@ def sort_entries(entries: Iterable[E]) -> list[E]:
 def grouped_rows(session: Session, rows: Subquery, sums: tuple[str, ...] = ()) -> list[Any]:
     """One GROUP BY over `rows` (columns `actor_id`, `day`, and the integer columns named in
     `sums`, summed per group): counts per combination of kind, country, org_type and the body
-    and party of the membership valid on `day`. The result has one row per combination present
-    (a handful), never one per signature."""
-    picked = select(
-        rows.c.actor_id,
-        chosen_membership(rows.c.actor_id, rows.c.day).label("membership_id"),
-        *(rows.c[name] for name in sums),
-    ).subquery("picked")
+    and party of the seat held on `day` (`app.seats`). The result has one row per combination
+    present (a handful), never one per signature."""
+    seat = aliased(Membership)
     stmt = (
         select(
             Actor.kind,
@@ -111,13 +85,13 @@ def grouped_rows(session: Session, rows: Subquery, sums: tuple[str, ...] = ()) -
             Party.slug.label("party_slug"),
             Party.name.label("party_name"),
             func.count().label("n"),
-            *(func.sum(picked.c[name]).label(name) for name in sums),
+            *(func.sum(rows.c[name]).label(name) for name in sums),
         )
-        .select_from(picked)
-        .join(Actor, Actor.id == picked.c.actor_id)
-        .outerjoin(Membership, Membership.id == picked.c.membership_id)
-        .outerjoin(Body, Body.id == Membership.body_id)
-        .outerjoin(Party, Party.id == Membership.party_id)
+        .select_from(rows)
+        .join(Actor, Actor.id == rows.c.actor_id)
+        .outerjoin(seat, held_on(seat, rows.c.actor_id, rows.c.day))
+        .outerjoin(Body, Body.id == seat.body_id)
+        .outerjoin(Party, Party.id == seat.party_id)
         .group_by(Actor.kind, Actor.country, Actor.org_type, Body.slug, Body.name, Party.slug, Party.name)
     )
     return list(session.execute(stmt).all())
@@ -161,16 +135,8 @@ def breakdowns(groups: list[Any]) -> Breakdowns:
 
 
 def seats_on(session: Session, body_slugs: list[str], day: date) -> dict[str, int]:
-    """Seats held in each body on `day`: distinct actors with a membership valid that day."""
-    if not body_slugs:
-        return {}
-    stmt = (
-        select(Body.slug, func.count(func.distinct(Membership.actor_id)))
-        .join(Membership, Membership.body_id == Body.id)
-        .where(Body.slug.in_(body_slugs), valid_on(Membership, day))
-        .group_by(Body.slug)
-    )
-    return {str(slug): int(n) for slug, n in session.execute(stmt).all()}
+    """Seats of each body on `day`, by slug (`app.seats.seats_in`)."""
+    return {str(slug): n for slug, n in seats_in(session, Body.slug, body_slugs, day).items()}
 
 
 # --- date buckets ----------------------------------------------------------------------------

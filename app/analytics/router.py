@@ -98,8 +98,9 @@ def _point_rows(points: Iterable[Point], *prefix: Any) -> list[list[Any]]:
     description=(
         "`recorded` counts signatures made on or before `as_of` (default: today) and not withdrawn "
         "on or before it; `withdrawn` those withdrawn by then. Breakdowns are over the recorded "
-        "signatures, by body and party as of each signature's day (the membership valid that day; "
-        "if several are, the latest-starting one); each is sorted by count, then key (null last), "
+        "signatures, by body and party of the seat held on each signature's day (of the memberships "
+        "valid that day, the latest-starting, then the first recorded; body and party from that one); "
+        "each is sorted by count, then key (null last), "
         "and sums to `recorded`. `share_of_body` = count / seats held in the body on the letter's "
         "publication date (or `as_of` when it has none). CSV columns: "
         "breakdown,key,label,count,share_of_body."

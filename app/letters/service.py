@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, NamedTuple, TypeVar
 
-from sqlalchemy import ColumnElement, Date, Select, and_, delete, exists, func, literal, or_, select
+from sqlalchemy import Date, Select, delete, exists, func, literal, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, object_session, selectinload, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 
-from app import pairs, rollups
+from app import pairs, rollups, seats
 from app.actors.identity import redirect_of
 from app.actors.service import get_actor, resolve_inline_actor
 from app.auth import Writer
@@ -253,14 +253,6 @@ class SignatureFilters:
     include_withdrawn: bool = True
 
 
-def _valid_on_signing_day() -> ColumnElement[bool]:
-    return and_(
-        Membership.actor_id == Signature.actor_id,
-        Membership.start_date <= Signature.signed_on,
-        or_(Membership.end_date.is_(None), Membership.end_date >= Signature.signed_on),
-    )
-
-
 def _filtered(stmt: Select[Any], filters: SignatureFilters) -> Select[Any]:
     if filters.kind is not None:
         stmt = stmt.where(Actor.kind == filters.kind)
@@ -268,18 +260,26 @@ def _filtered(stmt: Select[Any], filters: SignatureFilters) -> Select[Any]:
         stmt = stmt.where(Actor.country == filters.country)
     if filters.org_type is not None:
         stmt = stmt.where(Actor.org_type == filters.org_type)
-    if filters.party is not None or filters.body is not None:
-        seat = select(Membership.id).where(_valid_on_signing_day())
-        if filters.body is not None:
-            seat = seat.join(Body, Body.id == Membership.body_id).where(Body.slug == filters.body)
-        if filters.party is not None:
-            seat = seat.join(Party, Party.id == Membership.party_id).where(Party.slug == filters.party)
-        stmt = stmt.where(seat.exists())
+    if filters.party is not None or filters.body is not None:  # (the seat it is counted under)
+        stmt = stmt.where(
+            seats.seated(
+                Signature.actor_id,
+                Signature.signed_on,
+                body_id=None if filters.body is None else _id_of(Body, filters.body),
+                party_id=None if filters.party is None else _id_of(Party, filters.party),
+            )
+        )
     if filters.status is not None:
         stmt = stmt.where(Signature.status == filters.status)
     if not filters.include_withdrawn:
         stmt = stmt.where(Signature.withdrawn_on.is_(None))
     return stmt
+
+
+def _id_of(model: type[Body] | type[Party], slug: str) -> Any:
+    """The id of the body or party with `slug`, as a scalar subquery (NULL, matching nothing,
+    when there is none)."""
+    return select(model.id).where(model.slug == slug).scalar_subquery()
 
 
 def _signature_query() -> Select[Signature]:
@@ -524,7 +524,8 @@ def withdraw_signature(writer: Writer, slug: str, actor_id: int, on: date | None
 
 
 class SignatureRow(NamedTuple):
-    """One signature as exported: the actor flattened, body and party as of the signing day.
+    """One signature as exported: the actor flattened, body and party of the seat held on the
+    signing day (`app.seats`: both from the one membership that counts).
     A tuple, so that the exports write it as it is."""
 
     actor_id: int
@@ -546,19 +547,6 @@ class SignatureRow(NamedTuple):
 EXPORT_COLUMNS = SignatureRow._fields
 
 
-def _seat_slug(column: Any, model: type[Body] | type[Party], fk: Any) -> Any:
-    """The slug of the body or party of the membership valid on the signing day (the latest)."""
-    return (
-        select(column)
-        .select_from(Membership)
-        .join(model, model.id == fk)
-        .where(_valid_on_signing_day())
-        .order_by(Membership.start_date.desc(), Membership.id.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
-
-
 def export_signatures(
     sessions: sessionmaker[Session], letter_id: int, filters: SignatureFilters, *, batch: int = EXPORT_BATCH
 ) -> Iterator[SignatureRow]:
@@ -566,27 +554,32 @@ def export_signatures(
     batches on a session of its own (a streamed response outlives the request's session):
     memory stays constant whatever the number of rows. Batches walk the unique
     (letter_id, actor_id) index, so each costs the same however deep into the list it is."""
-    stmt = _filtered(
-        select(
-            Signature.actor_id,
-            Actor.name,
-            Actor.kind,
-            Actor.country,
-            Actor.org_type,
-            _seat_slug(Body.slug, Body, Membership.body_id),
-            _seat_slug(Party.slug, Party, Membership.party_id),
-            Signature.capacity,
-            Signature.affiliation,
-            Signature.signed_on,
-            Signature.withdrawn_on,
-            Signature.position,
-            Signature.status,
-            Signature.source,
-        )
+    # Body and party of the seat held on the signing day (`app.seats`), from the one membership.
+    exported: list[Any] = [
+        Signature.actor_id,
+        Actor.name,
+        Actor.kind,
+        Actor.country,
+        Actor.org_type,
+        Body.slug,
+        Party.slug,
+        Signature.capacity,
+        Signature.affiliation,
+        Signature.signed_on,
+        Signature.withdrawn_on,
+        Signature.position,
+        Signature.status,
+        Signature.source,
+    ]
+    columns = (
+        select(*exported)
         .join(Actor, Actor.id == Signature.actor_id)
-        .where(Signature.letter_id == letter_id),
-        filters,
-    ).order_by(Signature.actor_id)
+        .outerjoin(Membership, seats.held_on(Membership, Signature.actor_id, Signature.signed_on))
+        .outerjoin(Body, Body.id == Membership.body_id)
+        .outerjoin(Party, Party.id == Membership.party_id)
+        .where(Signature.letter_id == letter_id)
+    )
+    stmt = _filtered(columns, filters).order_by(Signature.actor_id)
     last = 0
     with session_scope(sessions) as session:
         while True:
