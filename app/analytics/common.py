@@ -16,6 +16,7 @@ from sqlalchemy.sql.selectable import Subquery
 
 from app.analytics.countries import country_name
 from app.analytics.results import BodyEntry, Breakdowns, Entry
+from app.breakdowns import BREAKDOWNS
 from app.config import get_settings
 from app.db import is_sqlite
 from app.errors import Invalid, NotFound
@@ -71,18 +72,14 @@ def sort_entries(entries: Iterable[E]) -> list[E]:
 
 def grouped_rows(session: Session, rows: Subquery, sums: tuple[str, ...] = ()) -> list[Any]:
     """One GROUP BY over `rows` (columns `actor_id`, `day`, and the integer columns named in
-    `sums`, summed per group): counts per combination of kind, country, org_type and the body
-    and party of the seat held on `day` (`app.seats`). The result has one row per combination
-    present (a handful), never one per signature."""
+    `sums`, summed per group): counts per combination of the breakdowns' keys
+    (`app.breakdowns`: the actor's kind, country and org type, the body and party of the seat
+    held on `day`). One row per combination present (a handful), never one per signature."""
     seat = aliased(Membership)
     stmt = (
         select(
-            Actor.kind,
-            Actor.country,
-            Actor.org_type,
-            Body.slug.label("body_slug"),
+            *(b.attribute.label(b.key) for b in BREAKDOWNS),
             Body.name.label("body_name"),
-            Party.slug.label("party_slug"),
             Party.name.label("party_name"),
             func.count().label("n"),
             *(func.sum(rows.c[name]).label(name) for name in sums),
@@ -92,46 +89,42 @@ def grouped_rows(session: Session, rows: Subquery, sums: tuple[str, ...] = ()) -
         .outerjoin(seat, held_on(seat, rows.c.actor_id, rows.c.day))
         .outerjoin(Body, Body.id == seat.body_id)
         .outerjoin(Party, Party.id == seat.party_id)
-        .group_by(Actor.kind, Actor.country, Actor.org_type, Body.slug, Body.name, Party.slug, Party.name)
+        .group_by(*(b.attribute for b in BREAKDOWNS), Body.name, Party.name)
     )
     return list(session.execute(stmt).all())
 
 
-def breakdowns(groups: list[Any]) -> Breakdowns:
-    """Fold the grouped rows into the five breakdowns (labels, Unknown for nulls, sorted)."""
-    tallies: dict[str, dict[str | None, int]] = {
-        name: defaultdict(int) for name in ("kind", "body", "party", "country", "org_type")
-    }
-    body_names: dict[str, str] = {}
-    party_names: dict[str, str] = {}
-    for g in groups:
-        tallies["kind"][g.kind] += g.n
-        tallies["country"][g.country or None] += g.n
-        tallies["org_type"][g.org_type or None] += g.n
-        tallies["body"][g.body_slug] += g.n
-        tallies["party"][g.party_slug] += g.n
-        if g.body_slug is not None:
-            body_names[g.body_slug] = g.body_name
-        if g.party_slug is not None:
-            party_names[g.party_slug] = g.party_name
+# The labels of the breakdowns of the actor's attributes (the seat's are its body's and party's names).
+LABELS: dict[str, Any] = {
+    "kind": lambda k: KIND_LABELS.get(k, k.capitalize()),
+    "country": country_name,
+    "org_type": lambda k: ORG_TYPE_LABELS.get(k, k.capitalize()),
+}
 
-    def entries(name: str, label: Any) -> list[Entry]:
+
+def breakdowns(groups: list[Any]) -> Breakdowns:
+    """Fold the grouped rows (a column per breakdown key, and `body_name`, `party_name`) into
+    the breakdowns (labels, Unknown for nulls, sorted)."""
+    tallies: dict[str, dict[str | None, int]] = {b.key: defaultdict(int) for b in BREAKDOWNS}
+    names: dict[str, dict[str, str]] = {"body": {}, "party": {}}  # (the seat's: slug -> name)
+    for g in groups:
+        for b in BREAKDOWNS:
+            tallies[b.key][getattr(g, b.key) or None] += g.n
+        for key, seen in names.items():
+            if (slug := getattr(g, key)) is not None:
+                seen[slug] = getattr(g, f"{key}_name")
+
+    def entries(key: str) -> list[Entry]:
+        label = LABELS.get(key) or names[key].__getitem__
         return sort_entries(
             Entry(key=k, label=UNKNOWN if k is None else label(k), count=n)
-            for k, n in tallies[name].items()
+            for k, n in tallies[key].items()
             if n > 0
         )
 
-    return Breakdowns(
-        by_kind=entries("kind", lambda k: KIND_LABELS.get(k, k.capitalize())),
-        by_body=[
-            BodyEntry(key=e.key, label=e.label, count=e.count, share_of_body=None)
-            for e in entries("body", body_names.__getitem__)
-        ],
-        by_party=entries("party", party_names.__getitem__),
-        by_country=entries("country", country_name),
-        by_org_type=entries("org_type", lambda k: ORG_TYPE_LABELS.get(k, k.capitalize())),
-    )
+    by_key: dict[str, list[Any]] = {f"by_{b.key}": entries(b.key) for b in BREAKDOWNS}
+    by_key["by_body"] = [BodyEntry(**e.model_dump(), share_of_body=None) for e in by_key["by_body"]]
+    return Breakdowns(**by_key)
 
 
 def seats_on(session: Session, body_slugs: list[str], day: date) -> dict[str, int]:

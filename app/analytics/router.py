@@ -26,9 +26,10 @@ from app.analytics import (
     resolve_letters,
 )
 from app.analytics.overlaps import wanted_slugs
-from app.analytics.results import CampaignTimeline, Counts, Entry, Overlaps, Point, Reach, Timeline
+from app.analytics.results import CampaignTimeline, Counts, Overlaps, Point, Reach, Timeline
 from app.analytics.schemas import CampaignQuery, CoSignatoryOut, LettersQuery
 from app.analytics.validators import Validator, actor_validator, campaign_validator, letters_validator
+from app.breakdowns import BREAKDOWNS
 from app.config import Settings
 from app.db import ReadSession
 from app.errors import responses
@@ -120,19 +121,12 @@ async def get_letter_counts(
         result = letter_counts(session, letter, as_of)
         if not wants_csv:
             return result.model_dump_json().encode()
-        breakdowns: dict[str, Sequence[Entry]] = {
-            "kind": result.by_kind,
-            "body": result.by_body,
-            "party": result.by_party,
-            "country": result.by_country,
-            "org_type": result.by_org_type,
-        }
         return _csv_bytes(
             ["breakdown", "key", "label", "count", "share_of_body"],
             (
-                [name, e.key, e.label, e.count, getattr(e, "share_of_body", None)]
-                for name, entries in breakdowns.items()
-                for e in entries
+                [b.key, e.key, e.label, e.count, getattr(e, "share_of_body", None)]
+                for b in BREAKDOWNS
+                for e in b.entries(result)
             ),
         )
 

@@ -20,6 +20,7 @@ from app import pairs, rollups, seats
 from app.actors.identity import redirect_of
 from app.actors.service import get_actor, resolve_inline_actor
 from app.auth import Writer
+from app.breakdowns import BREAKDOWNS
 from app.changes import record_change, snapshot
 from app.db import insert_for, session_scope
 from app.errors import Conflict, Invalid, NotFound
@@ -254,32 +255,23 @@ class SignatureFilters:
 
 
 def _filtered(stmt: Select[Any], filters: SignatureFilters) -> Select[Any]:
-    if filters.kind is not None:
-        stmt = stmt.where(Actor.kind == filters.kind)
-    if filters.country is not None:
-        stmt = stmt.where(Actor.country == filters.country)
-    if filters.org_type is not None:
-        stmt = stmt.where(Actor.org_type == filters.org_type)
-    if filters.party is not None or filters.body is not None:  # (the seat it is counted under)
-        stmt = stmt.where(
-            seats.seated(
-                Signature.actor_id,
-                Signature.signed_on,
-                body_id=None if filters.body is None else _id_of(Body, filters.body),
-                party_id=None if filters.party is None else _id_of(Party, filters.party),
-            )
-        )
+    # A breakdown's filter: on the actor's attribute, or on the seat held on the signing day
+    # (the one it is counted under: `app.seats`), by the id of its body or party.
+    seat: dict[str, Any] = {}
+    for b in BREAKDOWNS:
+        if (value := getattr(filters, b.key)) is None:
+            continue
+        if b.of_seat:
+            seat[f"{b.key}_id"] = select(b.model.id).where(b.attribute == value).scalar_subquery()
+        else:
+            stmt = stmt.where(b.attribute == value)
+    if seat:
+        stmt = stmt.where(seats.seated(Signature.actor_id, Signature.signed_on, **seat))
     if filters.status is not None:
         stmt = stmt.where(Signature.status == filters.status)
     if not filters.include_withdrawn:
         stmt = stmt.where(Signature.withdrawn_on.is_(None))
     return stmt
-
-
-def _id_of(model: type[Body] | type[Party], slug: str) -> Any:
-    """The id of the body or party with `slug`, as a scalar subquery (NULL, matching nothing,
-    when there is none)."""
-    return select(model.id).where(model.slug == slug).scalar_subquery()
 
 
 def _signature_query() -> Select[Signature]:
