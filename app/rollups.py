@@ -6,8 +6,8 @@
   theirs (seats, body and party names: `touch_all`): together the validator for ETags and the
   key of the rendered cache;
 - `letter_rollups`, signatures made and withdrawn per letter, day and breakdown combination
-  (kind, country, org type, and body and party of the membership valid on the day of the
-  signature), so counts and timelines sum a few rows at any letter size.
+  (kind, country, org type, and body and party of the seat held on the day of the signature:
+  `app.seats`), so counts and timelines sum a few rows at any letter size.
 
 Every change goes through `shift(where, ±1)`: it adds (or takes away) the contribution of the
 signatures selected by `where`, computed in SQL from their current state — one INSERT … SELECT
@@ -28,7 +28,6 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
-    and_,
     bindparam,
     case,
     column,
@@ -50,10 +49,10 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
 from app import pairs
-from app.analytics.common import valid_on
 from app.db import insert_for
 from app.live.notify import letters_changed, notifying
 from app.models import Actor, Body, Letter, LetterRollup, Membership, Party, RegistryVersion, Signature
+from app.seats import held_on, valid_on
 
 COMBINATION = ("kind", "country", "org_type", "body_id", "party_id")
 COLUMNS = ["letter_id", "day", *COMBINATION, "new", "withdrawn"]  # of a rollup row
@@ -62,10 +61,10 @@ COLUMNS = ["letter_id", "day", *COMBINATION, "new", "withdrawn"]  # of a rollup 
 def _moves(where: ColumnElement[bool], sign: int) -> Any:
     """The signatures selected by `where` as rollup deltas: +sign `new` on the day each was made
     and +sign `withdrawn` on the day it was withdrawn, grouped per letter, day and combination."""
-    # The membership each signature counts under: valid on the signing day, the latest-starting
-    # one if several are, then the lowest id (the rule of app.analytics.common.chosen_membership),
-    # picked with a window over a join - for a bulk rebuild far cheaper than a subquery a row.
-    ranked = (
+    # Body and party of the seat held on the signing day (`app.seats`): at most one, so the
+    # outer join keeps one row per signature.
+    seat = aliased(Membership)
+    base = (
         select(
             Signature.letter_id,
             Signature.signed_on,
@@ -73,21 +72,14 @@ def _moves(where: ColumnElement[bool], sign: int) -> Any:
             Actor.kind,
             func.coalesce(Actor.country, "").label("country"),
             func.coalesce(Actor.org_type, "").label("org_type"),
-            func.coalesce(Membership.body_id, 0).label("body_id"),
-            func.coalesce(Membership.party_id, 0).label("party_id"),
-            func.row_number()
-            .over(partition_by=Signature.id, order_by=(Membership.start_date.desc(), Membership.id.asc()))
-            .label("rank"),
+            func.coalesce(seat.body_id, 0).label("body_id"),
+            func.coalesce(seat.party_id, 0).label("party_id"),
         )
         .join(Actor, Actor.id == Signature.actor_id)
-        .outerjoin(
-            Membership,
-            and_(Membership.actor_id == Signature.actor_id, valid_on(Membership, Signature.signed_on)),
-        )
+        .outerjoin(seat, held_on(seat, Signature.actor_id, Signature.signed_on))
         .where(where)
-        .subquery("ranked")
+        .cte("base")
     )
-    base = select(ranked).where(ranked.c.rank == 1).cte("base")
     combo = [base.c[name] for name in COMBINATION]
     made = select(
         base.c.letter_id,
@@ -255,34 +247,21 @@ def removing(session: Session, where: ColumnElement[bool], letter_id: int) -> It
 def _rebuilt() -> Any:
     """Every signature's contribution, grouped as the rollups are: what `_moves` gives for all
     signatures, computed for a whole registry without a window over a sort of every signature.
-    The membership a signature counts under (the rule of `_moves`) is the valid one no other
-    valid membership of the actor beats (an anti-join); the signatures without a valid
-    membership come from a second anti-join. Each row then counts as `new` on its signing day
-    and, once more, as `withdrawn` on the day it was withdrawn."""
-    seat, other, better = aliased(Membership), aliased(Membership), aliased(Membership)
+    The seat a signature counts under (`app.seats`) comes from an inner join, which PostgreSQL
+    runs with the rule's rival lookup as an anti-join; the signatures without a seat that day
+    come from a second anti-join. Each row then counts as `new` on its signing day and, once
+    more, as `withdrawn` on the day it was withdrawn."""
+    seat, other = aliased(Membership), aliased(Membership)
     actor = [
         Actor.kind,
         func.coalesce(Actor.country, "").label("country"),
         func.coalesce(Actor.org_type, "").label("org_type"),
     ]
     days = [Signature.letter_id, Signature.signed_on, Signature.withdrawn_on]
-    beaten = (
-        select(better.id)
-        .where(
-            better.actor_id == seat.actor_id,
-            valid_on(better, Signature.signed_on),
-            or_(
-                better.start_date > seat.start_date,
-                and_(better.start_date == seat.start_date, better.id < seat.id),
-            ),
-        )
-        .exists()
-    )
     seated = (
         select(*days, *actor, seat.body_id, func.coalesce(seat.party_id, 0).label("party_id"))
         .join(Actor, Actor.id == Signature.actor_id)
-        .join(seat, and_(seat.actor_id == Signature.actor_id, valid_on(seat, Signature.signed_on)))
-        .where(~beaten)
+        .join(seat, held_on(seat, Signature.actor_id, Signature.signed_on))
     )
     seatless = (
         select(*days, *actor, literal(0).label("body_id"), literal(0).label("party_id"))
@@ -400,9 +379,9 @@ def groups(session: Session, letter_id: int, day: date) -> list[Any]:
             LetterRollup.kind,
             func.nullif(LetterRollup.country, "").label("country"),
             func.nullif(LetterRollup.org_type, "").label("org_type"),
-            Body.slug.label("body_slug"),
+            Body.slug.label("body"),
             Body.name.label("body_name"),
-            Party.slug.label("party_slug"),
+            Party.slug.label("party"),
             Party.name.label("party_name"),
             (func.sum(LetterRollup.new) - func.sum(LetterRollup.withdrawn)).label("n"),
             func.sum(LetterRollup.withdrawn).label("gone"),

@@ -222,12 +222,11 @@ def model_counts(reg: Registry, li: int) -> dict[str, Any]:
     out = model_breakdowns(reg, [(s.actor, s.signed_on) for s in recorded])
     seats_day = reg.letters[li].published_on or on
     for e in out["by_body"]:
-        seats = len(
-            {
-                m.actor
-                for m in reg.memberships
-                if e["key"] and BODIES[m.body][0] == e["key"] and valid(m, seats_day)
-            }
+        # (the people whose seat that day, as `seat` picks it, is in the body)
+        seats = sum(
+            1
+            for actor in range(len(reg.actors))
+            if e["key"] and (m := seat(reg, actor, seats_day)) is not None and BODIES[m.body][0] == e["key"]
         )
         e["share_of_body"] = e["count"] / seats if seats else None
     return {

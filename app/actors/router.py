@@ -98,11 +98,16 @@ def list_actors(
     ] = None,
     country: Annotated[Country | None, Query(description="ISO 3166-1 alpha-2 (or XK).")] = None,
     org_type: OrgType | None = None,
-    party: Annotated[FilterSlug, Query(description="Party slug: actors with a membership for it.")] = None,
-    body: Annotated[FilterSlug, Query(description="Body slug: actors with a membership in it.")] = None,
+    party: Annotated[
+        FilterSlug, Query(description="Party slug: actors whose seat on `on` is for it.")
+    ] = None,
+    body: Annotated[FilterSlug, Query(description="Body slug: actors whose seat on `on` is in it.")] = None,
     on: Annotated[
         IsoDate | None,
-        Query(description="The day `party` and `body` memberships are valid on (default today)."),
+        Query(
+            description="The day of the seat `party` and `body` select (default today): of several "
+            "memberships valid that day, the latest-starting, then the first recorded."
+        ),
     ] = None,
     identifier: Annotated[
         str | None,

@@ -208,7 +208,10 @@ class PartyOut(Output):
 
 
 class BodyOut(PartyOut):
-    seats_today: int = Field(description="Memberships of this body valid today.")
+    seats_today: int = Field(
+        description="People whose seat today is in this body (of several memberships valid today, the one "
+        "that counts: the latest-starting, then the first recorded)."
+    )
 
 
 class LetterBrief(Output):

@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, and_, exists, func, or_, select, tuple_
+from sqlalchemy import Select, and_, exists, func, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
-from app import rollups
+from app import rollups, seats
 from app.actors.identity import (
     first_free_actor_id,
     identifier_owner,
@@ -181,14 +181,6 @@ def q_condition(column: Any, q: str, *, field: str = "query.q") -> Any:
     return and_(*(column.contains(term, autoescape=True) for term in terms))
 
 
-def valid_on(day: date) -> Any:
-    """A membership is valid on a day when it started by then and has not ended before it."""
-    return and_(
-        Membership.start_date <= day,
-        or_(Membership.end_date.is_(None), Membership.end_date >= day),
-    )
-
-
 def _slug_id(session: Session, model: type[Body] | type[Party], slug: str, *, field: str) -> int:
     found = session.scalar(select(model.id).where(model.slug == slug))
     if found is None:
@@ -216,12 +208,16 @@ def list_actors(
             )
         )
     if filters.party or filters.body:
-        seat = [Membership.actor_id == Actor.id, valid_on(filters.on or date.today())]
-        if filters.party:
-            seat.append(Membership.party_id == _slug_id(session, Party, filters.party, field="query.party"))
-        if filters.body:
-            seat.append(Membership.body_id == _slug_id(session, Body, filters.body, field="query.body"))
-        stmt = stmt.where(exists().where(*seat))
+        stmt = stmt.where(
+            seats.seated(
+                Actor.id,
+                filters.on or date.today(),
+                body_id=_slug_id(session, Body, filters.body, field="query.body") if filters.body else None,
+                party_id=_slug_id(session, Party, filters.party, field="query.party")
+                if filters.party
+                else None,
+            )
+        )
     rows, cursor = keyset_page(session, stmt, [SortKey(Actor.id)], params)
     return [row[0] for row in rows], cursor
 
@@ -535,12 +531,5 @@ def update_reference(writer: Writer, model: type[Reference], slug: str, data: Re
 
 
 def seats_today(session: Session, body_ids: list[int]) -> dict[int, int]:
-    """Memberships valid today, per body (one GROUP BY)."""
-    if not body_ids:
-        return {}
-    rows = session.execute(
-        select(Membership.body_id, func.count())
-        .where(Membership.body_id.in_(body_ids), valid_on(date.today()))
-        .group_by(Membership.body_id)
-    ).all()
-    return {int(body_id): int(count) for body_id, count in rows}
+    """Seats of each body today: the actors whose seat today is in it (`app.seats`)."""
+    return {int(i): n for i, n in seats.seats_in(session, Body.id, body_ids, date.today()).items()}

@@ -1,6 +1,6 @@
-"""What every analytic shares: lookups, the "membership valid on a day" rule, breakdowns of a
-set of (actor, day) rows computed by one GROUP BY, and date buckets that agree on SQLite and
-PostgreSQL."""
+"""What every analytic shares: lookups, breakdowns of a set of (actor, day) rows computed by
+one GROUP BY (by the seat held that day: `app.seats`), and date buckets that agree on SQLite
+and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -9,17 +9,19 @@ from collections.abc import Iterable
 from datetime import date, timedelta
 from typing import Any, Literal, TypeVar
 
-from sqlalchemy import Date, DateTime, and_, cast, func, literal_column, or_, select, type_coerce
+from sqlalchemy import Date, DateTime, cast, func, literal_column, select, type_coerce
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import Subquery
 
 from app.analytics.results import BodyEntry, Breakdowns, Entry
+from app.breakdowns import BREAKDOWNS
 from app.config import get_settings
 from app.countries import country_name
 from app.db import is_sqlite
 from app.errors import Invalid, NotFound
 from app.models import Actor, Body, Campaign, Letter, Membership, Party
+from app.seats import held_on, seats_in
 
 Interval = Literal["day", "week", "month"]
 E = TypeVar("E", bound=Entry)
@@ -60,29 +62,6 @@ def campaign_letters(session: Session, campaign: Campaign) -> list[Letter]:
     return list(session.scalars(select(Letter).where(Letter.campaign_id == campaign.id).order_by(Letter.id)))
 
 
-def valid_on(membership: Any, day: Any) -> ColumnElement[bool]:
-    """A membership is valid on a day when it started on or before it and has not ended before it."""
-    return and_(membership.start_date <= day, or_(membership.end_date.is_(None), membership.end_date >= day))
-
-
-def chosen_membership(actor_id: Any, day: Any) -> ColumnElement[Any]:
-    """The id of the one membership an actor is counted under on `day` (correlated scalar subquery).
-
-    Memberships are dated: the one valid that day counts. If several are valid on the same day
-    (overlapping seats, or a switch recorded with the old seat ending on the day the new one
-    starts), the latest-starting one wins, then the lowest id — so each signature is counted
-    once in each breakdown and every breakdown sums to the total."""
-    m = aliased(Membership)
-    return (
-        select(m.id)
-        .where(m.actor_id == actor_id, valid_on(m, day))
-        .order_by(m.start_date.desc(), m.id.asc())
-        .limit(1)
-        .correlate_except(m)
-        .scalar_subquery()
-    )
-
-
 # --- breakdowns ------------------------------------------------------------------------------
 
 
@@ -93,84 +72,64 @@ def sort_entries(entries: Iterable[E]) -> list[E]:
 
 def grouped_rows(session: Session, rows: Subquery, sums: tuple[str, ...] = ()) -> list[Any]:
     """One GROUP BY over `rows` (columns `actor_id`, `day`, and the integer columns named in
-    `sums`, summed per group): counts per combination of kind, country, org_type and the body
-    and party of the membership valid on `day`. The result has one row per combination present
-    (a handful), never one per signature."""
-    picked = select(
-        rows.c.actor_id,
-        chosen_membership(rows.c.actor_id, rows.c.day).label("membership_id"),
-        *(rows.c[name] for name in sums),
-    ).subquery("picked")
+    `sums`, summed per group): counts per combination of the breakdowns' keys
+    (`app.breakdowns`: the actor's kind, country and org type, the body and party of the seat
+    held on `day`). One row per combination present (a handful), never one per signature."""
+    seat = aliased(Membership)
     stmt = (
         select(
-            Actor.kind,
-            Actor.country,
-            Actor.org_type,
-            Body.slug.label("body_slug"),
+            *(b.attribute.label(b.key) for b in BREAKDOWNS),
             Body.name.label("body_name"),
-            Party.slug.label("party_slug"),
             Party.name.label("party_name"),
             func.count().label("n"),
-            *(func.sum(picked.c[name]).label(name) for name in sums),
+            *(func.sum(rows.c[name]).label(name) for name in sums),
         )
-        .select_from(picked)
-        .join(Actor, Actor.id == picked.c.actor_id)
-        .outerjoin(Membership, Membership.id == picked.c.membership_id)
-        .outerjoin(Body, Body.id == Membership.body_id)
-        .outerjoin(Party, Party.id == Membership.party_id)
-        .group_by(Actor.kind, Actor.country, Actor.org_type, Body.slug, Body.name, Party.slug, Party.name)
+        .select_from(rows)
+        .join(Actor, Actor.id == rows.c.actor_id)
+        .outerjoin(seat, held_on(seat, rows.c.actor_id, rows.c.day))
+        .outerjoin(Body, Body.id == seat.body_id)
+        .outerjoin(Party, Party.id == seat.party_id)
+        .group_by(*(b.attribute for b in BREAKDOWNS), Body.name, Party.name)
     )
     return list(session.execute(stmt).all())
 
 
-def breakdowns(groups: list[Any]) -> Breakdowns:
-    """Fold the grouped rows into the five breakdowns (labels, Unknown for nulls, sorted)."""
-    tallies: dict[str, dict[str | None, int]] = {
-        name: defaultdict(int) for name in ("kind", "body", "party", "country", "org_type")
-    }
-    body_names: dict[str, str] = {}
-    party_names: dict[str, str] = {}
-    for g in groups:
-        tallies["kind"][g.kind] += g.n
-        tallies["country"][g.country or None] += g.n
-        tallies["org_type"][g.org_type or None] += g.n
-        tallies["body"][g.body_slug] += g.n
-        tallies["party"][g.party_slug] += g.n
-        if g.body_slug is not None:
-            body_names[g.body_slug] = g.body_name
-        if g.party_slug is not None:
-            party_names[g.party_slug] = g.party_name
+# The labels of the breakdowns of the actor's attributes (the seat's are its body's and party's names).
+LABELS: dict[str, Any] = {
+    "kind": lambda k: KIND_LABELS.get(k, k.capitalize()),
+    "country": country_name,
+    "org_type": lambda k: ORG_TYPE_LABELS.get(k, k.capitalize()),
+}
 
-    def entries(name: str, label: Any) -> list[Entry]:
+
+def breakdowns(groups: list[Any]) -> Breakdowns:
+    """Fold the grouped rows (a column per breakdown key, and `body_name`, `party_name`) into
+    the breakdowns (labels, Unknown for nulls, sorted)."""
+    tallies: dict[str, dict[str | None, int]] = {b.key: defaultdict(int) for b in BREAKDOWNS}
+    names: dict[str, dict[str, str]] = {"body": {}, "party": {}}  # (the seat's: slug -> name)
+    for g in groups:
+        for b in BREAKDOWNS:
+            tallies[b.key][getattr(g, b.key) or None] += g.n
+        for key, seen in names.items():
+            if (slug := getattr(g, key)) is not None:
+                seen[slug] = getattr(g, f"{key}_name")
+
+    def entries(key: str) -> list[Entry]:
+        label = LABELS.get(key) or names[key].__getitem__
         return sort_entries(
             Entry(key=k, label=UNKNOWN if k is None else label(k), count=n)
-            for k, n in tallies[name].items()
+            for k, n in tallies[key].items()
             if n > 0
         )
 
-    return Breakdowns(
-        by_kind=entries("kind", lambda k: KIND_LABELS.get(k, k.capitalize())),
-        by_body=[
-            BodyEntry(key=e.key, label=e.label, count=e.count, share_of_body=None)
-            for e in entries("body", body_names.__getitem__)
-        ],
-        by_party=entries("party", party_names.__getitem__),
-        by_country=entries("country", country_name),
-        by_org_type=entries("org_type", lambda k: ORG_TYPE_LABELS.get(k, k.capitalize())),
-    )
+    by_key: dict[str, list[Any]] = {f"by_{b.key}": entries(b.key) for b in BREAKDOWNS}
+    by_key["by_body"] = [BodyEntry(**e.model_dump(), share_of_body=None) for e in by_key["by_body"]]
+    return Breakdowns(**by_key)
 
 
 def seats_on(session: Session, body_slugs: list[str], day: date) -> dict[str, int]:
-    """Seats held in each body on `day`: distinct actors with a membership valid that day."""
-    if not body_slugs:
-        return {}
-    stmt = (
-        select(Body.slug, func.count(func.distinct(Membership.actor_id)))
-        .join(Membership, Membership.body_id == Body.id)
-        .where(Body.slug.in_(body_slugs), valid_on(Membership, day))
-        .group_by(Body.slug)
-    )
-    return {str(slug): int(n) for slug, n in session.execute(stmt).all()}
+    """Seats of each body on `day`, by slug (`app.seats.seats_in`)."""
+    return {str(slug): n for slug, n in seats_in(session, Body.slug, body_slugs, day).items()}
 
 
 # --- date buckets ----------------------------------------------------------------------------

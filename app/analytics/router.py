@@ -26,9 +26,10 @@ from app.analytics import (
     resolve_letters,
 )
 from app.analytics.overlaps import wanted_slugs
-from app.analytics.results import CampaignTimeline, Counts, Entry, Overlaps, Point, Reach, Timeline
+from app.analytics.results import CampaignTimeline, Counts, Overlaps, Point, Reach, Timeline
 from app.analytics.schemas import CampaignQuery, CoSignatoryOut, LettersQuery
 from app.analytics.validators import Validator, actor_validator, campaign_validator, letters_validator
+from app.breakdowns import BREAKDOWNS
 from app.config import Settings
 from app.db import ReadSession
 from app.errors import responses
@@ -98,8 +99,9 @@ def _point_rows(points: Iterable[Point], *prefix: Any) -> list[list[Any]]:
     description=(
         "`recorded` counts signatures made on or before `as_of` (default: today) and not withdrawn "
         "on or before it; `withdrawn` those withdrawn by then. Breakdowns are over the recorded "
-        "signatures, by body and party as of each signature's day (the membership valid that day; "
-        "if several are, the latest-starting one); each is sorted by count, then key (null last), "
+        "signatures, by body and party of the seat held on each signature's day (of the memberships "
+        "valid that day, the latest-starting, then the first recorded; body and party from that one); "
+        "each is sorted by count, then key (null last), "
         "and sums to `recorded`. `share_of_body` = count / seats held in the body on the letter's "
         "publication date (or `as_of` when it has none). CSV columns: "
         "breakdown,key,label,count,share_of_body."
@@ -119,19 +121,12 @@ async def get_letter_counts(
         result = letter_counts(session, letter, as_of)
         if not wants_csv:
             return result.model_dump_json().encode()
-        breakdowns: dict[str, Sequence[Entry]] = {
-            "kind": result.by_kind,
-            "body": result.by_body,
-            "party": result.by_party,
-            "country": result.by_country,
-            "org_type": result.by_org_type,
-        }
         return _csv_bytes(
             ["breakdown", "key", "label", "count", "share_of_body"],
             (
-                [name, e.key, e.label, e.count, getattr(e, "share_of_body", None)]
-                for name, entries in breakdowns.items()
-                for e in entries
+                [b.key, e.key, e.label, e.count, getattr(e, "share_of_body", None)]
+                for b in BREAKDOWNS
+                for e in b.entries(result)
             ),
         )
 

@@ -10,8 +10,9 @@ from sqlalchemy.orm import Session
 from app.analytics import Interval, get_letter, letter_counts, letter_timeline, overlaps, resolve_letters
 from app.analytics.overlaps import wanted_slugs
 from app.analytics.validators import campaign_validator, letters_validator
+from app.breakdowns import Key
 from app.charts.svg import SVG_MEDIA_TYPE
-from app.charts.views import Breakdown, breakdown_svg, heatmap_svg, letter_timeline_svg, upset_svg
+from app.charts.views import breakdown_svg, heatmap_svg, letter_timeline_svg, upset_svg
 from app.db import ReadSession
 from app.errors import responses
 from app.http_cache import Rendered, hot_read, keyed_read
@@ -43,7 +44,7 @@ def _svg(document: str) -> Response:
 )
 def get_letter_breakdown_chart(
     slug: str,
-    breakdown: Breakdown,
+    breakdown: Key,
     session: ReadSession,
     as_of: Annotated[IsoDate | None, Query(description="Count as of this day (default: today).")] = None,
 ) -> Response:

@@ -5,35 +5,15 @@ both show the same numbers."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Literal
 
 from app.analytics.results import Breakdowns, CampaignTimeline, Counts, Entry, Overlaps, Reach, Timeline
+from app.breakdowns import BY_KEY, Key
 from app.charts.bars import bar_chart, value_label
 from app.charts.overlaps import heatmap_chart, upset_chart
 from app.charts.timeline import Marker, Series, TimelineData, timeline_chart
 
-Breakdown = Literal["kind", "body", "party", "country", "org_type"]
-BREAKDOWNS: tuple[Breakdown, ...] = ("kind", "body", "party", "country", "org_type")
-BREAKDOWN_NAMES: dict[str, str] = {
-    "kind": "kind",
-    "body": "body",
-    "party": "party",
-    "country": "country",
-    "org_type": "type of organisation",
-}
 DESC_ENTRIES = 30
 WithBreakdowns = Counts | Reach | Breakdowns
-
-
-def breakdown_entries(counts: WithBreakdowns, breakdown: Breakdown) -> Sequence[Entry]:
-    entries: dict[str, Sequence[Entry]] = {
-        "kind": counts.by_kind,
-        "body": counts.by_body,
-        "party": counts.by_party,
-        "country": counts.by_country,
-        "org_type": counts.by_org_type,
-    }
-    return entries[breakdown]
 
 
 def _listing(entries: Sequence[Entry]) -> str:
@@ -42,12 +22,10 @@ def _listing(entries: Sequence[Entry]) -> str:
     return shown + (f"; and {more} more" if more > 0 else "")
 
 
-def breakdown_svg(
-    counts: WithBreakdowns, breakdown: Breakdown, subject: str, *, id_prefix: str | None = None
-) -> str:
+def breakdown_svg(counts: WithBreakdowns, key: Key, subject: str, *, id_prefix: str | None = None) -> str:
     """A letter's counts (signatures) or a campaign's reach (distinct signatories) by one breakdown."""
-    entries = breakdown_entries(counts, breakdown)
-    name = BREAKDOWN_NAMES[breakdown]
+    breakdown = BY_KEY[key]
+    entries, name = breakdown.entries(counts), breakdown.name
     if isinstance(counts, Counts):
         as_of = f" as of {counts.as_of.isoformat()}" if counts.as_of else ""
         noun, total = "signatures", f"{counts.recorded} signatures recorded{as_of}"
@@ -57,7 +35,7 @@ def breakdown_svg(
         noun, total = "signatories", "Signatories"
     desc = f"{total}, by {name}. " + (_listing(entries) + "." if entries else "None recorded.")
     return bar_chart(
-        entries, title=f"{subject}: {noun} by {name}", desc=desc, id_prefix=id_prefix or f"by-{breakdown}"
+        entries, title=f"{subject}: {noun} by {name}", desc=desc, id_prefix=id_prefix or f"by-{key}"
     )
 
 

@@ -43,6 +43,7 @@ from app.imports.matching import MAX_CANDIDATES, Candidate, Resolver, chunks, co
 from app.imports.parsing import ImportRow, RawRow, check_row
 from app.models import Actor, ActorAlias, Base, Body, Letter, Membership, Party, Signature
 from app.names import differ_by_distinguishing, variant_key
+from app.seats import held_on
 from app.text import fold, match_folded, match_name, search_text
 
 log = logging.getLogger("undersigned.imports")
@@ -136,33 +137,32 @@ def _slug_ids(session: Session, model: type[Body] | type[Party], slugs: set[str]
 def _seat_warnings(
     session: Session, outcomes: list[_Outcome], bodies: dict[str, int], parties: dict[str, int]
 ) -> None:
-    """For matched people with body/party on the row: the membership valid on the signing day
-    must agree, else a warning (not an error)."""
+    """For matched people with body/party on the row: the seat they held on the signing day
+    (`app.seats`: the one their signature is counted under) must be in that body and for that
+    party, else a warning (not an error). One query per signing day and chunk of actors."""
     checks = [o for o in outcomes if o.status == "matched" and (o.row.body or o.row.party)]
     if not checks:
         return
-    seats: dict[int, list[tuple[int, int | None, date, date | None]]] = {}
-    for part in chunks(sorted({o.actor_id for o in checks if o.actor_id is not None})):
-        stmt = select(
-            Membership.actor_id,
-            Membership.body_id,
-            Membership.party_id,
-            Membership.start_date,
-            Membership.end_date,
-        ).where(Membership.actor_id.in_(part))
-        for actor_id, body_id, party_id, start, end in session.execute(stmt):
-            seats.setdefault(actor_id, []).append((body_id, party_id, start, end))
+    actors_on: dict[date, set[int]] = {}
+    for o in checks:
+        assert o.row.signed_on is not None and o.actor_id is not None
+        actors_on.setdefault(o.row.signed_on, set()).add(o.actor_id)
+    held: dict[tuple[int, date], tuple[int, int | None]] = {}
+    for on, actor_ids in actors_on.items():
+        for part in chunks(sorted(actor_ids)):
+            stmt = select(Membership.actor_id, Membership.body_id, Membership.party_id).where(
+                Membership.actor_id.in_(part), held_on(Membership, Membership.actor_id, on)
+            )
+            for actor_id, body_id, party_id in session.execute(stmt):
+                held[(actor_id, on)] = (body_id, party_id)
     for o in checks:
         day = o.row.signed_on
         assert day is not None and o.actor_id is not None
-        valid = [s for s in seats.get(o.actor_id, []) if s[2] <= day and (s[3] is None or s[3] >= day)]
-        if o.row.body:
-            in_body = [s for s in valid if s[0] == bodies[o.row.body]]
-            if not in_body:
-                o.warnings.append(f"body: no membership of '{o.row.body}' valid on {day}")
-            valid = in_body or valid
-        if o.row.party and not any(s[1] == parties[o.row.party] for s in valid):
-            o.warnings.append(f"party: no membership for '{o.row.party}' valid on {day}")
+        seat = held.get((o.actor_id, day))
+        if o.row.body and (seat is None or seat[0] != bodies[o.row.body]):
+            o.warnings.append(f"body: the seat held on {day} is not in '{o.row.body}'")
+        if o.row.party and (seat is None or seat[1] != parties[o.row.party]):
+            o.warnings.append(f"party: the seat held on {day} is not for '{o.row.party}'")
 
 
 def import_signatures(

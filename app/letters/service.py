@@ -11,15 +11,16 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, NamedTuple, TypeVar
 
-from sqlalchemy import ColumnElement, Date, Select, and_, delete, exists, func, literal, or_, select
+from sqlalchemy import Date, Select, delete, exists, func, literal, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, object_session, selectinload, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 
-from app import pairs, rollups
+from app import pairs, rollups, seats
 from app.actors.identity import redirect_of
 from app.actors.service import get_actor, resolve_inline_actor
 from app.auth import Writer
+from app.breakdowns import BREAKDOWNS
 from app.changes import record_change, snapshot
 from app.db import insert_for, session_scope
 from app.errors import Conflict, Invalid, NotFound
@@ -253,28 +254,19 @@ class SignatureFilters:
     include_withdrawn: bool = True
 
 
-def _valid_on_signing_day() -> ColumnElement[bool]:
-    return and_(
-        Membership.actor_id == Signature.actor_id,
-        Membership.start_date <= Signature.signed_on,
-        or_(Membership.end_date.is_(None), Membership.end_date >= Signature.signed_on),
-    )
-
-
 def _filtered(stmt: Select[Any], filters: SignatureFilters) -> Select[Any]:
-    if filters.kind is not None:
-        stmt = stmt.where(Actor.kind == filters.kind)
-    if filters.country is not None:
-        stmt = stmt.where(Actor.country == filters.country)
-    if filters.org_type is not None:
-        stmt = stmt.where(Actor.org_type == filters.org_type)
-    if filters.party is not None or filters.body is not None:
-        seat = select(Membership.id).where(_valid_on_signing_day())
-        if filters.body is not None:
-            seat = seat.join(Body, Body.id == Membership.body_id).where(Body.slug == filters.body)
-        if filters.party is not None:
-            seat = seat.join(Party, Party.id == Membership.party_id).where(Party.slug == filters.party)
-        stmt = stmt.where(seat.exists())
+    # A breakdown's filter: on the actor's attribute, or on the seat held on the signing day
+    # (the one it is counted under: `app.seats`), by the id of its body or party.
+    seat: dict[str, Any] = {}
+    for b in BREAKDOWNS:
+        if (value := getattr(filters, b.key)) is None:
+            continue
+        if b.of_seat:
+            seat[f"{b.key}_id"] = select(b.model.id).where(b.attribute == value).scalar_subquery()
+        else:
+            stmt = stmt.where(b.attribute == value)
+    if seat:
+        stmt = stmt.where(seats.seated(Signature.actor_id, Signature.signed_on, **seat))
     if filters.status is not None:
         stmt = stmt.where(Signature.status == filters.status)
     if not filters.include_withdrawn:
@@ -524,7 +516,8 @@ def withdraw_signature(writer: Writer, slug: str, actor_id: int, on: date | None
 
 
 class SignatureRow(NamedTuple):
-    """One signature as exported: the actor flattened, body and party as of the signing day.
+    """One signature as exported: the actor flattened, body and party of the seat held on the
+    signing day (`app.seats`: both from the one membership that counts).
     A tuple, so that the exports write it as it is."""
 
     actor_id: int
@@ -546,19 +539,6 @@ class SignatureRow(NamedTuple):
 EXPORT_COLUMNS = SignatureRow._fields
 
 
-def _seat_slug(column: Any, model: type[Body] | type[Party], fk: Any) -> Any:
-    """The slug of the body or party of the membership valid on the signing day (the latest)."""
-    return (
-        select(column)
-        .select_from(Membership)
-        .join(model, model.id == fk)
-        .where(_valid_on_signing_day())
-        .order_by(Membership.start_date.desc(), Membership.id.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
-
-
 def export_signatures(
     sessions: sessionmaker[Session], letter_id: int, filters: SignatureFilters, *, batch: int = EXPORT_BATCH
 ) -> Iterator[SignatureRow]:
@@ -566,27 +546,32 @@ def export_signatures(
     batches on a session of its own (a streamed response outlives the request's session):
     memory stays constant whatever the number of rows. Batches walk the unique
     (letter_id, actor_id) index, so each costs the same however deep into the list it is."""
-    stmt = _filtered(
-        select(
-            Signature.actor_id,
-            Actor.name,
-            Actor.kind,
-            Actor.country,
-            Actor.org_type,
-            _seat_slug(Body.slug, Body, Membership.body_id),
-            _seat_slug(Party.slug, Party, Membership.party_id),
-            Signature.capacity,
-            Signature.affiliation,
-            Signature.signed_on,
-            Signature.withdrawn_on,
-            Signature.position,
-            Signature.status,
-            Signature.source,
-        )
+    # Body and party of the seat held on the signing day (`app.seats`), from the one membership.
+    exported: list[Any] = [
+        Signature.actor_id,
+        Actor.name,
+        Actor.kind,
+        Actor.country,
+        Actor.org_type,
+        Body.slug,
+        Party.slug,
+        Signature.capacity,
+        Signature.affiliation,
+        Signature.signed_on,
+        Signature.withdrawn_on,
+        Signature.position,
+        Signature.status,
+        Signature.source,
+    ]
+    columns = (
+        select(*exported)
         .join(Actor, Actor.id == Signature.actor_id)
-        .where(Signature.letter_id == letter_id),
-        filters,
-    ).order_by(Signature.actor_id)
+        .outerjoin(Membership, seats.held_on(Membership, Signature.actor_id, Signature.signed_on))
+        .outerjoin(Body, Body.id == Membership.body_id)
+        .outerjoin(Party, Party.id == Membership.party_id)
+        .where(Signature.letter_id == letter_id)
+    )
+    stmt = _filtered(columns, filters).order_by(Signature.actor_id)
     last = 0
     with session_scope(sessions) as session:
         while True:

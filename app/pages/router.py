@@ -33,13 +33,11 @@ from app.analytics import (
 from app.analytics.common import TimelineTooLong
 from app.analytics.overlaps import MAX_LETTERS, MIN_LETTERS
 from app.analytics.results import CampaignTimeline, Timeline
+from app.breakdowns import BREAKDOWNS
 from app.campaigns.service import get_campaign, list_campaigns
 from app.charts.bars import share_text
 from app.charts.views import (
-    BREAKDOWN_NAMES,
-    BREAKDOWNS,
     WithBreakdowns,
-    breakdown_entries,
     breakdown_svg,
     campaign_timeline_svg,
     heatmap_svg,
@@ -129,10 +127,10 @@ def badge_snippet(base: str, letter: Letter) -> str:
 def _charts(result: WithBreakdowns, subject: str) -> list[dict[str, Any]]:
     return [
         {
-            "key": breakdown,
-            "name": BREAKDOWN_NAMES[breakdown],
-            "entries": breakdown_entries(result, breakdown),
-            "svg": Markup(breakdown_svg(result, breakdown, subject, id_prefix=f"by-{breakdown}")),
+            "key": breakdown.key,
+            "name": breakdown.name,
+            "entries": breakdown.entries(result),
+            "svg": Markup(breakdown_svg(result, breakdown.key, subject, id_prefix=f"by-{breakdown.key}")),
         }
         for breakdown in BREAKDOWNS
     ]
@@ -238,6 +236,7 @@ def letter_page(
         base = _base_url(request)
         return _render(
             "letter.html",
+            filter_by=BREAKDOWNS,
             view=view,
             letter=letter,
             counts=counts,

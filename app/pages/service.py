@@ -1,19 +1,19 @@
 """What the pages need beyond the letters, actors and analytics services: the signatories of
-a page of signatures with the seat each held on the signing day, and the recipients to choose
+a page of signatures with the seat each held on the signing day (`app.seats`), and the recipients to choose
 from in the letters' filter. Each is one or two queries, whatever the number of rows."""
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from app.letters.service import SignatureFilters, list_signatures
-from app.models import Actor, Membership, Recipient
+from app.models import Actor, Body, Membership, Party, Recipient, Signature
 from app.pagination import PageParams
+from app.seats import held_on
 
 
 @dataclass(frozen=True)
@@ -31,30 +31,30 @@ class SignatoryRow:
     withdrawn_on: date | None
 
 
-def _seat(memberships: list[Membership], day: date) -> Membership | None:
-    """The membership counted on `day`, by the analytics' rule: valid that day, the
-    latest-starting, then the lowest id."""
-    valid = [m for m in memberships if m.start_date <= day and (m.end_date is None or m.end_date >= day)]
-    valid.sort(key=lambda m: (-m.start_date.toordinal(), m.id))
-    return valid[0] if valid else None
+def _seats(session: Session, signature_ids: list[int]) -> dict[int, tuple[str | None, str | None]]:
+    """{signature id: (body name, party name)} of the seat each signatory held on the signing
+    day (`app.seats`), in one query."""
+    if not signature_ids:
+        return {}
+    stmt = (
+        select(Signature.id, Body.name, Party.name)
+        .select_from(Signature)
+        .join(Membership, held_on(Membership, Signature.actor_id, Signature.signed_on))
+        .join(Body, Body.id == Membership.body_id)
+        .outerjoin(Party, Party.id == Membership.party_id)
+        .where(Signature.id.in_(signature_ids))
+    )
+    return {int(i): (body, party) for i, body, party in session.execute(stmt).all()}
 
 
 def signatory_rows(
     session: Session, slug: str, filters: SignatureFilters, params: PageParams
 ) -> tuple[list[SignatoryRow], str | None]:
     signatures, cursor = list_signatures(session, slug, filters, params)
-    by_actor: dict[int, list[Membership]] = defaultdict(list)
-    if signatures:
-        memberships = session.scalars(
-            select(Membership)
-            .where(Membership.actor_id.in_({s.actor_id for s in signatures}))
-            .options(selectinload(Membership.body), selectinload(Membership.party))
-        )
-        for m in memberships:
-            by_actor[m.actor_id].append(m)
+    seats = _seats(session, [s.id for s in signatures])
     rows = []
     for s in signatures:
-        seat = _seat(by_actor[s.actor_id], s.signed_on)
+        body, party = seats.get(s.id, (None, None))
         rows.append(
             SignatoryRow(
                 actor_id=s.actor_id,
@@ -62,8 +62,8 @@ def signatory_rows(
                 kind=s.actor.kind,
                 country=s.actor.country,
                 org_type=s.actor.org_type,
-                body=seat.body.name if seat else None,
-                party=seat.party.name if seat and seat.party else None,
+                body=body,
+                party=party,
                 capacity=s.capacity,
                 affiliation=s.affiliation,
                 signed_on=s.signed_on,
