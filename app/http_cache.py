@@ -4,9 +4,8 @@ The hot reads of one letter (counts, timeline, badge, widget) go through `letter
 validator comes from one indexed row read on the event loop (no worker thread, no ORM), a
 current client gets its 304 and a repeat reader the bytes this process rendered for that
 validator before, so a read costs about what reading one row costs, whatever the letter's size;
-only a new state of the letter is computed (from the rollups), in a worker thread; and their
-routes (`HotReadRoute`) call the endpoint without FastAPI's per-request parameter solving when
-the parameters are valid as given. For the other reads this middleware hashes the body of a
+only a new state of the letter is computed (from the rollups), in a worker thread. For the
+other reads this middleware hashes the body of a
 complete (single-chunk) 200 response. Streamed responses (exports, SSE) pass through untouched.
 """
 
@@ -14,20 +13,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import functools
 import hashlib
-import inspect
 import threading
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from functools import lru_cache
-from typing import Any, TypeVar
+from typing import Any
 
-from fastapi import APIRouter
-from fastapi.routing import APIRoute
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -422,71 +417,6 @@ def _render_keyed(
         # The validator first: bytes newer than their key are never served under a newer one.
         row = fetch_one_sync(session.connection(), *validator)
         return _keyed_etag(database.engine, row, parts), render(session)
-
-
-class HotReadRoute(APIRoute):
-    """The route class of the hot reads (the callers of `letter_read` and `letters_read`):
-    declared, documented and validated as any FastAPI route, but a request whose parameters
-    FastAPI would accept as
-    given — each query parameter absent or valid, each validated by the route's own pydantic
-    field — calls the endpoint directly, skipping FastAPI's per-request dependency solving
-    (which re-derives every parameter's annotation each time: about a third of a cached
-    counts read). Anything else (an invalid value) takes FastAPI's own path, so the errors are
-    its 422s. Only for async endpoints taking path and query parameters and the `Request`: no
-    dependencies, headers, cookies or bodies (refused when the route is declared), and the
-    router must be included without dependencies, which this path would not run."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        standard = super().get_route_handler()
-        dependant = self.dependant
-        if (
-            dependant.dependencies
-            or dependant.header_params
-            or dependant.cookie_params
-            or dependant.body_params
-            or dependant.background_tasks_param_name
-            or dependant.response_param_name
-            or not inspect.iscoroutinefunction(self.endpoint)
-        ):
-            raise TypeError(f"{self.path}: a hot read takes path and query parameters only, async")
-        request_name = dependant.request_param_name
-        fields = [("path", f) for f in dependant.path_params] + [("query", f) for f in dependant.query_params]
-        endpoint = self.endpoint
-
-        async def handler(request: Request) -> Response:
-            arguments: dict[str, Any] = {}
-            for where, field in fields:
-                raw = (request.path_params if where == "path" else request.query_params).get(field.alias)
-                if (
-                    raw is None
-                    and not field.field_info.is_required()
-                    and not field.field_info.validate_default
-                ):
-                    arguments[field.name] = copy.deepcopy(field.default)  # as FastAPI does
-                    continue
-                value, errors = field.validate(raw, arguments, loc=(where, field.alias))
-                if errors:
-                    return await standard(request)
-                arguments[field.name] = value
-            if request_name:
-                arguments[request_name] = request
-            response: Response = await endpoint(**arguments)
-            return response
-
-        return handler
-
-
-_Endpoint = TypeVar("_Endpoint", bound=Callable[..., Awaitable[Response]])
-
-
-def hot_read(router: APIRouter, path: str, **options: Any) -> Callable[[_Endpoint], _Endpoint]:
-    """`@router.get(path, **options)` for a hot read: the route is a `HotReadRoute`."""
-
-    def declare(endpoint: _Endpoint) -> _Endpoint:
-        router.add_api_route(path, endpoint, methods=["GET"], route_class_override=HotReadRoute, **options)
-        return endpoint
-
-    return declare
 
 
 # Renders in progress, by event loop and validator: the readers who miss the cache together

@@ -19,7 +19,7 @@ from app.embeds.badge import STYLES, Style, render_badge
 from app.embeds.stream import CountsStream
 from app.embeds.widget import CONTENT_SECURITY_POLICY, THEMES, Theme, render_widget
 from app.errors import AppError, Invalid, NotFound, responses
-from app.http_cache import hot_read, letter_read, not_modified, set_validators
+from app.http_cache import letter_read, not_modified, set_validators
 from app.live.hub import LiveCounts
 from app.models import Letter
 
@@ -41,8 +41,7 @@ def _cache_control(request: Request) -> str:
     return _settings(request).embed_cache_control()
 
 
-@hot_read(
-    router,
+@router.get(
     "/v1/letters/{slug}/badge.svg",
     operation_id="letter_badge",
     summary="An SVG badge of a letter's recorded count",
@@ -77,8 +76,7 @@ async def letter_badge(
     )
 
 
-@hot_read(
-    router,
+@router.get(
     "/embed/letters/{slug}",
     operation_id="letter_widget",
     summary="A self-contained HTML widget of a letter's count, for an <iframe>",
