@@ -51,7 +51,7 @@ from sqlalchemy.orm.util import identity_key
 
 from app import pairs
 from app.analytics.common import valid_on
-from app.db import insert_for
+from app.db.engine import insert_for
 from app.live.notify import letters_changed, notifying
 from app.models import Actor, Body, Letter, LetterRollup, Membership, Party, RegistryVersion, Signature
 

@@ -17,7 +17,7 @@ from sqlalchemy.sql.selectable import Subquery
 from app.analytics.countries import country_name
 from app.analytics.results import BodyEntry, Breakdowns, Entry
 from app.config import get_settings
-from app.db import is_sqlite
+from app.db.engine import is_sqlite
 from app.errors import Invalid, NotFound
 from app.models import Actor, Body, Campaign, Letter, Membership, Party
 

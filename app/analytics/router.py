@@ -30,9 +30,10 @@ from app.analytics.results import CampaignTimeline, Counts, Entry, Overlaps, Poi
 from app.analytics.schemas import CampaignQuery, CoSignatoryOut, LettersQuery
 from app.analytics.validators import Validator, actor_validator, campaign_validator, letters_validator
 from app.config import Settings
-from app.db import ReadSession
+from app.db.database import ReadSession
 from app.errors import responses
-from app.http_cache import Rendered, keyed_read, letter_read
+from app.http.hot_reads import keyed_read, letter_read
+from app.http.renderings import Rendered
 from app.models import Letter
 from app.pagination import Page, PageParams, link_header, page_params
 from app.schemas import Id, IsoDate

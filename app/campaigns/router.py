@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request, Response, status
 from app.auth import AdminAccess, WriteAccess
 from app.campaigns import service
 from app.campaigns.schemas import CampaignCreate, CampaignOut, CampaignUpdate
-from app.db import ReadSession
+from app.db.database import ReadSession
 from app.errors import responses
 from app.idempotency import IdempotencyKey
 from app.pagination import Page, PageParams, page_params, set_link_header

@@ -12,9 +12,10 @@ from app.analytics.overlaps import wanted_slugs
 from app.analytics.validators import campaign_validator, letters_validator
 from app.charts.svg import SVG_MEDIA_TYPE
 from app.charts.views import Breakdown, breakdown_svg, heatmap_svg, letter_timeline_svg, upset_svg
-from app.db import ReadSession
+from app.db.database import ReadSession
 from app.errors import responses
-from app.http_cache import Rendered, keyed_read
+from app.http.hot_reads import keyed_read
+from app.http.renderings import Rendered
 from app.schemas import IsoDate
 
 router = APIRouter(tags=["charts"])

@@ -12,9 +12,10 @@ from sqlalchemy.orm import Session
 
 from app.actors.schemas import ActorKind, OrgType
 from app.auth import AdminAccess, WriteAccess
-from app.db import ReadSession, get_database
+from app.db.database import ReadSession, get_database
 from app.errors import responses
-from app.http_cache import Rendered, letters_read
+from app.http.hot_reads import letters_read
+from app.http.renderings import Rendered
 from app.idempotency import IdempotencyKey
 from app.letters import export, service
 from app.letters.schemas import (
