@@ -33,7 +33,7 @@ from app.live.hub import LiveCounts
 from app.observability import RequestContextMiddleware
 from app.pages.router import STATIC_DIR
 from app.pages.router import router as pages_router
-from app.ratelimit import AddressRateLimitMiddleware
+from app.ratelimit import AddressRateLimitMiddleware, WindowCounter
 from app.security_headers import SecurityHeadersMiddleware
 from app.webhooks.router import router as webhooks_router
 from app.webhooks.worker import running_worker
@@ -90,8 +90,10 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = database is None
         app.state.database = database or Database(create_engine_for(settings))
-        # What this app keeps between requests, its own (two apps in a process share nothing).
+        # What this app keeps between requests, its own (two apps in a process share nothing):
+        # the renderings of the hot reads and the writes counted per API key.
         app.state.renderings = Renderings(RenderedCache(max_bytes=settings.render_cache_bytes))
+        app.state.key_counter = WindowCounter()
         app.state.live = LiveCounts(settings, app.state.database)
         app.state.live.hook_exit_signals()
         try:
