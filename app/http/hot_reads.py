@@ -46,8 +46,8 @@ async def letter_read(
 ) -> Response:
     """A hot read of one letter (counts, badge, widget, timeline): the validator from
     `letter_ref` on the event loop; a 304 when the client's copy is current; the bytes from
-    the app's `Renderings` when this process rendered them for this validator already; else `render` in a
-    worker thread, in a read session, keyed by the validator read in that same session."""
+    the app's `Renderings` when it rendered them for this validator already; else `render` in
+    a worker thread, in a read session, keyed by the validator read in that same session."""
     database: Database = request.app.state.database
     ref = await letter_ref(database, slug)
     etag = ref.etag(*parts)

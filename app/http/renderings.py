@@ -29,9 +29,9 @@ class Rendered:
 
 class RenderedCache:
     """Renderings of hot reads (a letter's counts, a page of the letter list) by their strong
-    validator, kept in the worker process (one per app, on `app.state`). Exact by construction: the key is the ETag, which
-    changes with every write that could change the bytes, so an entry is either right or never
-    asked for again; the oldest entries make room for new ones."""
+    validator, kept in the worker process (one cache per app). Exact by construction: the key
+    is the ETag, which changes with every write that could change the bytes, so an entry is
+    either right or never asked for again; the oldest entries make room for new ones."""
 
     def __init__(self, size: int = 1024, max_bytes: int = 64 * 1024 * 1024) -> None:
         self.size = size
