@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from app.db import get_database, session_scope
+from app.db.database import get_database, session_scope
 from app.errors import Forbidden, Unauthorized
 from app.models import ApiKey
 from app.ratelimit import check_key_limit
@@ -73,7 +73,10 @@ def _authenticate(request: Request, session: Session, needed: Scope) -> Writer:
     if _SCOPE_RANK.get(key.scope, 0) < _SCOPE_RANK[needed]:
         raise Forbidden(f"this key has scope '{key.scope}'; this request needs '{needed}'")
     request.state.key_name = key.name
-    check_key_limit(key.name, key.rate_limit_per_minute or request.app.state.settings.rate_limit_per_key)
+    state = request.app.state
+    check_key_limit(
+        state.key_counter, key.name, key.rate_limit_per_minute or state.settings.rate_limit_per_key
+    )
     return Writer(session=session, key_name=key.name, scope=key.scope)  # type: ignore[arg-type]
 
 

@@ -13,7 +13,8 @@ from sqlalchemy import select
 from app import migrate
 from app.auth import SCOPES, hash_key, new_key
 from app.config import get_settings
-from app.db import Database, create_engine_for, session_scope
+from app.db.database import Database, session_scope
+from app.db.engine import create_engine_for
 from app.models import ApiKey
 
 cli = typer.Typer(

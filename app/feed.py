@@ -16,7 +16,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.db import ReadSession, get_database, session_scope
+from app.db.database import ReadSession, get_database, session_scope
 from app.errors import Invalid, responses
 from app.pagination import Cursor, Limit, decode_cursor, encode_cursor, link_header
 from app.schemas import Slug

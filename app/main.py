@@ -17,12 +17,15 @@ from app.campaigns.router import router as campaigns_router
 from app.charts.router import router as charts_router
 from app.config import Settings, get_settings
 from app.cors import ProblemCORSMiddleware
-from app.db import Database, create_engine_for
+from app.db.database import Database
+from app.db.engine import create_engine_for
 from app.embeds.router import router as embeds_router
 from app.errors import PROBLEM_JSON, install_error_handlers
 from app.feed import router as feed_router
 from app.hosts import TrustedHostMiddleware
-from app.http_cache import RENDERED, ConditionalGetMiddleware, HeadMiddleware
+from app.http.conditional import ConditionalGetMiddleware
+from app.http.head import HeadMiddleware
+from app.http.renderings import RenderedCache, Renderings
 from app.idempotency import Replayed, replayed
 from app.imports.router import router as imports_router
 from app.letters.router import router as letters_router
@@ -31,7 +34,7 @@ from app.live.hub import LiveCounts
 from app.observability import RequestContextMiddleware
 from app.pages.router import STATIC_DIR
 from app.pages.router import router as pages_router
-from app.ratelimit import AddressRateLimitMiddleware
+from app.ratelimit import AddressRateLimitMiddleware, WindowCounter
 from app.security_headers import SecurityHeadersMiddleware
 from app.webhooks.router import router as webhooks_router
 from app.webhooks.worker import running_worker
@@ -88,6 +91,10 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = database is None
         app.state.database = database or Database(create_engine_for(settings))
+        # What this app keeps between requests, its own (two apps in a process share nothing):
+        # the renderings of the hot reads and the writes counted per API key.
+        app.state.renderings = Renderings(RenderedCache(max_bytes=settings.render_cache_bytes))
+        app.state.key_counter = WindowCounter()
         app.state.live = LiveCounts(settings, app.state.database)
         app.state.live.hook_exit_signals()
         try:
@@ -129,7 +136,6 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.add_middleware(TrustedHostMiddleware, allowed=settings.host_names())
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestContextMiddleware)
-    RENDERED.max_bytes = settings.render_cache_bytes
 
     # Routes are matched in order, one by one: the hot reads (counts, badges, widgets,
     # timelines) come first. No two routes share a method and a path pattern, so order changes

@@ -31,7 +31,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.db import Database
+from app.db.database import Database
 
 access_log = logging.getLogger("undersigned.access")
 _SANE_ID = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
@@ -59,13 +59,13 @@ SSE_STREAMS = Gauge("undersigned_sse_streams_open", "Server-Sent Event streams o
 
 
 class PoolCollector(Collector):
-    """Reads the database pool's state at scrape time."""
+    """Reads the pool of an app's database at scrape time."""
 
-    def __init__(self) -> None:
-        self.database: Database | None = None
+    def __init__(self, database: Database) -> None:
+        self.database = database
 
     def collect(self) -> Iterable[GaugeMetricFamily]:
-        pool: Any = self.database.engine.pool if self.database else None
+        pool: Any = self.database.engine.pool
         checked_out = GaugeMetricFamily("undersigned_db_pool_checked_out", "Connections in use")
         size = GaugeMetricFamily("undersigned_db_pool_size", "Connections the pool keeps")
         if pool is not None and hasattr(pool, "checkedout"):
@@ -73,10 +73,6 @@ class PoolCollector(Collector):
             size.add_metric([], float(pool.size()))
         yield checked_out
         yield size
-
-
-POOL = PoolCollector()
-REGISTRY.register(POOL)
 
 
 class RequestContextMiddleware:
@@ -138,8 +134,10 @@ router = APIRouter(tags=["operations"])
     responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}},
 )
 def metrics(request: Request) -> Response:
-    POOL.database = request.app.state.database
-    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+    # The counters are the process's (`REGISTRY`); the pool is the one of the app asked.
+    pool = CollectorRegistry(auto_describe=False)
+    pool.register(PoolCollector(request.app.state.database))
+    return Response(generate_latest(REGISTRY) + generate_latest(pool), media_type=CONTENT_TYPE_LATEST)
 
 
 def configure_logging(level: str) -> None:

@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from app.db import get_database
+from app.db.database import get_database
 from app.migrate import current_revision, head_revision
 
 router = APIRouter(tags=["operations"])

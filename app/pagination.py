@@ -192,7 +192,7 @@ class Pager:
         self, session: Session, item: type[Item], fetch: Fetch[Row], out: Callable[[Row], Item] | None = None
     ) -> tuple[bytes, dict[str, str]]:
         """The page as JSON bytes and the headers that go with them (`Link`), for a read that
-        keeps its rendering (see `app.http_cache.Rendered`)."""
+        keeps its rendering (see `app.http.renderings.Rendered`)."""
         page = self.page(session, item, fetch, out)
         return page.model_dump_json(by_alias=True).encode(), link_header(self.request, page.next_cursor)
 

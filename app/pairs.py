@@ -48,7 +48,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, aliased
 
-from app.db import insert_for
+from app.db.engine import insert_for
 from app.models import LetterPair, Signature
 
 COLUMNS = ["letter_a", "letter_b", "common"]

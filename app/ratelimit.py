@@ -49,11 +49,10 @@ class WindowCounter:
             return 0
 
 
-KEY_COUNTER = WindowCounter()
-
-
-def check_key_limit(key_name: str, limit: int | None) -> None:
-    if limit and (retry := KEY_COUNTER.hit(key_name, limit)):
+def check_key_limit(counter: WindowCounter, key_name: str, limit: int | None) -> None:
+    """Count a write of `key_name` on `counter` (the app's, `app.state.key_counter`, made in its
+    lifespan); a 429 when the key is over `limit` this minute."""
+    if limit and (retry := counter.hit(key_name, limit)):
         raise RateLimited(f"this key may make {limit} writes a minute", retry)
 
 

@@ -49,7 +49,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
 from app import pairs
-from app.db import insert_for
+from app.db.engine import insert_for
 from app.live.notify import letters_changed, notifying
 from app.models import Actor, Body, Letter, LetterRollup, Membership, Party, RegistryVersion, Signature
 from app.seats import held_on, valid_on

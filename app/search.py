@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from app.actors.schemas import ActorOut, LetterBrief
 from app.actors.service import q_condition
-from app.db import ReadSession
+from app.db.database import ReadSession
 from app.errors import responses
 from app.models import ACTOR_LOADS, Actor, Letter
 

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import insert, select, text
 
 from app.config import get_settings
-from app.db import create_engine_for
+from app.db.engine import create_engine_for
 from app.models import Actor, Body, Campaign, Identifier, Letter, Membership, Party, Signature
 from app.text import match_name, search_text
 

@@ -22,7 +22,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from app import migrate
 from app.auth import hash_key, new_key
 from app.config import Settings, driver_url
-from app.db import Database, create_engine_for, fetch_one_sync
+from app.db.database import Database
+from app.db.engine import create_engine_for
+from app.db.rows import fetch_one_sync
 from app.main import create_app
 from app.models import ApiKey
 

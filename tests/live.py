@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session
 from app import migrate
 from app.auth import hash_key, new_key
 from app.config import Settings
-from app.db import Database, create_engine_for
+from app.db.database import Database
+from app.db.engine import create_engine_for
 from app.main import create_app
 from app.models import ApiKey
 from tests.waiting import wait_for

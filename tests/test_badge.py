@@ -148,7 +148,7 @@ def test_cors_is_open_for_reads(anon: TestClient, db: Session) -> None:
 
 
 def test_counts_answer_304_from_the_letter_version(client: TestClient, db: Session) -> None:
-    """`GET …/counts` uses the same cheap validator as the badge (shared in app.http_cache)."""
+    """`GET …/counts` uses the same cheap validator as the badge (shared in app.http.validators)."""
     letter_with(db, "l", 2)
     extra = b.actor(db, "Late Signatory")
     db.commit()

@@ -17,7 +17,8 @@ from app import migrate
 from app.auth import Writer
 from app.changes import record_change
 from app.config import Settings
-from app.db import Database, create_engine_for
+from app.db.database import Database
+from app.db.engine import create_engine_for
 from app.main import create_app
 from app.models import OutboxEvent
 from app.webhooks import events

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from app.cli import cli
 from app.config import Settings, get_settings
-from app.db import create_engine_for
+from app.db.engine import create_engine_for
 from app.demo.loader import DEMO_LETTER_SLUGS
 from app.main import create_app
 from app.migrate import current_revision, head_revision

@@ -25,7 +25,8 @@ from sqlalchemy.orm import Session
 from app import migrate, rollups
 from app.auth import hash_key, new_key
 from app.config import Settings, driver_url
-from app.db import Database, create_engine_for
+from app.db.database import Database
+from app.db.engine import create_engine_for
 from app.models import Actor, ApiKey, Letter, Signature
 from tests.live import Live, free_port, live_server
 from tests.waiting import answers, wait_for

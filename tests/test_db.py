@@ -14,13 +14,16 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
 from app.config import Settings
-from app.db import WRITE_OPTION, Database, ReadSession, create_engine_for, session_scope, writer_gate
+from app.db.database import Database, ReadSession, session_scope
+from app.db.engine import create_engine_for
+from app.db.sqlite import WRITE_OPTION
 from app.main import create_app
 from tests.waiting import wait_for
 
 
 def test_connection_settings(engine: Engine, backend: str) -> None:
-    assert (writer_gate(engine) is not None) == (backend == "sqlite")  # (SQLite's writers queue)
+    gate = Database(engine).writer_gate
+    assert (gate is not None) == (backend == "sqlite")  # (SQLite's writers queue)
     with engine.connect() as conn:
         if backend == "sqlite":
             assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
@@ -37,8 +40,8 @@ def test_sqlite_writers_queue_on_a_gate_that_every_end_of_a_write_opens(tmp_path
     ends, the next one can go. (A SQLite file of its own, whatever the suite's backend.)"""
     own = Settings(database_url=f"sqlite:///{tmp_path / 'gate.db'}")
     database = Database(create_engine_for(own))
-    gate = writer_gate(database.engine)
-    assert gate is not None and writer_gate(create_engine_for(own)) is not gate
+    gate = database.writer_gate
+    assert gate is not None and Database(database.engine).writer_gate is not gate  # one per app
     try:
         with session_scope(database.read_sessions) as session:
             session.execute(text("SELECT 1"))
@@ -58,7 +61,7 @@ def test_sqlite_writers_queue_on_a_gate_that_every_end_of_a_write_opens(tmp_path
         with database.write_sessions() as session:
             session.execute(text("SELECT 1"))
         assert not gate.locked()  # closed without a commit
-        with database.engine.execution_options(**{WRITE_OPTION: True}).connect() as conn:
+        with database.engine.execution_options(**{WRITE_OPTION: gate}).connect() as conn:
             conn.execute(text("SELECT 1"))
             conn.commit()
             assert not gate.locked()  # a connection that goes on to a second transaction
@@ -68,7 +71,7 @@ def test_sqlite_writers_queue_on_a_gate_that_every_end_of_a_write_opens(tmp_path
             assert not gate.locked()
 
         def forgotten() -> None:
-            conn = database.engine.execution_options(**{WRITE_OPTION: True}).connect()
+            conn = database.engine.execution_options(**{WRITE_OPTION: gate}).connect()
             conn.execute(text("SELECT 1"))
             assert gate.locked()
 

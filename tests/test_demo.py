@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from app import migrate
 from app.config import Settings
-from app.db import create_engine_for
+from app.db.engine import create_engine_for
 from app.demo.loader import CAMPAIGN_SLUG, MPS_LETTER, UN_LETTER, load_demo, slugify
 from app.models import (
     Actor,

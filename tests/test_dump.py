@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from app import migrate, pairs, rollups
 from app.cli import cli
 from app.config import Settings, get_settings
-from app.db import create_engine_for
+from app.db.engine import create_engine_for
 from app.demo.loader import load_demo
 from app.errors import Invalid
 from app.imports import dump as dump_module

@@ -6,14 +6,10 @@ import json
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Annotated, Any, Literal
+from typing import Any
 
-import fastapi.dependencies.utils
-import fastapi.routing
 import httpx
 import pytest
-from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
-from fastapi.responses import JSONResponse
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.orm import Session
@@ -23,10 +19,8 @@ from app.actors.service import update_reference
 from app.auth import Writer
 from app.changes import record_change
 from app.config import Settings
-from app.http_cache import HotReadRoute, hot_read
 from app.main import create_app
 from app.models import Party
-from app.schemas import IsoDate
 from tests.conftest import Keys, TestDatabase
 from tests.live import live_server
 
@@ -252,115 +246,6 @@ def test_head_of_a_streamed_export_over_a_socket_stops_it(fresh_database_url: st
             assert head.status_code == 200 and head.content == b""
         full = c.get("/v1/letters/big-head/signatures?format=csv")
         assert full.status_code == 200 and full.text.count("\n") == 3001
-
-
-def _echo_app() -> FastAPI:
-    """One endpoint declared twice: as a hot read and as a plain FastAPI route."""
-
-    async def echo(
-        slug: str,
-        request: Request,
-        as_of: Annotated[IsoDate | None, Query()] = None,
-        format: Annotated[Literal["json", "csv"] | None, Query()] = None,
-        label: Annotated[str, Query(min_length=1, max_length=5)] = "sig",
-        n: Annotated[int, Query(ge=1)] = 1,
-    ) -> Response:
-        return JSONResponse(
-            {
-                "slug": slug,
-                "as_of": str(as_of),
-                "format": format,
-                "label": label,
-                "n": n,
-                "q": str(request.url.query),
-            }
-        )
-
-    router = APIRouter()
-    hot_read(router, "/hot/{slug}")(echo)
-    router.add_api_route("/plain/{slug}", echo, methods=["GET"])
-    app = FastAPI()
-    app.include_router(router)
-    return app
-
-
-QUERIES = [
-    "",
-    "as_of=2020-09-10",
-    "as_of=%202020-09-10%20",
-    "as_of=2020-9-10",
-    "as_of=2020-02-30",
-    "as_of=",
-    "as_of=1600000000",
-    "format=csv",
-    "format=xml",
-    "format=",
-    "format=csv&format=json",
-    "label=",
-    "label=toolong",
-    "label=a%00b",
-    "n=0",
-    "n=3",
-    "n=3.5",
-    "n=x&as_of=nope",
-    "unknown=1&as_of=2021-01-01&format=json&label=hi&n=2",
-]
-
-
-def _count_dependency_solving(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The paths of the requests FastAPI solves the parameters of (a spy: it still solves)."""
-    solved: list[str] = []
-    solve = fastapi.dependencies.utils.solve_dependencies
-
-    async def counting(*args: Any, **kwargs: Any) -> Any:
-        solved.append(kwargs["request"].url.path)
-        return await solve(*args, **kwargs)
-
-    monkeypatch.setattr(fastapi.routing, "solve_dependencies", counting)
-    return solved
-
-
-@pytest.mark.parametrize("query", QUERIES)
-def test_a_hot_read_route_answers_as_fastapi_would(query: str) -> None:
-    with TestClient(_echo_app()) as client:
-        hot = client.get(f"/hot/a%20slug?{query}")
-        plain = client.get(f"/plain/a%20slug?{query}")
-    assert (hot.status_code, hot.json()) == (plain.status_code, plain.json())
-
-
-def test_a_hot_read_route_skips_dependency_solving_only_when_the_parameters_are_valid(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    solved = _count_dependency_solving(monkeypatch)
-    with TestClient(_echo_app()) as client:
-        assert client.get("/hot/x?as_of=2020-01-01&format=csv&n=2").status_code == 200
-        assert solved == []
-        assert client.get("/plain/x?as_of=2020-01-01").status_code == 200
-        assert solved == ["/plain/x"]
-        bad = client.get("/hot/x?as_of=2020-13-01")
-        assert bad.status_code == 422
-        assert solved == ["/plain/x", "/hot/x"]
-
-
-def test_a_hot_read_route_refuses_what_its_fast_path_would_skip() -> None:
-    async def needs_a_header(
-        slug: str, request: Request, token: Annotated[str, Depends(lambda: "t")]
-    ) -> Response:
-        return Response()
-
-    with pytest.raises(TypeError, match="path and query parameters only"):
-        HotReadRoute("/x/{slug}", needs_a_header)
-
-
-def test_the_hot_reads_take_the_fast_path(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
-    solved = _count_dependency_solving(monkeypatch)
-    for path in ["counts?as_of=2020-09-10", "timeline?interval=week", "badge.svg?style=plastic"]:
-        assert client.get(f"/v1/letters/no-such-letter/{path}").status_code == 404
-    assert client.get("/embed/letters/no-such-letter?theme=dark").status_code == 404
-    assert client.get("/v1/letters?limit=2&status=open").status_code == 200
-    assert solved == []
-    assert client.get("/v1/letters/no-such-letter/counts?as_of=never").status_code == 422
-    assert solved == ["/v1/letters/no-such-letter/counts"]
 
 
 def test_the_letter_list_is_kept_and_stays_exact(fresh_database_url: str) -> None:

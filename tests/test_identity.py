@@ -463,7 +463,7 @@ def test_cli_merges_actors(fresh_database_url: str, monkeypatch: pytest.MonkeyPa
     from app import migrate
     from app.cli import cli
     from app.config import Settings, get_settings
-    from app.db import create_engine_for
+    from app.db.engine import create_engine_for
 
     migrate.upgrade(fresh_database_url)
     engine = create_engine_for(Settings(database_url=fresh_database_url))
@@ -650,7 +650,8 @@ def test_parallel_imports_of_one_list_into_many_letters_make_each_actor_once(fre
 
     from app import migrate
     from app.config import Settings
-    from app.db import Database, create_engine_for, session_scope
+    from app.db.database import Database, session_scope
+    from app.db.engine import create_engine_for
     from app.imports import service
     from app.imports.parsing import read_csv
 

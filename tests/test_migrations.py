@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from app import migrate, rollups
 from app.config import Settings
-from app.db import create_engine_for
+from app.db.engine import create_engine_for
 from app.models import Actor, Base, Campaign, Letter, Signature
 
 

@@ -311,7 +311,8 @@ def test_cli_rebuild_reports_pair_drift(fresh_database_url: str, monkeypatch: py
     from app import migrate
     from app.cli import cli
     from app.config import Settings, get_settings
-    from app.db import Database, create_engine_for, session_scope
+    from app.db.database import Database, session_scope
+    from app.db.engine import create_engine_for
 
     migrate.upgrade(fresh_database_url)
     database = Database(create_engine_for(Settings(database_url=fresh_database_url)))

@@ -25,12 +25,17 @@ def test_address_limit_answers_429_with_retry_after(
 def test_key_limit_counts_writes_per_key(
     settings: Settings, engine: Engine, connection: Connection, keys: Keys
 ) -> None:
-    app = create_app(settings.model_copy(update={"rate_limit_per_key": 2}), TestDatabase(engine, connection))
+    limited = settings.model_copy(update={"rate_limit_per_key": 2})
+    app = create_app(limited, TestDatabase(engine, connection))
     with TestClient(app, headers={"Authorization": f"Bearer {keys.write}"}) as c:
         codes = [c.post("/v1/campaigns", json={"slug": f"rl-{i}", "name": "R"}).status_code for i in range(3)]
         assert codes == [201, 201, 429]
         assert c.get("/v1/campaigns/rl-0").status_code == 200  # reads are not counted per key
         assert c.get("/v1/campaigns/rl-2").status_code == 404  # the refused write left nothing
+    # Another app in the same process counts on its own (its state is made in its lifespan).
+    other = create_app(limited, TestDatabase(engine, connection))
+    with TestClient(other, headers={"Authorization": f"Bearer {keys.write}"}) as c:
+        assert c.post("/v1/campaigns", json={"slug": "rl-other", "name": "R"}).status_code == 201
 
 
 def test_limits_are_off_by_default(client: TestClient) -> None:

@@ -161,7 +161,8 @@ def test_cli_rebuild_reports_drift(fresh_database_url: str, monkeypatch: pytest.
     from app import migrate
     from app.cli import cli
     from app.config import Settings, get_settings
-    from app.db import Database, create_engine_for, session_scope
+    from app.db.database import Database, session_scope
+    from app.db.engine import create_engine_for
     from app.models import LetterRollup
     from tests import builders
 

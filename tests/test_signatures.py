@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from app import migrate
 from app.auth import Writer
 from app.config import Settings
-from app.db import Database, create_engine_for, session_scope
+from app.db.database import Database, session_scope
+from app.db.engine import create_engine_for
 from app.errors import Conflict
 from app.letters import service
 from app.letters.schemas import SignatureCreate

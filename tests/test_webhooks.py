@@ -22,7 +22,7 @@ from standardwebhooks.webhooks import Webhook as Verifier
 from app import migrate
 from app.auth import hash_key, new_key
 from app.config import Settings
-from app.db import create_engine_for
+from app.db.engine import create_engine_for
 from app.models import ApiKey
 from app.webhooks import signing
 from app.webhooks.targets import TargetRefused, check_target

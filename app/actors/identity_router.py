@@ -21,7 +21,7 @@ from app.actors.schemas import (
 )
 from app.auth import WriteAccess
 from app.config import Settings
-from app.db import ReadSession
+from app.db.database import ReadSession
 from app.errors import Invalid, responses
 from app.idempotency import IdempotencyKey
 from app.models import ACTOR_LOADS, Actor

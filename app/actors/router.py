@@ -27,7 +27,7 @@ from app.actors.schemas import (
     PartyUpdate,
 )
 from app.auth import AdminAccess, WriteAccess
-from app.db import ReadSession
+from app.db.database import ReadSession
 from app.errors import responses
 from app.idempotency import IdempotencyKey
 from app.models import Body, Letter, Membership, Party, Recipient, Signature

@@ -18,7 +18,7 @@ from app.analytics.results import BodyEntry, Breakdowns, Entry
 from app.breakdowns import BREAKDOWNS
 from app.config import get_settings
 from app.countries import country_name
-from app.db import is_sqlite
+from app.db.engine import is_sqlite
 from app.errors import Invalid, NotFound
 from app.models import Actor, Body, Campaign, Letter, Membership, Party
 from app.seats import held_on, seats_in

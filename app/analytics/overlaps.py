@@ -25,7 +25,7 @@ from app import pairs
 from app.actors.identity import missing_actor
 from app.analytics.common import campaign_letters, get_campaign
 from app.analytics.results import Intersection, Overlaps, Pair
-from app.db import is_sqlite
+from app.db.engine import is_sqlite
 from app.errors import Invalid, NotFound
 from app.models import ACTOR_LOADS, Actor, Letter, Signature
 from app.pagination import PageParams, SortKey, keyset_page

@@ -31,9 +31,10 @@ from app.analytics.schemas import CampaignQuery, CoSignatoryOut, LettersQuery
 from app.analytics.validators import Validator, actor_validator, campaign_validator, letters_validator
 from app.breakdowns import BREAKDOWNS
 from app.config import Settings
-from app.db import ReadSession
+from app.db.database import ReadSession
 from app.errors import responses
-from app.http_cache import Rendered, hot_read, keyed_read, letter_read
+from app.http.hot_reads import keyed_read, letter_read
+from app.http.renderings import Rendered
 from app.models import Actor, Letter
 from app.pagination import Page, Paged, Pager
 from app.schemas import Id, IsoDate
@@ -91,8 +92,7 @@ def _point_rows(points: Iterable[Point], *prefix: Any) -> list[list[Any]]:
     return [[*prefix, p.date.isoformat(), p.new, p.withdrawn, p.cumulative] for p in points]
 
 
-@hot_read(
-    router,
+@router.get(
     "/v1/letters/{slug}/counts",
     operation_id="letter_counts",
     summary="How many signed a letter, by kind, body, party, country and org type",
@@ -141,8 +141,7 @@ async def get_letter_counts(
     )
 
 
-@hot_read(
-    router,
+@router.get(
     "/v1/letters/{slug}/timeline",
     operation_id="letter_timeline",
     summary="New signatures, withdrawals and the running total per day, week or month",
@@ -261,8 +260,7 @@ async def get_campaign_reach(slug: str, request: Request) -> Response:
     )
 
 
-@hot_read(
-    router,
+@router.get(
     "/v1/overlaps",
     operation_id="overlaps",
     summary="Overlaps between 2 to 50 letters: sizes, pairs and exact intersections",

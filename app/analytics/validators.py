@@ -4,7 +4,7 @@ the letters an answer covers — each letter's id, creation time and `version` (
 write to the letter, its signatures, and the actors and seats they count under) — and the
 registry's version (seats, body and party names). A write to a letter the answer does not cover
 leaves it alone, so repeated reads are 304s or answers kept in memory
-(`app.http_cache.keyed_read`), and a write to a covered letter moves it.
+(`app.http.hot_reads.keyed_read`), and a write to a covered letter moves it.
 
 Each query is a few index lookups, read on the event loop before anything is computed."""
 

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Response, status
 from app.auth import AdminAccess, WriteAccess
 from app.campaigns import service
 from app.campaigns.schemas import CampaignCreate, CampaignOut, CampaignUpdate
-from app.db import ReadSession
+from app.db.database import ReadSession
 from app.errors import responses
 from app.idempotency import IdempotencyKey
 from app.pagination import Page, Paged

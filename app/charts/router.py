@@ -13,9 +13,10 @@ from app.analytics.validators import campaign_validator, letters_validator
 from app.breakdowns import Key
 from app.charts.svg import SVG_MEDIA_TYPE
 from app.charts.views import breakdown_svg, heatmap_svg, letter_timeline_svg, upset_svg
-from app.db import ReadSession
+from app.db.database import ReadSession
 from app.errors import responses
-from app.http_cache import Rendered, hot_read, keyed_read
+from app.http.hot_reads import keyed_read
+from app.http.renderings import Rendered
 from app.schemas import IsoDate
 
 router = APIRouter(tags=["charts"])
@@ -70,8 +71,7 @@ def get_letter_timeline_chart(
     return _svg(letter_timeline_svg(letter_timeline(session, letter, interval), letter.title))
 
 
-@hot_read(
-    router,
+@router.get(
     "/v1/overlaps.svg",
     operation_id="overlaps_chart",
     summary="Overlaps between 2 to 50 letters, as an SVG heat map or UpSet chart",

@@ -1,7 +1,7 @@
 """HTTP for the embeds: the SVG badge, the widget page, oEmbed, the counts stream.
 
 The badge, the widget and oEmbed read the letter's validator first (one SELECT; for the badge and
-the widget on the event loop, through `app.http_cache.letter_read`), answer 304 when the
+the widget on the event loop, through `app.http.hot_reads.letter_read`), answer 304 when the
 client's `ETag` is current, and only then count."""
 
 from __future__ import annotations
@@ -13,13 +13,14 @@ from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy.orm import Session
 
 from app.config import Settings
-from app.db import ReadSession
+from app.db.database import ReadSession
 from app.embeds import oembed, service
 from app.embeds.badge import STYLES, Style, render_badge
 from app.embeds.stream import CountsStream
 from app.embeds.widget import CONTENT_SECURITY_POLICY, THEMES, Theme, render_widget
 from app.errors import AppError, Invalid, NotFound, responses
-from app.http_cache import hot_read, letter_read, not_modified, set_validators
+from app.http.conditional import not_modified, set_validators
+from app.http.hot_reads import letter_read
 from app.live.hub import LiveCounts
 from app.models import Letter
 
@@ -41,8 +42,7 @@ def _cache_control(request: Request) -> str:
     return _settings(request).embed_cache_control()
 
 
-@hot_read(
-    router,
+@router.get(
     "/v1/letters/{slug}/badge.svg",
     operation_id="letter_badge",
     summary="An SVG badge of a letter's recorded count",
@@ -77,8 +77,7 @@ async def letter_badge(
     )
 
 
-@hot_read(
-    router,
+@router.get(
     "/embed/letters/{slug}",
     operation_id="letter_widget",
     summary="A self-contained HTML widget of a letter's count, for an <iframe>",

@@ -1,4 +1,4 @@
-"""Reads the embeds need: a letter with its cheap validator (`app.http_cache.letter_state`,
+"""Reads the embeds need: a letter with its cheap validator (`app.http.validators.letter_state`,
 shared with the counts route), its sources, its counts."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from app.analytics.counts import letter_counts
 from app.analytics.results import Counts
 from app.embeds.widget import SourceLink
-from app.http_cache import LetterState, letter_state
+from app.http.validators import LetterState, letter_state
 from app.models import Letter, Source
 
 __all__ = ["LetterState", "counts_of", "letter_state", "source_links"]

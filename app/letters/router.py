@@ -13,9 +13,10 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session
 
 from app.auth import AdminAccess, WriteAccess
-from app.db import ReadSession, get_database
+from app.db.database import ReadSession, get_database
 from app.errors import responses
-from app.http_cache import Rendered, hot_read, letters_read
+from app.http.hot_reads import letters_read
+from app.http.renderings import Rendered
 from app.idempotency import IdempotencyKey
 from app.letters import export, service
 from app.letters.schemas import (
@@ -84,8 +85,7 @@ def _event_out(event: Event, slug: str) -> EventOut:
 # --- letters --------------------------------------------------------------------------------
 
 
-@hot_read(
-    router,
+@router.get(
     "",
     operation_id="list_letters",
     summary="List letters, newest first",

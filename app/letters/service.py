@@ -22,7 +22,8 @@ from app.actors.service import get_actor, resolve_inline_actor
 from app.auth import Writer
 from app.breakdowns import BREAKDOWNS
 from app.changes import record_change, snapshot
-from app.db import insert_for, session_scope
+from app.db.database import session_scope
+from app.db.engine import insert_for
 from app.errors import Conflict, Invalid, NotFound
 from app.letters.schemas import (
     ClaimCreate,

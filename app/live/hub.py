@@ -36,7 +36,7 @@ from sqlalchemy import ColumnElement, select
 from starlette.concurrency import run_in_threadpool
 
 from app.config import Settings
-from app.db import Database, session_scope
+from app.db.database import Database, session_scope
 from app.embeds import service
 from app.errors import NotFound, Unavailable
 from app.live.watch import Watcher

@@ -22,7 +22,7 @@ from collections.abc import Callable
 import psycopg
 
 from app.config import Settings
-from app.db import Database
+from app.db.database import Database
 from app.live.notify import CHANNEL, parse
 
 log = logging.getLogger("undersigned.live")

@@ -31,7 +31,7 @@ class Letter(Timestamped, Base):
     # Bumped on every write that touches the letter or its signatures: a cheap validator.
     version: Mapped[int] = mapped_column(Integer, default=1)
 
-    # The newest letter write is part of the letter list's validator (app/http_cache.py).
+    # The newest letter write is part of the letter list's validator (app/http/validators.py).
     __table_args__ = (
         Index(None, "updated_at"),
         CheckConstraint(one_of("status", LETTER_STATUSES), name="status"),

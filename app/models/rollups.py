@@ -36,7 +36,7 @@ class RegistryVersion(Base):
     """One row: a version bumped by the writes that change what letters show without being
     writes to those letters (a seat changes its body's member count, the denominator of every
     letter's `share_of_body`; a body's or party's name is a label of their breakdowns). A
-    letter's HTTP validator is its own `version` and this one (app/http_cache.py), so a
+    letter's HTTP validator is its own `version` and this one (app/http/validators.py), so a
     signature written to one letter leaves the others' kept reads and 304s alone."""
 
     __tablename__ = "registry_version"

@@ -44,7 +44,7 @@ from app.charts.views import (
     letter_timeline_svg,
     upset_svg,
 )
-from app.db import ReadSession
+from app.db.database import ReadSession
 from app.errors import AppError, Moved, NotFound
 from app.letters.service import (
     LetterFilters,

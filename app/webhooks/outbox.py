@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import BigInteger, event, func, insert, literal, select
 from sqlalchemy.orm import Session
 
-from app.db import insert_for
+from app.db.engine import insert_for
 from app.models import ChangeRecord, Letter, LetterMilestone, LetterPair, LetterRollup, OutboxEvent, Webhook
 from app.webhooks import events
 

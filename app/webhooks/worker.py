@@ -29,7 +29,7 @@ from sqlalchemy import and_, exists, insert, or_, select, true, tuple_, update
 from sqlalchemy.orm import Session
 
 from app.config import Settings
-from app.db import Database, session_scope
+from app.db.database import Database, session_scope
 from app.models import ChangeRecord, OutboxEvent, Webhook, WebhookDelivery
 from app.models.base import utcnow
 from app.webhooks import events, signing

@@ -1,5 +1,5 @@
 """An index on letters.updated_at: the newest letter write is part of the letter list's HTTP
-validator (app/http_cache.py), read on every list request, so it must be one index lookup.
+validator (app/http/validators.py), read on every list request, so it must be one index lookup.
 
 Revision ID: 0003
 Revises: 0002

@@ -1,6 +1,6 @@
 """The registry's version: one row, bumped by the writes that change what every letter shows
 without being writes to a letter (seats, body and party names). A letter's HTTP validator is
-its own version and this one, no longer every write to the database (app/http_cache.py).
+its own version and this one, no longer every write to the database (app/http/validators.py).
 
 Revision ID: 0004
 Revises: 0003
