@@ -171,8 +171,9 @@ def render_widget(
     """The widget page (`widget.html`, which escapes every registry text)."""
     breakdown, parts = bar_segments(counts)
     total = sum(p.count for p in parts) or 1
-    links = [SourceLink(s.label or urlsplit(s.url).netloc, safe_url(s.url) or "") for s in sources]
-    shown = [link for link in links if link.url]
+    shown = [  # only http(s) sources become links; an unlabelled one shows its host
+        SourceLink(s.label or urlsplit(s.url).netloc, s.url) for s in sources if safe_url(s.url)
+    ]
     return render(
         "widget.html",
         slug=slug,
