@@ -1,6 +1,6 @@
 """SVG charts drawn on the server from the analytics results: bars for breakdowns, step lines
-for timelines, a heat map and an UpSet chart for overlaps. A small renderer of our own: a few
-hundred lines, no dependency, every text escaped, every chart with `<title>` and `<desc>`."""
+for timelines, a heat map and an UpSet chart for overlaps. The modules compute the geometry; SVG
+templates (`templates/`, autoescaped) write the markup; every chart has `<title>` and `<desc>`."""
 
 from app.charts.bars import bar_chart
 from app.charts.overlaps import heatmap_chart, upset_chart

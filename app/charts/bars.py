@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from app.analytics.results import BodyEntry, Entry
-from app.charts.svg import GRID, INK, SHADES, UNKNOWN_FILL, clip, document, empty, esc, num, text
+from app.charts.svg import SHADES, UNKNOWN_FILL, Text, clip, document, empty
 
 WIDTH = 420
 LABEL_WIDTH = 140
@@ -36,27 +36,35 @@ def bar_chart(entries: Sequence[Entry], *, title: str, desc: str, id_prefix: str
     value_width = max(VALUE_WIDTH, 8 * max(len(v) for v in labels) + 12)  # bold 13px digits
     span = WIDTH - LABEL_WIDTH - value_width
     height = TOP + ROW * len(entries) + BOTTOM
-    pattern_id = f"{id_prefix}-hatch"
-    body = [
-        "<defs>"
-        f'<pattern id="{pattern_id}" width="6" height="6" patternUnits="userSpaceOnUse" '
-        'patternTransform="rotate(45)">'
-        f'<rect width="6" height="6" fill="{UNKNOWN_FILL}"/>'
-        f'<line x1="0" y1="0" x2="0" y2="6" stroke="{INK}" stroke-width="1.5"/>'
-        "</pattern></defs>",
-        f'<line x1="{LABEL_WIDTH}" y1="{TOP}" x2="{LABEL_WIDTH}" y2="{height - BOTTOM}" stroke="{GRID}"/>',
-    ]
-    for i, entry in enumerate(entries):
+    hatch = f"{id_prefix}-hatch"
+    bars = []
+    for i, (entry, label) in enumerate(zip(entries, labels, strict=True)):
         y = TOP + i * ROW
         length = max(span * entry.count / top, 1.5)
-        fill = f"url(#{pattern_id})" if entry.key is None else SHADES[0]
-        label = labels[i]
-        body.append(
-            f'<g class="bar"><title>{esc(entry.label)}: {esc(label)}</title>'
-            + text(LABEL_WIDTH - 8, y + ROW / 2 + 5, clip(entry.label, 20), size=FONT, anchor="end")
-            + f'<rect x="{LABEL_WIDTH}" y="{num(y + (ROW - BAR) / 2)}" width="{num(length)}" '
-            f'height="{BAR}" fill="{fill}"/>'
-            + text(LABEL_WIDTH + length + 6, y + ROW / 2 + 5, label, size=FONT, weight="600")
-            + "</g>"
+        bars.append(
+            {
+                "title": f"{entry.label}: {label}",
+                "name": Text(
+                    LABEL_WIDTH - 8, y + ROW / 2 + 5, clip(entry.label, 20), size=FONT, anchor="end"
+                ),
+                "y": y + (ROW - BAR) / 2,
+                "length": length,
+                "fill": f"url(#{hatch})" if entry.key is None else SHADES[0],
+                "value": Text(LABEL_WIDTH + length + 6, y + ROW / 2 + 5, label, size=FONT, weight="600"),
+            }
         )
-    return document(width=WIDTH, height=height, title=title, desc=desc, body=body, id_prefix=id_prefix)
+    return document(
+        "bars.svg",
+        width=WIDTH,
+        height=height,
+        title=title,
+        desc=desc,
+        id_prefix=id_prefix,
+        hatch=hatch,
+        unknown_fill=UNKNOWN_FILL,
+        label_width=LABEL_WIDTH,
+        top=TOP,
+        axis_bottom=height - BOTTOM,
+        bar_height=BAR,
+        bars=bars,
+    )

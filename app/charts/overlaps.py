@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from app.analytics.results import Overlaps
-from app.charts.svg import GRID, INK, MUTED, SHADES, clip, document, empty, esc, num, ramp, text
+from app.charts.svg import INK, MUTED, SHADES, Text, clip, document, empty, ramp
 
 WIDTH = 480
 LABEL_WIDTH = 170
@@ -33,21 +33,14 @@ def heatmap_chart(
     width = max(WIDTH, label_width + n * cell + 10)
     top = 34
     pair = {(p.a, p.b): p for p in result.pairs}
-    body: list[str] = []
-    for j in range(n):  # column heads: numbers, matching the row labels
-        body.append(
-            text(label_width + cell * (j + 0.5), top - 10, str(j + 1), size=12, anchor="middle", weight="700")
-        )
+    heads = [  # column heads: numbers, matching the row labels
+        Text(label_width + cell * (j + 0.5), top - 10, str(j + 1), size=12, anchor="middle", weight="700")
+        for j in range(n)
+    ]
+    rows = []
     for i, row in enumerate(slugs):
         y = top + i * cell
-        body.append(
-            text(
-                label_width - 8,
-                y + cell / 2 + 4,
-                f"{i + 1}. {clip(_label_of(labels, row), 22)}",
-                anchor="end",
-            )
-        )
+        cells = []
         for j, col in enumerate(slugs):
             x = label_width + j * cell
             if i == j:
@@ -61,34 +54,47 @@ def heatmap_chart(
                     f"{_label_of(labels, row)} and {_label_of(labels, col)}: {value} in common "
                     f"(Jaccard {fraction:.3f})"
                 )
-            fill = ramp(0.12 + 0.88 * fraction) if fraction > 0 or i == j else ramp(0)
-            ink = "#ffffff" if fraction >= 0.45 or i == j else INK
-            body.append(
-                f'<g class="cell"><title>{esc(tip)}</title>'
-                f'<rect x="{num(x)}" y="{num(y)}" width="{num(cell - 2)}" height="{num(cell - 2)}" '
-                f'fill="{fill}" stroke="{GRID}"/>'
-                + text(
-                    x + (cell - 2) / 2,
-                    y + (cell - 2) / 2 + 4,
-                    str(value),
-                    size=12 if cell > 30 else 8,
-                    anchor="middle",
-                    fill=ink,
-                    weight="600",
-                )
-                + "</g>"
+            cells.append(
+                {
+                    "tip": tip,
+                    "x": x,
+                    "y": y,
+                    "fill": ramp(0.12 + 0.88 * fraction) if fraction > 0 or i == j else ramp(0),
+                    "value": Text(
+                        x + (cell - 2) / 2,
+                        y + (cell - 2) / 2 + 4,
+                        str(value),
+                        size=12 if cell > 30 else 8,
+                        anchor="middle",
+                        fill="#ffffff" if fraction >= 0.45 or i == j else INK,
+                        weight="600",
+                    ),
+                }
             )
-    height = top + n * cell + 30
-    body.append(
-        text(
-            8,
-            height - 10,
-            "Cells: signatories in common (diagonal: the letter's total). Darker: higher Jaccard index.",
-            size=10,
-            fill=MUTED,
+        name = Text(
+            label_width - 8, y + cell / 2 + 4, f"{i + 1}. {clip(_label_of(labels, row), 22)}", anchor="end"
         )
+        rows.append({"name": name, "cells": cells})
+    height = top + n * cell + 30
+    key = Text(
+        8,
+        height - 10,
+        "Cells: signatories in common (diagonal: the letter's total). Darker: higher Jaccard index.",
+        size=10,
+        fill=MUTED,
     )
-    return document(width=width, height=height, title=title, desc=desc, body=body, id_prefix=id_prefix)
+    return document(
+        "heatmap.svg",
+        width=width,
+        height=height,
+        title=title,
+        desc=desc,
+        id_prefix=id_prefix,
+        heads=heads,
+        rows=rows,
+        cell_size=cell - 2,
+        key=key,
+    )
 
 
 def upset_chart(
@@ -107,67 +113,73 @@ def upset_chart(
     matrix_top = bar_top + bar_height + 16
     row = 22
     top_count = max(g.count for g in groups) or 1
-    body: list[str] = [
-        f'<line x1="{label_width}" y1="{bar_top + bar_height}" x2="{num(label_width + column * len(groups))}" '
-        f'y2="{bar_top + bar_height}" stroke="{INK}"/>'
-    ]
-    for i, slug in enumerate(slugs):
-        y = matrix_top + i * row
-        if i % 2 == 0:
-            body.append(
-                f'<rect x="0" y="{num(y - row / 2)}" width="{num(label_width + column * len(groups))}" '
-                f'height="{row}" fill="#f0f4f8"/>'
-            )
-        body.append(
-            text(
+    rows = [
+        {
+            "stripe": matrix_top + i * row - row / 2 if i % 2 == 0 else None,  # a band behind every other row
+            "name": Text(
                 label_width - 8,
-                y + 4,
+                matrix_top + i * row + 4,
                 f"{clip(_label_of(labels, slug), 18)} ({result.sizes.get(slug, 0)})",
                 anchor="end",
-            )
-        )
+            ),
+        }
+        for i, slug in enumerate(slugs)
+    ]
+    columns = []
     for k, group in enumerate(groups):
         cx = label_width + column * (k + 0.5)
         h = bar_height * group.count / top_count
         members = set(group.letters)
-        names = " + ".join(_label_of(labels, s) for s in group.letters)
-        parts = [
-            f'<g class="intersection"><title>Only {esc(names)}: {group.count}</title>',
-            f'<rect x="{num(cx - column * 0.35)}" y="{num(bar_top + bar_height - h)}" '
-            f'width="{num(column * 0.7)}" height="{num(max(h, 1))}" fill="{SHADES[0]}"/>',
-            text(
-                cx,
-                bar_top + bar_height - h - 4,
-                str(group.count),
-                size=11 if column > 24 else 8,
-                anchor="middle",
-                weight="600",
-            ),
-        ]
         rows_in = [i for i, s in enumerate(slugs) if s in members]
-        if len(rows_in) > 1:
-            parts.append(
-                f'<line x1="{num(cx)}" y1="{num(matrix_top + min(rows_in) * row)}" x2="{num(cx)}" '
-                f'y2="{num(matrix_top + max(rows_in) * row)}" stroke="{SHADES[0]}" stroke-width="3"/>'
-            )
-        for i, slug in enumerate(slugs):
-            filled = slug in members
-            parts.append(
-                f'<circle cx="{num(cx)}" cy="{num(matrix_top + i * row)}" r="{num(min(7, column * 0.3))}" '
-                f'fill="{SHADES[0] if filled else "#ffffff"}" stroke="{SHADES[0] if filled else "#9fb3c8"}"/>'
-            )
-        parts.append("</g>")
-        body.append("".join(parts))
+        columns.append(
+            {
+                "title": f"Only {' + '.join(_label_of(labels, s) for s in group.letters)}: {group.count}",
+                "x": cx,
+                "bar_x": cx - column * 0.35,
+                "bar_y": bar_top + bar_height - h,
+                "bar_height": max(h, 1),
+                "count": Text(
+                    cx,
+                    bar_top + bar_height - h - 4,
+                    str(group.count),
+                    size=11 if column > 24 else 8,
+                    anchor="middle",
+                    weight="600",
+                ),
+                # the line joining the dots of the letters in the set, when there are two or more
+                "join": (matrix_top + min(rows_in) * row, matrix_top + max(rows_in) * row)
+                if len(rows_in) > 1
+                else None,
+                "dots": [(matrix_top + i * row, slug in members) for i, slug in enumerate(slugs)],
+            }
+        )
     height = matrix_top + len(slugs) * row + 16
+    note = None
     if len(result.intersections) > len(groups):
-        body.append(
-            text(
-                label_width,
-                height,
-                f"The {len(groups)} largest of {len(result.intersections)} intersections.",
-                size=10,
-                fill=MUTED,
-            )
+        note = Text(
+            label_width,
+            height,
+            f"The {len(groups)} largest of {len(result.intersections)} intersections.",
+            size=10,
+            fill=MUTED,
         )
         height += 14
-    return document(width=width, height=height, title=title, desc=desc, body=body, id_prefix=id_prefix)
+    return document(
+        "upset.svg",
+        width=width,
+        height=height,
+        title=title,
+        desc=desc,
+        id_prefix=id_prefix,
+        label_width=label_width,
+        matrix_width=label_width + column * len(groups),
+        axis_y=bar_top + bar_height,
+        row_height=row,
+        bar_width=column * 0.7,
+        dot_radius=min(7, column * 0.3),
+        ink_fill=SHADES[0],
+        empty_stroke="#9fb3c8",
+        rows=rows,
+        columns=columns,
+        note=note,
+    )

@@ -1,16 +1,19 @@
-"""The few SVG primitives the charts share: a document with `<title>` and `<desc>`, escaped
-text, and a grey-scale-safe palette.
+"""What the charts share: the document with `<title>` and `<desc>` (`chart.svg`, which each
+chart's template extends), placed texts, number formatting and a grey-scale-safe palette.
 
-Every chart is drawn in a `viewBox` with `width="100%"`, so it scales to its container. Every
-text that comes from the registry goes through `esc`/`attr`; nothing else is interpolated.
+Every chart is drawn in a `viewBox` with `width="100%"`, so it scales to its container. The
+modules compute the geometry; the templates write the markup, and their autoescape escapes every
+text that comes from the registry.
 Colours are shades of one dark blue-grey, chosen so that they stay distinct when printed or
 seen in grey scale; series also differ by dash pattern and carry direct labels.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from xml.sax.saxutils import escape, quoteattr
+from dataclasses import dataclass
+from typing import Any
+
+from app.templating import render, templates
 
 SVG_MEDIA_TYPE = "image/svg+xml"
 FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, Arial, sans-serif"
@@ -21,16 +24,6 @@ GRID = "#d9dee3"
 SHADES = ("#102a43", "#334e68", "#627d98", "#9fb3c8", "#486581", "#829ab1")
 DASHES = ("", "6 3", "2 3", "8 3 2 3", "12 4", "4 2 1 2")
 UNKNOWN_FILL = "#bcccdc"
-
-
-def esc(text: object) -> str:
-    """Text content, escaped for XML (and HTML)."""
-    return escape(str(text))
-
-
-def attr(value: object) -> str:
-    """An attribute value with its quotes, escaped."""
-    return quoteattr(str(value))
 
 
 def num(value: float) -> str:
@@ -51,50 +44,57 @@ def ramp(fraction: float) -> str:
     return f"#{r:02x}{g:02x}{b:02x}"
 
 
-def text(
-    x: float,
-    y: float,
-    content: str,
-    *,
-    size: int = 12,
-    anchor: str = "start",
-    fill: str = INK,
-    weight: str | None = None,
-    extra: str = "",
-) -> str:
-    bold = f' font-weight="{weight}"' if weight else ""
-    return (
-        f'<text x="{num(x)}" y="{num(y)}" font-size="{size}" text-anchor="{anchor}" '
-        f'fill="{fill}"{bold}{extra}>{esc(content)}</text>'
-    )
+@dataclass(frozen=True)
+class Text:
+    """A text placed on a chart: `_svg.svg`'s `text` macro draws it."""
+
+    x: float
+    y: float
+    content: str
+    size: int = 12
+    anchor: str = "start"
+    fill: str = INK
+    weight: str | None = None
 
 
 def document(
-    *, width: float, height: float, title: str, desc: str, body: Iterable[str], id_prefix: str = "chart"
+    template: str,
+    *,
+    width: float,
+    height: float,
+    title: str,
+    desc: str,
+    id_prefix: str = "chart",
+    **context: Any,
 ) -> str:
     """A standalone SVG document (also valid inline in HTML) with an accessible name and
-    description."""
-    title_id, desc_id = f"{id_prefix}-title", f"{id_prefix}-desc"
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {num(width)} {num(height)}" '
-        f'width="100%" preserveAspectRatio="xMinYMin meet" role="img" '
-        f'aria-labelledby="{title_id} {desc_id}" font-family={attr(FONT)} class="chart">',
-        f'<title id="{title_id}">{esc(title)}</title>',
-        f'<desc id="{desc_id}">{esc(desc)}</desc>',
-        f'<rect x="0" y="0" width="{num(width)}" height="{num(height)}" fill="#ffffff"/>',
-        *body,
-        "</svg>",
-    ]
-    return "\n".join(parts)
+    description: `template` extends `chart.svg` and draws the chart from `context`."""
+    return render(
+        template,
+        width=width,
+        height=height,
+        title=title,
+        desc=desc,
+        id_prefix=id_prefix,
+        font=FONT,
+        ink=INK,
+        muted=MUTED,
+        grid=GRID,
+        **context,
+    )
 
 
 def empty(*, title: str, desc: str, message: str, id_prefix: str = "chart") -> str:
     """A small chart that says there is nothing to draw (still with its title and desc)."""
     return document(
+        "empty.svg",
         width=640,
         height=60,
         title=title,
         desc=desc,
         id_prefix=id_prefix,
-        body=[text(12, 35, message, size=14, fill=MUTED)],
+        message=Text(12, 35, message, size=14, fill=MUTED),
     )
+
+
+templates.filters["num"] = num

@@ -10,7 +10,7 @@ from datetime import date, timedelta
 from itertools import pairwise
 
 from app.analytics.common import Interval, bucket_range, next_bucket
-from app.charts.svg import DASHES, GRID, INK, MUTED, SHADES, clip, document, empty, esc, num, text
+from app.charts.svg import DASHES, MUTED, SHADES, Text, clip, document, empty, num
 
 WIDTH = 480
 LEFT, RIGHT, TOP = 40, 44, 26
@@ -94,16 +94,14 @@ def timeline_chart(data: TimelineData, *, title: str, desc: str, id_prefix: str 
     def y(value: float) -> float:
         return bottom - PLOT_HEIGHT * value / y_max
 
-    body: list[str] = []
-    for tick in range(0, y_max + 1, step):
-        body.append(
-            f'<line x1="{LEFT}" y1="{num(y(tick))}" x2="{LEFT + plot_width}" y2="{num(y(tick))}" '
-            f'stroke="{GRID}"/>'
-        )
-        body.append(text(LEFT - 6, y(tick) + 4, str(tick), size=11, anchor="end", fill=MUTED))
+    y_ticks = [
+        {"y": y(tick), "label": Text(LEFT - 6, y(tick) + 4, str(tick), size=11, anchor="end", fill=MUTED)}
+        for tick in range(0, y_max + 1, step)
+    ]
     # x ticks: the first and last day, and a few between
     count = min(2, (last - first).days)
     tick_days = sorted({first, last, *(first + (last - first) * i / count for i in range(1, count))})
+    x_ticks = []
     for i, day in enumerate(tick_days):
         at_edge = start == first  # unpadded: the first and last labels sit at the plot's edges
         anchor = "middle"
@@ -111,24 +109,31 @@ def timeline_chart(data: TimelineData, *, title: str, desc: str, id_prefix: str 
             anchor = "start"
         elif at_edge and i == len(tick_days) - 1 and i > 0:
             anchor = "end"
-        body.append(
-            f'<line x1="{num(x(day))}" y1="{bottom}" x2="{num(x(day))}" y2="{bottom + 4}" stroke="{INK}"/>'
+        x_ticks.append(
+            {
+                "x": x(day),
+                "label": Text(x(day), bottom + 17, day.isoformat(), size=11, anchor=anchor, fill=MUTED),
+            }
         )
-        body.append(text(x(day), bottom + 17, day.isoformat(), size=11, anchor=anchor, fill=MUTED))
-    body.append(f'<line x1="{LEFT}" y1="{bottom}" x2="{LEFT + plot_width}" y2="{bottom}" stroke="{INK}"/>')
 
+    new_bars = []
     for day, n in data.new:
         if n <= 0:
             continue
         x0, x1 = x(day), x(next_bucket(day, data.interval))
-        body.append(
-            f'<rect x="{num(x0)}" y="{num(y(n))}" width="{num(max(x1 - x0 - 1, 1))}" '
-            f'height="{num(bottom - y(n))}" fill="{NEW_FILL}"><title>{esc(day.isoformat())}: '
-            f"{n} new</title></rect>"
+        new_bars.append(
+            {
+                "x": x0,
+                "y": y(n),
+                "width": max(x1 - x0 - 1, 1),
+                "height": bottom - y(n),
+                "title": f"{day.isoformat()}: {n} new",
+            }
         )
 
-    ends: list[tuple[float, str]] = []
-    legend: list[str] = []
+    lines = []
+    finals: list[int] = []  # each drawn series' last running total, labelled at the line's end
+    legend: list[dict[str, object]] = []  # each: a text, and for a series the sample of its line
     legend_y = bottom + AXIS
     drawn = [s for s in data.series if s.points]
     for i, series in enumerate(drawn):
@@ -137,46 +142,80 @@ def timeline_chart(data: TimelineData, *, title: str, desc: str, id_prefix: str 
         for day, value in series.points:
             path.append(f"H{num(x(day))}V{num(y(value))}")
         path.append(f"H{num(x(end))}")
-        dash_attr = f' stroke-dasharray="{dash}"' if dash else ""
         final = series.points[-1][1]
-        body.append(
-            f'<path d="{"".join(path)}" fill="none" stroke="{shade}" stroke-width="2.5"{dash_attr}>'
-            f"<title>{esc(series.label)}: {final}</title></path>"
+        finals.append(final)
+        lines.append(
+            {
+                "d": "".join(path),
+                "shade": shade,
+                "dash": dash,
+                "title": f"{series.label}: {final}",
+            }
         )
-        ends.append((y(final), str(final)))
         if len(drawn) > 1:  # a legend line: the line's own style, its label and its total
             ly = legend_y + len(legend) * LEGEND_LINE
             legend.append(
-                f'<line x1="{LEFT}" y1="{ly - 4}" x2="{LEFT + 26}" y2="{ly - 4}" stroke="{shade}" '
-                f'stroke-width="2.5"{dash_attr}/>'
-                + text(LEFT + 32, ly, clip(f"{series.label}: {final}", LEGEND_CHARS), size=11)
+                {
+                    "sample": {"y": ly - 4, "shade": shade, "dash": dash},
+                    "label": Text(LEFT + 32, ly, clip(f"{series.label}: {final}", LEGEND_CHARS), size=11),
+                }
             )
-    for (_, label), end_y in zip(ends, _spread([e[0] for e in ends], 13), strict=True):
-        body.append(text(LEFT + plot_width + 5, end_y + 4, label, size=11, weight="600"))
+    end_labels = [
+        Text(LEFT + plot_width + 5, end_y + 4, str(final), size=11, weight="600")
+        for final, end_y in zip(finals, _spread([y(final) for final in finals], 13), strict=True)
+    ]
 
     placed: list[float] = []
+    markers = []
     for n, event in enumerate(data.events, start=1):
         ex = x(event.day)
         cx = ex
         while any(abs(cx - p) < 17 for p in placed):
             cx += 17  # events on the same day: markers side by side
         placed.append(cx)
-        body.append(
-            f'<g class="event"><title>{esc(f"{n}. {event.day.isoformat()} {event.kind}")}</title>'
-            f'<line x1="{num(ex)}" y1="{TOP - 4}" x2="{num(ex)}" y2="{bottom}" stroke="{INK}" '
-            'stroke-dasharray="3 3" stroke-width="1"/>'
-            f'<circle cx="{num(cx)}" cy="{TOP - 13}" r="8" fill="#ffffff" stroke="{INK}"/>'
-            + text(cx, TOP - 9, str(n), size=10, anchor="middle", weight="700")
-            + "</g>"
+        markers.append(
+            {
+                "title": f"{n}. {event.day.isoformat()} {event.kind}",
+                "x": ex,
+                "cx": cx,
+                "number": Text(cx, TOP - 9, str(n), size=10, anchor="middle", weight="700"),
+            }
         )
         if data.event_legend:
             note = f" — {event.note}" if event.note else ""
             ly = legend_y + len(legend) * LEGEND_LINE
             legend.append(
-                text(
-                    LEFT, ly, clip(f"{n}. {event.day.isoformat()} {event.kind}{note}", LEGEND_CHARS), size=11
-                )
+                {
+                    "sample": None,
+                    "label": Text(
+                        LEFT,
+                        ly,
+                        clip(f"{n}. {event.day.isoformat()} {event.kind}{note}", LEGEND_CHARS),
+                        size=11,
+                    ),
+                }
             )
-    body.extend(legend)
     height = legend_y + len(legend) * LEGEND_LINE - (LEGEND_LINE if legend else AXIS - 26) + 8
-    return document(width=WIDTH, height=height, title=title, desc=desc, body=body, id_prefix=id_prefix)
+    return document(
+        "timeline.svg",
+        width=WIDTH,
+        height=height,
+        title=title,
+        desc=desc,
+        id_prefix=id_prefix,
+        left=LEFT,
+        right=LEFT + plot_width,
+        bottom=bottom,
+        tick_end=bottom + 4,
+        marker_top=TOP - 4,  # the dashed line of an event starts under its numbered circle
+        marker_y=TOP - 13,
+        sample_end=LEFT + 26,
+        new_fill=NEW_FILL,
+        y_ticks=y_ticks,
+        x_ticks=x_ticks,
+        new_bars=new_bars,
+        lines=lines,
+        end_labels=end_labels,
+        markers=markers,
+        legend=legend,
+    )

@@ -9,8 +9,9 @@ image for assistive technology: `role="img"`, an `aria-label` and a `<title>`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from html import escape
 from typing import Literal
+
+from app.templating import render
 
 Style = Literal["flat", "flat-square", "plastic"]
 STYLES: tuple[Style, ...] = ("flat", "flat-square", "plastic")
@@ -65,35 +66,20 @@ def format_count(n: int) -> str:
 class _Geometry:
     height: int
     radius: int
-    gradient: str  # the overlay that gives flat and plastic their sheen ("" for none)
+    sheen: Literal["flat", "plastic", ""]  # the gradient overlay `badge.svg` draws ("" for none)
     text_y: float  # baseline of the text
     shadow: bool
 
 
 _GEOMETRY: dict[Style, _Geometry] = {
-    "flat": _Geometry(
-        height=20,
-        radius=3,
-        gradient='<linearGradient id="s" x2="0" y2="100%"><stop offset="0" stop-color="#bbb" '
-        'stop-opacity=".1"/><stop offset="1" stop-opacity=".1"/></linearGradient>',
-        text_y=14,
-        shadow=True,
-    ),
-    "flat-square": _Geometry(height=20, radius=0, gradient="", text_y=14, shadow=False),
-    "plastic": _Geometry(
-        height=18,
-        radius=4,
-        gradient='<linearGradient id="s" x2="0" y2="100%"><stop offset="0" stop-color="#fff" '
-        'stop-opacity=".7"/><stop offset=".1" stop-color="#aaa" stop-opacity=".1"/><stop offset=".9" '
-        'stop-opacity=".3"/><stop offset="1" stop-opacity=".5"/></linearGradient>',
-        text_y=13,
-        shadow=True,
-    ),
+    "flat": _Geometry(height=20, radius=3, sheen="flat", text_y=14, shadow=True),
+    "flat-square": _Geometry(height=20, radius=0, sheen="", text_y=14, shadow=False),
+    "plastic": _Geometry(height=18, radius=4, sheen="plastic", text_y=13, shadow=True),
 }
 
 
 def render_badge(label: str, count: int, style: Style = "flat") -> str:
-    """The badge as a standalone SVG document (well-formed XML; every text escaped)."""
+    """The badge as a standalone SVG document (`badge.svg`: well-formed XML, every text escaped)."""
     geometry = _GEOMETRY[style]
     label = " ".join(xml_text(label).split())
     value = format_count(count)
@@ -101,39 +87,22 @@ def render_badge(label: str, count: int, style: Style = "flat") -> str:
     value_text_w = round(text_width(value), 1)
     label_w = round(label_text_w + 2 * PADDING)
     value_w = round(value_text_w + 2 * PADDING)
-    width = label_w + value_w
-    h = geometry.height
-    title = escape(f"{label}: {value}")
-    label_x = label_w / 2
-    value_x = label_w + value_w / 2
-
-    def text(x: float, length: float, content: str) -> str:
-        out = []
-        if geometry.shadow:
-            out.append(
-                f'<text x="{x:g}" y="{geometry.text_y + 1:g}" fill="#010101" fill-opacity=".3" '
-                f'textLength="{length:g}" lengthAdjust="spacingAndGlyphs" aria-hidden="true">'
-                f"{escape(content)}</text>"
-            )
-        out.append(
-            f'<text x="{x:g}" y="{geometry.text_y:g}" textLength="{length:g}" '
-            f'lengthAdjust="spacingAndGlyphs">{escape(content)}</text>'
-        )
-        return "".join(out)
-
-    overlay = f'<rect width="{width}" height="{h}" fill="url(#s)"/>' if geometry.gradient else ""
-    return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{h}" '
-        f'viewBox="0 0 {width} {h}" role="img" aria-label="{title}">'
-        f"<title>{title}</title>"
-        f"{geometry.gradient}"
-        f'<clipPath id="r"><rect width="{width}" height="{h}" rx="{geometry.radius}" fill="#fff"/></clipPath>'
-        f'<g clip-path="url(#r)" shape-rendering="crispEdges">'
-        f'<rect width="{label_w}" height="{h}" fill="{LABEL_COLOR}"/>'
-        f'<rect x="{label_w}" width="{value_w}" height="{h}" fill="{VALUE_COLOR}"/>'
-        f"{overlay}</g>"
-        f'<g fill="#fff" text-anchor="middle" font-family="{FONT}" font-size="11" '
-        f'text-rendering="geometricPrecision">'
-        f"{text(label_x, label_text_w, label)}{text(value_x, value_text_w, value)}</g>"
-        f"</svg>\n"
+    return render(
+        "badge.svg",
+        title=f"{label}: {value}",
+        width=label_w + value_w,
+        height=geometry.height,
+        radius=geometry.radius,
+        sheen=geometry.sheen,
+        label_width=label_w,
+        value_width=value_w,
+        label_color=LABEL_COLOR,
+        value_color=VALUE_COLOR,
+        font=FONT,
+        text_y=f"{geometry.text_y:g}",
+        shadow_y=f"{geometry.text_y + 1:g}" if geometry.shadow else None,
+        texts=[
+            {"x": f"{label_w / 2:g}", "length": f"{label_text_w:g}", "content": label},
+            {"x": f"{label_w + value_w / 2:g}", "length": f"{value_text_w:g}", "content": value},
+        ],
     )

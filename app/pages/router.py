@@ -1,8 +1,8 @@
 """The pages: HTML rendered on the server from the same services and analytics as the API.
 
-Read-only, no front-end framework, no asset from anywhere else. Jinja2 escapes every text;
-the charts are SVG from `app.charts` (which escapes its own texts) and are inlined, each next
-to a table of the same numbers. An unknown slug or id is a 404 page, bad input a 4xx page.
+Read-only, no front-end framework, no asset from anywhere else. Jinja2 escapes every text; the
+charts are SVG from `app.charts` (drawn by templates of the same environment, `app.templating`)
+and are inlined, each next to a table of the same numbers. An unknown slug or id is a 404 page, bad input a 4xx page.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 from sqlalchemy.orm import Session
 
@@ -58,19 +57,13 @@ from app.models import Campaign, Event, Letter
 from app.pages.service import recipient_choices, signatory_rows
 from app.pagination import PageParams
 from app.schemas import MAX_INT
+from app.templating import templates
 from app.urls import web_url
 
 router = APIRouter(include_in_schema=False)
 
 HERE = Path(__file__).resolve().parent
 STATIC_DIR = HERE / "static"
-templates = Environment(
-    loader=FileSystemLoader(HERE / "templates"),
-    autoescape=True,
-    undefined=StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
 templates.filters["share"] = share_text
 
 
