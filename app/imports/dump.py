@@ -4,7 +4,7 @@ both ways.
 
 Export streams every table in id order (`yield_per`), so memory stays flat at any size. Load
 reads each file row by row and writes in batches of `BATCH` rows with executemany (ids of new
-actors from `service.insert_actors`), all in the caller's one transaction, with one change
+actors from `inserts.insert_actors`), all in the caller's one transaction, with one change
 record (`load`). What stays in memory is the map from each dump's `ref` to the new actor id
 (an int per actor) and the slug maps of bodies, parties, campaigns and letters.
 
@@ -43,7 +43,7 @@ from app.dates import window, window_problem
 from app.errors import Invalid
 from app.imports.matching import Resolver, chunks, decide_fuzzy
 from app.imports.parsing import COUNTRIES, KINDS, format_identifiers, parse_identifiers
-from app.imports.service import insert_actors, insert_rows
+from app.imports.inserts import column_defaults, insert_actors, insert_rows
 from app.models import (
     Actor,
     ActorAlias,
@@ -585,21 +585,6 @@ def _stage(session: Session, path: Path, name: str, table: str, progress: Progre
     return _Staged(table, {h: i for i, h in enumerate(header)}, rows, spaced)
 
 
-def _defaults(table_name: str, given: list[str]) -> dict[str, Any]:
-    """Python-side column defaults (created_at, …) of the columns not `given`, as insert_rows
-    fills them in for COPY."""
-    out: dict[str, Any] = {}
-    for column in Base.metadata.tables[table_name].columns:
-        default = column.default
-        if column.name in given or default is None:
-            continue
-        if getattr(default, "is_callable", False):
-            out[column.name] = default.arg(None)  # type: ignore[attr-defined]
-        elif getattr(default, "is_scalar", False):
-            out[column.name] = default.arg  # type: ignore[attr-defined]
-    return out
-
-
 def _insert_select(
     session: Session,
     table_name: str,
@@ -610,7 +595,7 @@ def _insert_select(
 ) -> int:
     """INSERT INTO the table the rows of `select_sql` (which gives `columns`, in order), the
     columns' Python-side defaults added; the number of rows inserted."""
-    defaults = _defaults(table_name, columns)
+    defaults = column_defaults(table_name, columns)
     names = columns + list(defaults)
     given = ", ".join(f"x.{c}" for c in columns) + "".join(f", :d_{c}" for c in defaults)
     sql = f"INSERT INTO {table_name} ({', '.join(names)}) SELECT {given} FROM ({select_sql}) x {on_conflict}"
