@@ -23,7 +23,7 @@ from app.text import match_name, search_text
 from tests import builders as b
 
 # The real lists, as the project keeps them (with their sources and licences in SOURCES.md).
-DATA = Path(__file__).parent.parent / "app" / "demo" / "data"
+DATA = Path(__file__).parent.parent / "app" / "demo" / "data" / "sources"
 
 
 def post_csv(client: TestClient, slug: str, text: str | bytes, **params: Any) -> Response:
