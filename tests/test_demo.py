@@ -240,13 +240,12 @@ def test_existing_members_are_kept(db: Session) -> None:
     assert _count(db, Signature.letter_id == mps.id, Signature.actor_id == kept.id) == 1
 
 
-def test_the_load_is_bulk(loaded: Loaded, backend: str) -> None:
+def test_the_load_is_bulk(loaded: Loaded) -> None:
     """1,454 members with identifiers and memberships in batched statements (the wall time
-    depends on the machine; the statement count does not). SQLite's driver cannot return the
-    ids of a batch in order, so actors go one INSERT each there, in-process; identifiers and
-    memberships are batched on both."""
-    limit = 100 if backend == "postgresql" else 1454 + 400
-    assert loaded.statements < limit, f"{loaded.statements} statements: members are not loaded in bulk"
+    depends on the machine; the statement count does not): a load statement per member would
+    take more than 1,454. The count is the dump load's fixed set of statements (on PostgreSQL
+    its bulk path's staging, index rebuilds and statistics among them), on both databases."""
+    assert loaded.statements < 200, f"{loaded.statements} statements: members are not loaded in bulk"
     assert loaded.seconds < 60, f"the demo took {loaded.seconds:.1f}s to load"
 
 
