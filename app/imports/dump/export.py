@@ -29,8 +29,6 @@ from app.models import (
     Source,
 )
 
-# --- export -------------------------------------------------------------------------------------
-
 
 def _cell(value: object) -> object:
     if value is None:

@@ -55,8 +55,6 @@ REQUIRED = {"actors.csv": ["ref", "kind", "name"]}
 Row = dict[str, str | None]
 
 
-# --- load ---------------------------------------------------------------------------------------
-
 RowSource = Callable[[str], Iterator[tuple[int, Row]] | None]  # file name -> (line, row) or None if absent
 
 

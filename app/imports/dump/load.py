@@ -83,10 +83,12 @@ class LoadStats:
         }
 
 
-# --- load: the loader ---------------------------------------------------------------------------
-
-
 class Loader:
+    """One load: the files read in order (`load_registry`), each row by row, or on PostgreSQL by
+    the bulk path where it takes the file (`_either`). It holds what later files refer to: the
+    dump's refs mapped to actor ids (in `refs`, or the bulk path's table `dump_refs`) and the
+    ids of bodies, parties, campaigns and letters by slug."""
+
     def __init__(
         self,
         session: Session,

@@ -18,8 +18,6 @@ from app.models import (
     Party,
 )
 
-# --- Popolo -------------------------------------------------------------------------------------
-
 BODY_CLASSIFICATIONS = ("legislature", "chamber")
 PARTY_CLASSIFICATION = "party"
 

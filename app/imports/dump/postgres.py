@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from app.dates import window
 from app.errors import Invalid
-from app.imports.dump.files import BATCH, Progress, check_country
+from app.imports.dump.files import BATCH, COLUMNS, Progress, check_country
 from app.imports.dump.indexes import indexed_after
 from app.imports.inserts import column_defaults
 from app.names import variant_key
@@ -376,7 +376,7 @@ def load_memberships(loader: Loader, path: Path) -> None:
     staged = stage(loader.session, path, name, "dump_memberships", loader.progress)
     loader.stats.rows[name] = staged.rows
     loader.report("memberships: inserting", 0)
-    fields = staged.fields(["actor_ref", "body", "party", "constituency", "start_date", "end_date"])
+    fields = staged.fields(COLUMNS["memberships.csv"])
     resolved = (
         f"SELECT s.n, {_sql_found('r.actor_id')} AS actor_id, {_sql_found('b.id')} AS body_id, "
         f"{_sql_found('p.id', 's.party')} AS party_id, s.constituency, "
@@ -425,20 +425,7 @@ def load_signatures(loader: Loader, path: Path) -> None:
         "withdrawn_on",
         "source",
     ]
-    fields = staged.fields(
-        [
-            "letter",
-            "actor_ref",
-            "signed_on",
-            "capacity",
-            "affiliation",
-            "position",
-            "status",
-            "withdrawn_on",
-            "source",
-        ],
-        ids,
-    )
+    fields = staged.fields(COLUMNS["signatures.csv"], ids)
     rows = (
         f"SELECT {'s.id, ' if ids else ''}{_sql_found('l.id')} AS letter_id, {_sql_found('r.actor_id')} AS actor_id, "
         f"{_sql_date('s.signed_on', required=True)} AS signed_on, s.capacity, s.affiliation, "
