@@ -214,6 +214,7 @@ class _Import:
         self.clock = _Clock()
         self.outcomes: list[_Outcome] = []
         self.created: list[_NewActor] = []
+        self.reserved: list[int] = []  # ids taken for new actors (when the import writes)
         self.writer: _Writer | None = None
 
     def _report_progress(self, step: str, done: int) -> None:
