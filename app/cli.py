@@ -329,7 +329,8 @@ def export_command(
     ] = None,
 ) -> None:
     """Dump the whole registry: one UTF-8 CSV per table in DIRECTORY, and/or Popolo JSON."""
-    from app.imports.dump import export_popolo, export_registry
+    from app.imports.dump.export import export_registry
+    from app.imports.dump.popolo import export_popolo
 
     if directory is None and popolo is None:
         raise typer.BadParameter("give a DIRECTORY, --popolo FILE, or both")
@@ -360,7 +361,9 @@ def import_command(
     import json
 
     from app.errors import AppError
-    from app.imports.dump import directory_source, load_registry, popolo_source
+    from app.imports.dump.files import directory_source
+    from app.imports.dump.load import load_registry
+    from app.imports.dump.popolo import popolo_source
 
     if (directory is None) == (popolo is None):
         raise typer.BadParameter("give either a DIRECTORY or --popolo FILE")

@@ -27,6 +27,8 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+from app.imports.dump.files import COLUMNS
+
 FULL_LETTERS = 2_000
 FULL_ACTORS = 200_000
 FULL_SIGNATURES = 2_000_000
@@ -234,21 +236,22 @@ def generate(out: Path, scale: float, seed: int = 20240301, quiet: bool = False)
     sizes, exponent = plan_sizes(n_letters, n_signatures, largest, n_actors)
     window_end = WINDOW_START + timedelta(days=WINDOW_DAYS - 1)
 
-    def writer(name: str, header: list[str]) -> tuple[Any, Any]:
+    def writer(name: str) -> tuple[Any, Any]:
+        """A file of the dump with the app's header (`COLUMNS`); rows give every column."""
         f = (out / name).open("w", newline="", encoding="utf-8")
         w = csv.writer(f, lineterminator="\n")
-        w.writerow(header)
+        w.writerow(COLUMNS[name])
         return f, w
 
     # bodies, parties, campaigns
-    f, w = writer("bodies.csv", ["slug", "name", "country"])
+    f, w = writer("bodies.csv")
     w.writerow([BODY_SLUG, "Bench Parliament", "GB"])
     f.close()
-    f, w = writer("parties.csv", ["slug", "name", "country"])
+    f, w = writer("parties.csv")
     for slug, name, _ in PARTIES:
         w.writerow([slug, name, "GB"])
     f.close()
-    f, w = writer("campaigns.csv", ["slug", "name", "description"])
+    f, w = writer("campaigns.csv")
     for c in range(1, N_CAMPAIGNS + 1):
         w.writerow([f"bench-campaign-{c:02d}", f"Bench campaign {c:02d}", f"Generated campaign number {c}."])
     f.close()
@@ -256,10 +259,8 @@ def generate(out: Path, scale: float, seed: int = 20240301, quiet: bool = False)
     # actors and memberships
     party_table = [(slug, weight) for slug, _, weight in PARTIES]
     persons = organisations = memberships = switches = 0
-    fa, wa = writer("actors.csv", ["ref", "kind", "name", "sort_name", "country", "org_type", "identifiers"])
-    fm, wm = writer(
-        "memberships.csv", ["actor_ref", "body", "party", "constituency", "start_date", "end_date"]
-    )
+    fa, wa = writer("actors.csv")
+    fm, wm = writer("memberships.csv")
     for ref in range(1, n_actors + 1):
         if rng.random() < PERSON_SHARE:
             persons += 1
@@ -294,19 +295,7 @@ def generate(out: Path, scale: float, seed: int = 20240301, quiet: bool = False)
 
     # letters: slug number = size rank, so bench-letter-0001 is the largest
     published: list[date] = []
-    fl, wl = writer(
-        "letters.csv",
-        [
-            "slug",
-            "title",
-            "summary",
-            "language",
-            "published_on",
-            "status",
-            "claimed_signatory_count",
-            "campaign",
-        ],
-    )
+    fl, wl = writer("letters.csv")
     for k in range(1, n_letters + 1):
         # The largest letters open at the start of the window so their timelines span it.
         day = rng.randrange(0, 3) if k <= 5 else int(min(WINDOW_DAYS - 1, rng.random() ** 1.5 * WINDOW_DAYS))
@@ -329,6 +318,7 @@ def generate(out: Path, scale: float, seed: int = 20240301, quiet: bool = False)
                 "published",
                 claimed,
                 campaign,
+                "",  # body
             ]
         )
     fl.close()
@@ -337,10 +327,7 @@ def generate(out: Path, scale: float, seed: int = 20240301, quiet: bool = False)
     withdrawn = 0
     written = 0
     last_day = WINDOW_START
-    fs, ws = writer(
-        "signatures.csv",
-        ["letter", "actor_ref", "signed_on", "capacity", "affiliation", "position", "status", "withdrawn_on"],
-    )
+    fs, ws = writer("signatures.csv")
     population = range(1, n_actors + 1)
     days = [WINDOW_START + timedelta(days=d) for d in range(WINDOW_DAYS + 30)]
     for k in range(1, n_letters + 1):
@@ -358,7 +345,7 @@ def generate(out: Path, scale: float, seed: int = 20240301, quiet: bool = False)
             if rng.random() < 0.01:
                 withdrawn_on = days[offset + delay + rng.randrange(0, 15)]
                 withdrawn += 1
-            rows.append((slug, ref, signed, "", "", position, "confirmed", withdrawn_on))
+            rows.append((slug, ref, signed, "", "", position, "confirmed", withdrawn_on, ""))
             if signed > last_day:
                 last_day = signed
         ws.writerows(rows)

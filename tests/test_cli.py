@@ -205,6 +205,6 @@ def test_import_and_export_report_each_step_once_when_stderr_is_no_terminal(
 
 def test_the_load_commands_start_without_the_server() -> None:
     """uvicorn is imported by `serve` alone: `import` and `export` start without it."""
-    code = "import sys, app.cli, app.imports.dump; print('uvicorn' in sys.modules)"
+    code = "import sys, app.cli, app.imports.dump.load; print('uvicorn' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"

@@ -23,7 +23,7 @@ from app.text import match_name, search_text
 from tests import builders as b
 
 # The real lists, as the project keeps them (with their sources and licences in SOURCES.md).
-DATA = Path(__file__).parent.parent / "app" / "demo" / "data"
+DATA = Path(__file__).parent.parent / "app" / "demo" / "data" / "sources"
 
 
 def post_csv(client: TestClient, slug: str, text: str | bytes, **params: Any) -> Response:
@@ -936,3 +936,19 @@ def test_flagged_rows_only(client: TestClient, db: Session) -> None:
     bad = post_csv(client, "l1", "name,signed_on\nFine\nBad,someday\n", rows="flagged")
     assert bad.status_code == 422 and [r["row"] for r in bad.json()["rows"]] == [2]
     assert post_csv(client, "l1", "name\nX\n", rows="some").status_code == 422
+
+
+def test_the_collector_is_held_off_until_the_last_import_ends() -> None:
+    """Two imports overlapping: the collector stays off until both have ended, then runs again."""
+    import gc
+
+    from app.imports import collector
+
+    assert gc.isenabled()
+    first = collector.held_off()
+    first.__enter__()
+    with collector.held_off():
+        assert not gc.isenabled()
+    assert not gc.isenabled()  # the first import still runs
+    first.__exit__(None, None, None)
+    assert gc.isenabled()

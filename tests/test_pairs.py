@@ -21,7 +21,8 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from app import pairs
-from app.imports.dump import directory_source, load_registry
+from app.imports.dump.files import directory_source
+from app.imports.dump.load import load_registry
 from app.models import LetterPair
 from tests import builders as b
 

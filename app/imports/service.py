@@ -4,52 +4,46 @@ One transaction, in phases: lock the letter row (imports of one letter are seria
 … FOR UPDATE` on PostgreSQL; a SQLite write transaction holds the database's write lock from its
 `BEGIN IMMEDIATE`), check every row, resolve them in bulk (`matching.Resolver`), and only if no
 row is an error, write with bulk statements (`insert_rows`: COPY on PostgreSQL, executemany on
-SQLite), chunk by chunk (`PIPELINE_CHUNK` rows: new actors, their identifiers and seats, then
-the signatures; on PostgreSQL a large import is written by a thread while the next chunk is
-matched). The rollups are updated once for the whole import. The unique constraints
+SQLite), chunk by chunk (`WRITE_CHUNK` rows: new actors, their identifiers and seats, then
+the signatures). The rollups are updated once for the whole import. The unique constraints
 (`signatures(letter_id, actor_id)`, `identifiers(scheme, value)`) stand behind the lock. A dry
 run does the same reading and writes nothing (new actors have `id: null`).
 """
 
 from __future__ import annotations
 
-import gc
 import logging
-import queue
-import sys
-import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager, nullcontext
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime
-from operator import itemgetter
+from datetime import date
 from typing import Any, Literal
 
 from confusable_homoglyphs.confusables import is_mixed_script
 from rapidfuzz import fuzz
 from sqlalchemy import Integer, and_, any_, bindparam, func, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.engine import Connection, Dialect
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from app import pairs, rollups
-from app.actors.identity import first_free_actor_id, name_lock, resolve_ids
+from app.actors.identity import name_lock, resolve_ids
 from app.auth import Writer
 from app.changes import record_change
 from app.errors import AppError, NotFound
+from app.imports import collector
+from app.imports.inserts import BulkInsert, reserve_actor_ids
 from app.imports.matching import MAX_CANDIDATES, Candidate, Resolver, chunks, conflicts, decide_fuzzy
 from app.imports.parsing import ImportRow, RawRow, check_row
-from app.models import Actor, ActorAlias, Base, Body, Letter, Membership, Party, Signature
+from app.models import Actor, ActorAlias, Body, Letter, Membership, Party, Signature
 from app.names import differ_by_distinguishing, variant_key
 from app.seats import held_on
 from app.text import fold, match_folded, match_name, search_text
 
 log = logging.getLogger("undersigned.imports")
 
-# Rows decided, then written, per chunk (on PostgreSQL, an import of more is written by a thread).
-PIPELINE_CHUNK = 5000
+# Rows written per bulk statement.
+WRITE_CHUNK = 5000
 ANALYZE_AFTER = 10_000  # rows added to a table
 Status = Literal["created", "matched", "duplicate", "ambiguous", "error"]
 Progress = Callable[[str, int, int], None]
@@ -176,335 +170,368 @@ def import_signatures(
 ) -> dict[str, Any]:
     """Import rows into a letter's signatures; returns the report (SPEC §4). Raises
     `ImportFailed` (422, with the report) when a row is an error; nothing is then written."""
-    with _gc_paused():
-        return _import(session, key_name, slug, raw_rows, options, progress)
+    with collector.held_off():
+        run = _Import(session, key_name, options, progress)
+        run.check(slug, raw_rows)
+        run.resolve()
+        run.decide()
+        run.write()
+        return run.report()
 
 
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """No cyclic garbage collection while an import runs. It makes a few objects per row and
-    keeps them to the end, none in cycles; the collector would walk them all again and again as
-    they pile up (a third of the time of a 100,000-row import, measured). Reference counting
-    still frees everything; the collector resumes after (unless something else had paused it)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
+@dataclass
+class _Resolved:
+    """What the `resolve` phase read for the rows without errors, in bulk: the actors their
+    identifiers, `actor_id`s, exact names and aliases name, fuzzy candidates, what those
+    candidates hold (identifiers, seats) and who has signed the letter already."""
+
+    resolver: Resolver
+    by_ident: dict[tuple[str, str], int]
+    named: dict[int, list[tuple[int, str]]]
+    held: dict[int, dict[str, str]]
+    by_actor_id: dict[int, int]
+    conflicted: set[int]
+    fuzzy_of: dict[int, list[Candidate]]
+    fuzzy_held: dict[int, dict[str, str]]
+    seats: dict[int, list[tuple[int, int | None, Any, Any]]]
+    signed: dict[int, date | None]
 
 
-def _import(
-    session: Session,
-    key_name: str,
-    slug: str,
-    raw_rows: Iterable[RawRow],
-    options: ImportOptions,
-    progress: Progress | None,
-) -> dict[str, Any]:
-    clock = _Clock()
-    rows = [check_row(raw, default_kind=options.default_kind) for raw in raw_rows]
-    total = len(rows)
-    folded = {
-        r.row: fold(r.name) for r in rows if not r.errors
-    }  # (the start of a new actor's search_text too)
-    keys = {row: match_folded(name) for row, name in folded.items()}
-    if not options.dry_run:
-        # Before the letter's lock, in the order every writer of a new actor takes them.
-        name_lock(session, {(r.kind, keys[r.row]) for r in rows if r.row in keys})
-    letter = lock_letter(session, slug)
-    default_day = letter.published_on or date.today()
-    if progress:
-        progress("checking", total, total)
-    clock.lap("read")
+class _Import:
+    """One import, in four phases called in order: `check` (every row on its own, then against
+    the letter and the known bodies and parties), `resolve` (the actors the rows may name, read
+    in bulk), `decide` (each row's outcome, in file order: matched, created, duplicate,
+    ambiguous or error) and `write` (only when no row is an error and this is no dry run); then
+    `report`."""
 
-    bodies = _slug_ids(session, Body, {r.body for r in rows if r.body})
-    parties = _slug_ids(session, Party, {r.party for r in rows if r.party})
-    for r in rows:
-        if r.body and r.body not in bodies:
-            r.errors.append(f"body: unknown body '{r.body}'")
-        if r.party and r.party not in parties:
-            r.errors.append(f"party: unknown party '{r.party}'")
-        r.signed_on = r.signed_on or default_day
-        if r.withdrawn_on and r.withdrawn_on < r.signed_on:
-            r.errors.append("withdrawn_on: before signed_on")
+    def __init__(
+        self, session: Session, key_name: str, options: ImportOptions, progress: Progress | None
+    ) -> None:
+        self.session = session
+        self.key_name = key_name
+        self.options = options
+        self.progress = progress
+        self.clock = _Clock()
+        self.outcomes: list[_Outcome] = []
+        self.created: list[_NewActor] = []
+        self.reserved: list[int] = []  # ids taken for new actors (when the import writes)
+        self.writer: _Writer | None = None
 
-    resolver = Resolver(session, scorer=options.scorer, threshold=options.threshold)
-    good = [r for r in rows if not r.errors]
-    by_ident = resolver.by_identifiers(p for r in good for p in r.identifiers)
-    clock.lap("normalise")
-    exact: dict[str, dict[str, list[int]]] = {}
-    for kind in {r.kind for r in good}:
-        exact[kind] = resolver.by_names_bulk(kind, {keys[r.row] for r in good if r.kind == kind})
-        aliased = resolver.by_aliases(
-            kind, {keys[r.row] for r in good if r.kind == kind and not exact[kind].get(keys[r.row])}
-        )
-        for key, holders in aliased.items():  # (a name no actor has: an alias names them)
-            exact[kind][key] = [-i for i in holders]  # negative: found by an alias
-    clock.lap("exact names")
-    named = _named(resolver, good, keys, exact)
-    # What the exactly named actors hold matters only to rows that give identifiers (`conflicts`).
-    held = resolver.identifiers_of(i for r in good if r.identifiers for i, _m in named.get(r.row, ()))
-    by_actor_id = _by_actor_id(session, resolver, good, keys)
-    # Rows whose identifiers name two actors are errors (found here, so that whether anything
-    # will be written is known before the first write).
-    conflicted = {
-        r.row
-        for r in good
-        if r.identifiers and len({by_ident[p] for p in r.identifiers if p in by_ident}) > 1
-    }
-    writing = not options.dry_run and not conflicted and len(good) == total
-    # Fuzzy candidates (against existing actors only) for the rows that neither an identifier nor
-    # an exact name resolves. The actors they are searched among are read now, in bulk; rows
-    # that give identifiers are searched now too (the identifiers of their candidates are read
-    # here), the others chunk by chunk below, while the chunks before are written.
-    unresolved = [
-        r
-        for r in good
-        if r.row not in by_actor_id
-        and not (r.identifiers and any(p in by_ident for p in r.identifiers))
-        and not named.get(r.row)
-    ]
-    for kind in sorted({r.kind for r in unresolved}):
-        resolver.prepare_fuzzy(kind, {keys[r.row] for r in unresolved if r.kind == kind})
-    # Rows with identifiers or a seat are searched now (what their candidates hold, and their
-    # seats, are read here); the others chunk by chunk below, while the chunks before are written.
-    fuzzy_of = _fuzzy(resolver, [r for r in unresolved if r.identifiers or r.body], keys)
-    fuzzy_held = resolver.identifiers_of(c.id for candidates in fuzzy_of.values() for c in candidates)
-    seats = resolver.seats_of(
-        [i for r in good if r.body for i, _m in named.get(r.row, ())]
-        + [c.id for row, found in fuzzy_of.items() for c in found]
-    )
-    later = {r.row for r in unresolved if not (r.identifiers or r.body)}
-    signed = dict(
-        session.execute(
-            select(Signature.actor_id, Signature.withdrawn_on).where(Signature.letter_id == letter.id)
-        ).all()
-    )
-    clock.lap("match")
+    def _report_progress(self, step: str, done: int) -> None:
+        if self.progress:
+            self.progress(step, done, self.total)
 
-    outcomes: list[_Outcome] = []
-    seen: dict[int, int] = {}  # existing actor id -> first row naming it
-    new_by_ident: dict[tuple[str, str], _NewActor] = {}
-    new_by_name: dict[tuple[str, str], _NewActor] = {}
-    created: list[_NewActor] = []
-    # PostgreSQL inserts and checks in its own process, so a large import is written by a thread
-    # while Python matches the next chunk. SQLite works in ours, its library letting go of the
-    # GIL for each row: the two threads only take turns (measured: no gain), so it writes inline.
-    background = total > PIPELINE_CHUNK and session.get_bind().dialect.name == "postgresql"
-    writer = None
-    if writing:
-        # Ids for the new actors are taken now, for as many rows as could make one (those no
-        # identifier, actor_id or single exact name settles): a chunk goes to the writer ready.
-        creatable = sum(
-            1
+    # --- check ------------------------------------------------------------------------------------
+
+    def check(self, slug: str, raw_rows: Iterable[RawRow]) -> None:
+        """Each row checked and its name normalised; the letter locked; unknown bodies and
+        parties and impossible dates made row errors."""
+        session, options = self.session, self.options
+        rows = [check_row(raw, default_kind=options.default_kind) for raw in raw_rows]
+        self.rows = rows
+        self.total = len(rows)
+        # (the folded name is the start of a new actor's search_text too)
+        self.folded = {r.row: fold(r.name) for r in rows if not r.errors}
+        self.keys = {row: match_folded(name) for row, name in self.folded.items()}
+        if not options.dry_run:
+            # Before the letter's lock, in the order every writer of a new actor takes them.
+            name_lock(session, {(r.kind, self.keys[r.row]) for r in rows if r.row in self.keys})
+        self.letter = lock_letter(session, slug)
+        default_day = self.letter.published_on or date.today()
+        self._report_progress("checking", self.total)
+        self.clock.lap("read")
+        self.bodies = _slug_ids(session, Body, {r.body for r in rows if r.body})
+        self.parties = _slug_ids(session, Party, {r.party for r in rows if r.party})
+        for r in rows:
+            if r.body and r.body not in self.bodies:
+                r.errors.append(f"body: unknown body '{r.body}'")
+            if r.party and r.party not in self.parties:
+                r.errors.append(f"party: unknown party '{r.party}'")
+            r.signed_on = r.signed_on or default_day
+            if r.withdrawn_on and r.withdrawn_on < r.signed_on:
+                r.errors.append("withdrawn_on: before signed_on")
+        self.good = [r for r in rows if not r.errors]
+
+    # --- resolve ----------------------------------------------------------------------------------
+
+    def resolve(self) -> None:
+        """The actors the good rows may name, read in bulk (see `_Resolved`)."""
+        session, options, good, keys = self.session, self.options, self.good, self.keys
+        resolver = Resolver(session, scorer=options.scorer, threshold=options.threshold)
+        by_ident = resolver.by_identifiers(p for r in good for p in r.identifiers)
+        self.clock.lap("normalise")
+        exact: dict[str, dict[str, list[int]]] = {}
+        for kind in {r.kind for r in good}:
+            exact[kind] = resolver.by_names_bulk(kind, {keys[r.row] for r in good if r.kind == kind})
+            aliased = resolver.by_aliases(
+                kind, {keys[r.row] for r in good if r.kind == kind and not exact[kind].get(keys[r.row])}
+            )
+            for key, holders in aliased.items():  # (a name no actor has: an alias names them)
+                exact[kind][key] = [-i for i in holders]  # negative: found by an alias
+        self.clock.lap("exact names")
+        named = _named(resolver, good, keys, exact)
+        # What the exactly named actors hold matters only to rows that give identifiers (`conflicts`).
+        held = resolver.identifiers_of(i for r in good if r.identifiers for i, _m in named.get(r.row, ()))
+        by_actor_id = _by_actor_id(session, resolver, good, keys)
+        # Rows whose identifiers name two actors are errors (found here, so that whether anything
+        # will be written is known before the first decision).
+        conflicted = {
+            r.row
+            for r in good
+            if r.identifiers and len({by_ident[p] for p in r.identifiers if p in by_ident}) > 1
+        }
+        # Fuzzy candidates (against existing actors only) for the rows that neither an identifier
+        # nor an exact name resolves; what those candidates hold, and their seats, for the rows
+        # that give identifiers or a seat.
+        unresolved = [
+            r
             for r in good
             if r.row not in by_actor_id
             and not (r.identifiers and any(p in by_ident for p in r.identifiers))
-            and (len(named.get(r.row, ())) != 1 or bool(r.identifiers))
+            and not named.get(r.row)
+        ]
+        for kind in sorted({r.kind for r in unresolved}):
+            resolver.prepare_fuzzy(kind, {keys[r.row] for r in unresolved if r.kind == kind})
+        fuzzy_of = _fuzzy(resolver, unresolved, keys)
+        fuzzy_held = resolver.identifiers_of(
+            c.id for r in unresolved if r.identifiers for c in fuzzy_of.get(r.row, ())
         )
-        reserved = reserve_actor_ids(session, creatable)
-        ids = iter(reserved)
-        writer = _Writer(
-            session,
-            letter,
-            bodies,
-            parties,
-            background=background,
-            new_from=reserved[0] if reserved else None,
+        seats = resolver.seats_of(
+            [i for r in good if r.body for i, _m in named.get(r.row, ())]
+            + [c.id for r in unresolved if r.body for c in fuzzy_of.get(r.row, ())]
         )
-    try:
-        with (
-            generic_plans(session) if writer else nullcontext(),
-            _QUICK_SWITCHES if background and writer else nullcontext(),
-        ):
-            for part in chunks(rows, PIPELINE_CHUNK):
-                fuzzy_of.update(_fuzzy(resolver, [r for r in part if r.row in later], keys))
-                first = len(outcomes)
-                for r in part:
-                    if r.errors:
-                        outcomes.append(_Outcome(r, "error"))
-                        continue
-                    key = keys[r.row]
-                    idents = r.identifiers  # (without any, no actor can conflict with the row)
-                    target: int | None = by_actor_id.get(r.row)
-                    pending: _NewActor | None = None
+        signed = dict(
+            session.execute(
+                select(Signature.actor_id, Signature.withdrawn_on).where(
+                    Signature.letter_id == self.letter.id
+                )
+            ).all()
+        )
+        self.resolved = _Resolved(
+            resolver, by_ident, named, held, by_actor_id, conflicted, fuzzy_of, fuzzy_held, seats, signed
+        )
+        self.writing = not options.dry_run and not conflicted and len(good) == self.total
+        self.clock.lap("match")
+
+    # --- decide -----------------------------------------------------------------------------------
+
+    def decide(self) -> None:
+        """Each row's outcome, in file order (a row can be a duplicate of an earlier one). When
+        the import will write, the new actors' ids are taken first, for as many rows as could
+        make one (those no identifier, actor_id or single exact name settles)."""
+        res, good = self.resolved, self.good
+        ids: Iterator[int] | None = None
+        if self.writing:
+            creatable = sum(
+                1
+                for r in good
+                if r.row not in res.by_actor_id
+                and not (r.identifiers and any(p in res.by_ident for p in r.identifiers))
+                and (len(res.named.get(r.row, ())) != 1 or bool(r.identifiers))
+            )
+            self.reserved = reserve_actor_ids(self.session, creatable)
+            ids = iter(self.reserved)
+        seen: dict[int, int] = {}  # existing actor id -> first row naming it
+        new_by_ident: dict[tuple[str, str], _NewActor] = {}
+        new_by_name: dict[tuple[str, str], _NewActor] = {}
+        for r in self.rows:
+            outcome = self._decide_row(r, seen, new_by_ident, new_by_name, ids)
+            self.outcomes.append(outcome)
+            if len(self.outcomes) % WRITE_CHUNK == 0:
+                self._report_progress("matching", len(self.outcomes))
+        self._report_progress("matching", len(self.outcomes))
+        self.clock.lap("decide")
+
+    def _decide_row(
+        self,
+        r: ImportRow,
+        seen: dict[int, int],
+        new_by_ident: dict[tuple[str, str], _NewActor],
+        new_by_name: dict[tuple[str, str], _NewActor],
+        ids: Iterator[int] | None,
+    ) -> _Outcome:
+        if r.errors:
+            return _Outcome(r, "error")
+        res, options = self.resolved, self.options
+        bodies, parties = self.bodies, self.parties
+        key = self.keys[r.row]
+        idents = r.identifiers  # (without any, no actor can conflict with the row)
+        target: int | None = res.by_actor_id.get(r.row)
+        pending: _NewActor | None = None
+        if idents:
+            ident_ids = {res.by_ident[p] for p in idents if p in res.by_ident}
+            if len(ident_ids) > 1:
+                r.errors.append(
+                    f"identifiers: they belong to different actors ({', '.join(map(str, sorted(ident_ids)))})"
+                )
+                return _Outcome(r, "error")
+            if ident_ids:
+                target = ident_ids.pop()
+            pending = next((new_by_ident[p] for p in idents if p in new_by_ident), None)
+        candidates: list[Candidate] = []
+        passed: list[Candidate] = []
+        method = "identifier" if target is not None else None
+        if r.row in res.by_actor_id:
+            method = "actor_id"
+        if target is None and pending is None:
+            names = res.named.get(r.row, [])
+            if idents:
+                names = [(i, m) for i, m in names if not conflicts(idents, res.held.get(i, {}))]
+            if len(names) > 1 and r.body:
+                names = _seated(names, r, bodies, parties, res.seats) or names
+            if len(names) == 1:
+                target, method = names[0]
+            elif len(names) > 1:
+                candidates = [Candidate(i, "", 1.0) for i, _m in names]  # named in the report
+            else:
+                pending = new_by_name.get((r.kind, key))
+                if pending is not None and idents and conflicts(idents, dict(pending.row.identifiers)):
+                    pending = None
+                if pending is None and r.row in res.fuzzy_of:
+                    fuzzy = res.fuzzy_of[r.row]
                     if idents:
-                        ident_ids = {by_ident[p] for p in idents if p in by_ident}
-                        if len(ident_ids) > 1:
-                            r.errors.append(
-                                "identifiers: they belong to different actors "
-                                f"({', '.join(map(str, sorted(ident_ids)))})"
-                            )
-                            outcomes.append(_Outcome(r, "error"))
-                            continue
-                        if ident_ids:
-                            target = ident_ids.pop()
-                        pending = next((new_by_ident[p] for p in idents if p in new_by_ident), None)
-                    candidates: list[Candidate] = []
-                    passed: list[Candidate] = []
-                    method = "identifier" if target is not None else None
-                    if r.row in by_actor_id:
-                        method = "actor_id"
-                    if target is None and pending is None:
-                        names = named.get(r.row, [])
-                        if idents:
-                            names = [(i, m) for i, m in names if not conflicts(idents, held.get(i, {}))]
-                        if len(names) > 1 and r.body:
-                            names = _seated(names, r, bodies, parties, seats) or names
-                        if len(names) == 1:
-                            target, method = names[0]
-                        elif len(names) > 1:
-                            candidates = [Candidate(i, "", 1.0) for i, _m in names]  # named in the report
-                        else:
-                            pending = new_by_name.get((r.kind, key))
-                            if (
-                                pending is not None
-                                and idents
-                                and conflicts(idents, dict(pending.row.identifiers))
-                            ):
-                                pending = None
-                            if pending is None and r.row in fuzzy_of:
-                                fuzzy = fuzzy_of[r.row]
-                                if idents:
-                                    fuzzy = [
-                                        c for c in fuzzy if not conflicts(idents, fuzzy_held.get(c.id, {}))
-                                    ]
-                                strong, told_apart, passed = _split_fuzzy(resolver, r, key, fuzzy, options)
-                                if len(strong) > 1 and r.body:
-                                    seated = _seated(
-                                        [(c.id, "seat") for c in strong], r, bodies, parties, seats
-                                    )
-                                    strong = [c for c in strong if (c.id, "seat") in seated] or strong
-                                    if len(strong) == 1:
-                                        method = "seat"
-                                best, candidates = decide_fuzzy(strong)
-                                if best is not None:
-                                    target, method = best.id, method or "fuzzy"
-                                    passed = [c for c in fuzzy if c.id != best.id][:MAX_CANDIDATES]
-                                elif not candidates and told_apart:
-                                    candidates = told_apart  # a distinguishing word: ask, never match
-                    if target is not None:
-                        outcome = _Outcome(r, "matched", actor_id=target, method=method, possible=passed)
-                        outcome.score = _score_of(method, target, fuzzy_of.get(r.row, []))
-                        if target in signed:
-                            outcome.status = "duplicate"
-                            withdrawn = signed[target]
-                            outcome.warnings.append(
-                                f"already signed; the signature was withdrawn on {withdrawn} and is left as it is"
-                                if withdrawn
-                                else "already signed this letter"
-                            )
-                        elif target in seen:
-                            outcome.status = "duplicate"
-                            outcome.warnings.append(f"same actor as row {seen[target]}")
-                        else:
-                            seen[target] = r.row
-                        outcomes.append(outcome)
-                        continue
-                    if pending is not None:
-                        outcomes.append(
-                            _Outcome(
-                                r,
-                                "duplicate",
-                                new=pending,
-                                warnings=[f"same actor as row {pending.row.row}"],
-                                method="row",
-                            )
-                        )
-                        continue
-                    if candidates and options.on_ambiguous != "create":
-                        outcomes.append(_Outcome(r, "ambiguous", candidates=candidates, possible=passed))
-                        continue
-                    new = _NewActor(r, key, folded[r.row], next(ids) if writer else None)
-                    created.append(new)
-                    for p in r.identifiers:
-                        new_by_ident.setdefault(p, new)
-                    new_by_name.setdefault((r.kind, key), new)
-                    outcome = _Outcome(r, "created", new=new, possible=candidates + passed)
-                    if candidates:
-                        outcome.warnings.append("ambiguous; created a new actor (on_ambiguous=create)")
-                    if r.party and not r.body:
-                        outcome.warnings.append("party: no membership recorded without a body")
-                    outcomes.append(outcome)
-                if progress:
-                    progress("matching", len(outcomes), total)
-                if writer:
-                    writer.put(outcomes[first:])
-            if writer:
-                writer.finish()
-    finally:
-        if writer:
-            writer.close()
-    clock.lap("decide and write")
+                        fuzzy = [c for c in fuzzy if not conflicts(idents, res.fuzzy_held.get(c.id, {}))]
+                    strong, told_apart, passed = _split_fuzzy(res.resolver, r, key, fuzzy, options)
+                    if len(strong) > 1 and r.body:
+                        seated = _seated([(c.id, "seat") for c in strong], r, bodies, parties, res.seats)
+                        strong = [c for c in strong if (c.id, "seat") in seated] or strong
+                        if len(strong) == 1:
+                            method = "seat"
+                    best, candidates = decide_fuzzy(strong)
+                    if best is not None:
+                        target, method = best.id, method or "fuzzy"
+                        passed = [c for c in fuzzy if c.id != best.id][:MAX_CANDIDATES]
+                    elif not candidates and told_apart:
+                        candidates = told_apart  # a distinguishing word: ask, never match
+        if target is not None:
+            outcome = _Outcome(r, "matched", actor_id=target, method=method, possible=passed)
+            outcome.score = _score_of(method, target, res.fuzzy_of.get(r.row, []))
+            if target in res.signed:
+                outcome.status = "duplicate"
+                withdrawn = res.signed[target]
+                outcome.warnings.append(
+                    f"already signed; the signature was withdrawn on {withdrawn} and is left as it is"
+                    if withdrawn
+                    else "already signed this letter"
+                )
+            elif target in seen:
+                outcome.status = "duplicate"
+                outcome.warnings.append(f"same actor as row {seen[target]}")
+            else:
+                seen[target] = r.row
+            return outcome
+        if pending is not None:
+            return _Outcome(
+                r, "duplicate", new=pending, warnings=[f"same actor as row {pending.row.row}"], method="row"
+            )
+        if candidates and options.on_ambiguous != "create":
+            return _Outcome(r, "ambiguous", candidates=candidates, possible=passed)
+        new = _NewActor(r, key, self.folded[r.row], next(ids) if ids is not None else None)
+        self.created.append(new)
+        for p in r.identifiers:
+            new_by_ident.setdefault(p, new)
+        new_by_name.setdefault((r.kind, key), new)
+        outcome = _Outcome(r, "created", new=new, possible=candidates + passed)
+        if candidates:
+            outcome.warnings.append("ambiguous; created a new actor (on_ambiguous=create)")
+        if r.party and not r.body:
+            outcome.warnings.append("party: no membership recorded without a body")
+        return outcome
 
-    _variant_matches(
-        resolver, outcomes, {o.new.id for o in outcomes if o.new and o.new.id}, options.possible_rows
-    )
-    _close_matches(session, outcomes, keys, options)
-    resolver.fetch_names(
-        [o.actor_id for o in outcomes if o.actor_id is not None]
-        + [c.id for o in outcomes for c in (*o.candidates, *o.possible)]
-    )
-    _seat_warnings(session, outcomes, bodies, parties)
-    clock.lap("names and warnings")
-    summary = dict.fromkeys(("created", "matched", "duplicate", "ambiguous", "error"), 0)
-    for o in outcomes:
-        summary[o.status] += 1
-    failed = summary["error"] > 0
-    assert failed != (len(good) == total and not conflicted)
+    # --- write ------------------------------------------------------------------------------------
 
-    if writer:
-        if progress:
-            progress("writing", total, total)
+    def write(self) -> None:
+        """When the import writes: the outcomes chunk by chunk (`WRITE_CHUNK` rows: new
+        actors, their identifiers and seats, then the signatures); then, as for a dry run, the
+        possible matches and warnings of every row; then the rollups, statistics and the change
+        record."""
+        session, outcomes = self.session, self.outcomes
+        if self.writing:
+            self.writer = _Writer(
+                session,
+                self.letter,
+                self.bodies,
+                self.parties,
+                new_from=self.reserved[0] if self.reserved else None,
+            )
+            with generic_plans(session):
+                for part in chunks(outcomes, WRITE_CHUNK):
+                    self.writer.put(part)
+            self.clock.lap("write")
+        res = self.resolved
+        _variant_matches(
+            res.resolver,
+            outcomes,
+            {o.new.id for o in outcomes if o.new and o.new.id},
+            self.options.possible_rows,
+        )
+        _close_matches(session, outcomes, self.keys, self.options)
+        res.resolver.fetch_names(
+            [o.actor_id for o in outcomes if o.actor_id is not None]
+            + [c.id for o in outcomes for c in (*o.candidates, *o.possible)]
+        )
+        _seat_warnings(session, outcomes, self.bodies, self.parties)
+        self.clock.lap("names and warnings")
+        self.summary = dict.fromkeys(("created", "matched", "duplicate", "ambiguous", "error"), 0)
+        for o in outcomes:
+            self.summary[o.status] += 1
+        assert (self.summary["error"] > 0) != (len(self.good) == self.total and not res.conflicted)
+        writer = self.writer
+        if writer is None:
+            return
+        self._report_progress("writing", self.total)
         writer.count()
         _analyze(
             session,
             {
-                "actors": len(created),
-                "identifiers": sum(len(n.row.identifiers) for n in created),
-                "signatures": summary["created"] + summary["matched"],
+                "actors": len(self.created),
+                "identifiers": sum(len(n.row.identifiers) for n in self.created),
+                "signatures": self.summary["created"] + self.summary["matched"],
             },
         )
-        rollups.touch_letter(session, letter.id)
+        rollups.touch_letter(session, self.letter.id)
         if writer.seated:
             rollups.touch_all(session)
         record_change(
             session,
-            key_name,
+            self.key_name,
             "import",
             "letter",
-            letter.slug,
-            after={"summary": {"rows": total, **summary}, "dry_run": False},
+            self.letter.slug,
+            after={"summary": {"rows": self.total, **self.summary}, "dry_run": False},
         )
         session.flush()
+        self.clock.lap("count")
 
-    clock.lap("count")
-    listed = dict.fromkeys(summary, 0)
-    reported: list[dict[str, Any]] = []
-    for o in outcomes:
-        if options.rows == "all" or o.warnings or o.status not in ("created", "matched"):
-            listed[o.status] += 1
-            if listed[o.status] <= options.rows_per_status:
-                reported.append(_row_report(o, resolver.names))
-    report: dict[str, Any] = {
-        "dry_run": options.dry_run,
-        "summary": {"rows": total, **summary},
-        "rows": reported,
-    }
-    left_out = {
-        status: n - options.rows_per_status for status, n in listed.items() if n > options.rows_per_status
-    }
-    if left_out:
-        report["rows_left_out"] = left_out
-    clock.lap("report")
-    log.debug("import into %s, %d rows: %s", slug, total, clock)
-    if failed:
-        raise ImportFailed(
-            f"{summary['error']} of {total} rows have errors; nothing was imported", extra=report
-        )
-    return report
+    # --- report -----------------------------------------------------------------------------------
+
+    def report(self) -> dict[str, Any]:
+        """The report (SPEC §4); raises `ImportFailed` with it when a row is an error."""
+        options, summary, total = self.options, self.summary, self.total
+        listed = dict.fromkeys(summary, 0)
+        reported: list[dict[str, Any]] = []
+        for o in self.outcomes:
+            if options.rows == "all" or o.warnings or o.status not in ("created", "matched"):
+                listed[o.status] += 1
+                if listed[o.status] <= options.rows_per_status:
+                    reported.append(_row_report(o, self.resolved.resolver.names))
+        report: dict[str, Any] = {
+            "dry_run": options.dry_run,
+            "summary": {"rows": total, **summary},
+            "rows": reported,
+        }
+        left_out = {
+            status: n - options.rows_per_status for status, n in listed.items() if n > options.rows_per_status
+        }
+        if left_out:
+            report["rows_left_out"] = left_out
+        self.clock.lap("report")
+        log.debug("import into %s, %d rows: %s", self.letter.slug, total, self.clock)
+        if summary["error"] > 0:
+            raise ImportFailed(
+                f"{summary['error']} of {total} rows have errors; nothing was imported", extra=report
+            )
+        return report
 
 
 def _named(
@@ -710,168 +737,6 @@ def _analyze(session: Session, added: dict[str, int]) -> None:
         session.execute(text(f"ANALYZE {', '.join(stale)}"))
 
 
-def insert_rows(session: Session, table_name: str, rows: list[dict[str, Any]]) -> None:
-    """Bulk insert: `COPY … FROM STDIN` on PostgreSQL, one `executemany` of the driver
-    elsewhere, the values converted by the columns' own types as SQLAlchemy would (dates,
-    timestamps). Python-side column defaults (created_at, …) are filled in once for all the
-    rows. Every row has the keys of the first."""
-    if not rows:
-        return
-    given = list(rows[0])
-    pick = itemgetter(*given)
-    tuples = [pick(row) for row in rows] if len(given) > 1 else [(pick(row),) for row in rows]
-    _Insert(session.get_bind().dialect, table_name, given, tuples).run(session.connection())
-
-
-class _Insert:
-    """One bulk insert into a table: the rows made ready here (values converted, or the COPY
-    text formatted) and sent by `run`, maybe in another thread. `columns` are the given ones;
-    Python-side defaults of the others (created_at, …) are added, the same for every row."""
-
-    def __init__(
-        self, dialect: Dialect, table_name: str, columns: list[str], rows: list[tuple[Any, ...]]
-    ) -> None:
-        table = Base.metadata.tables[table_name]
-        defaults: dict[str, Any] = {}
-        for column in table.columns:
-            default = column.default
-            if column.name in columns or default is None:
-                continue
-            if getattr(default, "is_callable", False):
-                defaults[column.name] = default.arg(None)  # type: ignore[attr-defined]
-            elif getattr(default, "is_scalar", False):
-                defaults[column.name] = default.arg  # type: ignore[attr-defined]
-        names = columns + list(defaults)
-        tail = tuple(defaults.values())
-        self.copy: str | None = None
-        self.rows: list[tuple[Any, ...]] = []
-        self.postgres = dialect.name == "postgresql"
-        if self.postgres:
-            self.sql = f"COPY {table.name} ({', '.join(names)}) FROM STDIN"
-            self.rows = [row + tail for row in rows]
-            self.copy = copy_text(self.rows)
-            return
-        quote = dialect.identifier_preparer.quote
-        self.sql = (
-            f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in names)}) "
-            f"VALUES ({', '.join('?' for _ in names)})"
-        )
-        processors = [table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names]
-        tail = tuple(
-            value if process is None else process(value)
-            for value, process in zip(tail, processors[len(columns) :], strict=True)
-        )
-        convert = [
-            (i, process) for i, process in enumerate(processors[: len(columns)]) if process is not None
-        ]
-        if convert and rows:
-            # A column at a time, each distinct value once (a few days, many rows).
-            values = list(zip(*rows, strict=True))
-            for i, process in convert:
-                cells = values[i]
-                try:
-                    converted = {v: process(v) for v in set(cells)}
-                except TypeError:  # unhashable values (JSON): one by one
-                    values[i] = tuple(map(process, cells))
-                else:
-                    values[i] = tuple(map(converted.__getitem__, cells))
-            rows = list(zip(*values, strict=True))
-        self.rows = [row + tail for row in rows]
-
-    def run(self, conn: Connection) -> None:
-        if not self.rows:
-            return
-        if not self.postgres:
-            conn.exec_driver_sql(self.sql, self.rows)
-            return
-        raw = conn.connection.driver_connection
-        assert raw is not None
-        try:
-            with raw.cursor() as cursor, cursor.copy(self.sql) as copy:
-                if self.copy is not None:
-                    copy.write(self.copy)
-                else:
-                    for values in self.rows:
-                        copy.write_row(values)
-        except conn.dialect.loaded_dbapi.Error as exc:
-            # As SQLAlchemy would raise it (IntegrityError, DataError, …), for the app's handlers.
-            raise DBAPIError.instance(self.sql, None, exc, conn.dialect.loaded_dbapi.Error) from exc
-
-
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-_COPY_SPECIAL = ("\\", "\t", "\n", "\r")
-
-
-def copy_text(rows: list[tuple[Any, ...]]) -> str | None:
-    """`rows` in the text format of COPY, made a column at a time by str's own C loops (psycopg
-    dumps value by value: 0.85 s for 100,000 actors and their signatures, this 0.1 s); None when
-    a column holds something else than str, int, date, datetime or None (then psycopg formats).
-    Backslash, tab, newline and carriage return are escaped; None is `\\N`."""
-    if not rows:
-        return ""
-    columns: list[list[str]] = []
-    for column in zip(*rows, strict=True):
-        kinds = set(map(type, column))
-        nulls = type(None) in kinds
-        kinds.discard(type(None))
-        if not kinds:
-            columns.append(["\\N"] * len(column))
-            continue
-        if len(kinds) > 1:
-            return None
-        (kind,) = kinds
-        present = [v for v in column if v is not None] if nulls else column
-        if kind is str:
-            if any(c in "".join(present) for c in _COPY_SPECIAL):
-                present = [v.translate(_COPY_ESCAPES) for v in present]
-            text = list(present)
-        elif kind is int:
-            text = list(map(str, present))
-        elif kind is date or kind is datetime:  # (a few distinct days and timestamps)
-            formatted = {v: v.isoformat() for v in set(present)}
-            text = list(map(formatted.__getitem__, present))
-        else:
-            return None
-        if nulls:
-            filled = iter(text)
-            text = ["\\N" if v is None else next(filled) for v in column]
-        columns.append(text)
-    return "\n".join(map("\t".join, zip(*columns, strict=True))) + "\n"
-
-
-def insert_actors(session: Session, values: list[dict[str, Any]]) -> list[int]:
-    """Insert actors in bulk; their new ids, in order.
-
-    The ids are taken first (`reserve_actor_ids`), so that the rows can go in without
-    RETURNING: on PostgreSQL from the table's sequence (`nextval` over `generate_series` in one
-    statement, then COPY); on SQLite above every id and merged id (`first_free_actor_id`), safe because a SQLite write transaction
-    holds the database's only write lock from its first statement (`BEGIN IMMEDIATE`)."""
-    if not values:
-        return []
-    ids = reserve_actor_ids(session, len(values))
-    insert_rows(session, "actors", [{"id": i, **v} for v, i in zip(values, ids, strict=True)])
-    return ids
-
-
-def reserve_actor_ids(session: Session, count: int) -> list[int]:
-    """`count` ids for new actors (see `insert_actors`); an id taken and not used is a gap."""
-    if count <= 0:
-        return []
-    conn = session.connection()
-    if conn.dialect.name == "postgresql":
-        # The sequence is looked up once: `nextval(pg_get_serial_sequence(…))` looks it up per
-        # row (0.28 s for 100,000 ids instead of 0.04 s); the ids come back as one array.
-        sequence = conn.scalar(text("SELECT CAST(pg_get_serial_sequence('actors', 'id') AS regclass)::oid"))
-        return list(
-            conn.scalar(
-                text("SELECT array_agg(nextval(CAST(:seq AS oid))) FROM generate_series(1, :n)"),
-                {"seq": sequence, "n": count},
-            )
-        )
-    start = first_free_actor_id(session)
-    return list(range(start, start + count))
-
-
 def _row_report(o: _Outcome, names: dict[int, str]) -> dict[str, Any]:
     out: dict[str, Any] = {"row": o.row.row, "status": o.status}
     if o.status == "error":
@@ -896,45 +761,11 @@ def _row_report(o: _Outcome, names: dict[int, str]) -> dict[str, Any]:
     return out
 
 
-class _QuickSwitches:
-    """While an import's writer thread runs: the GIL changes hands every millisecond instead of
-    every five. The writer waits on the database four times a chunk, and each time it had to
-    wait up to the switch interval for the matching thread to let go of the GIL, the database
-    idle meanwhile (measured: the decide-and-write phase of 100,000 rows, 2.2-2.4 s instead of
-    2.5-2.9 s). Process-wide, so counted: the interval is restored when the last import using
-    it ends."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.users = 0
-        self.saved = 0.0
-
-    def __enter__(self) -> None:
-        with self.lock:
-            if self.users == 0:
-                self.saved = sys.getswitchinterval()
-                sys.setswitchinterval(min(self.saved, 0.001))
-            self.users += 1
-
-    def __exit__(self, *_exc: object) -> None:
-        with self.lock:
-            self.users -= 1
-            if self.users == 0:
-                sys.setswitchinterval(self.saved)
-
-
-_QUICK_SWITCHES = _QuickSwitches()
-
-
 class _Writer:
     """Writes an import's outcomes, a chunk at a time, in the import's transaction: new actors
-    (their ids taken beforehand), their identifiers and seats, and the signatures. `put` makes
-    a chunk's rows ready (the COPY text formatted) in the caller's thread; with `background`, a
-    thread of its own sends them while the caller decides the next chunk, so that the database
-    inserts and checks one chunk while Python matches the next (the sending thread only waits
-    on the database, and hardly contends for the GIL). The caller does not use the session
-    until `finish`. `count` then adds the signatures to the rollups: those of new actors as
-    counted here (what they count under is on their rows), those of existing actors in SQL."""
+    (their ids taken beforehand), their identifiers and seats, and the signatures. `count` then
+    adds the signatures to the rollups: those of new actors as counted here (what they count
+    under is on their rows), those of existing actors in SQL."""
 
     def __init__(
         self,
@@ -943,7 +774,6 @@ class _Writer:
         bodies: dict[str, int],
         parties: dict[str, int],
         *,
-        background: bool,
         new_from: int | None,
     ) -> None:
         self.session = session
@@ -962,45 +792,12 @@ class _Writer:
         self.seated = False  # whether seats were written (they count in their bodies' seats)
         # The new actors' signatures as rollup rows: (letter, day, combination) -> [new, withdrawn].
         self.moves: dict[tuple[Any, ...], list[int]] = {}
-        self.error: BaseException | None = None
-        self.queue: queue.Queue[list[_Insert] | None] = queue.Queue(maxsize=2)
-        self.thread: threading.Thread | None = None
-        if background:
-            self.thread = threading.Thread(target=self._run, name="import-writer", daemon=True)
-            self.thread.start()
 
-    def put(self, outcomes: list[_Outcome]) -> None:
-        inserts = self._inserts(outcomes)
-        if self.thread is None:
-            for insert in inserts:
-                insert.run(self.conn)
-            return
-        if self.error is not None:
-            raise self.error
-        self.queue.put(inserts)
+    def put(self, outcomes: Sequence[_Outcome]) -> None:
+        for insert in self._inserts(outcomes):
+            insert.run(self.conn)
 
-    def finish(self) -> None:
-        """Wait for the writes; raise what failed."""
-        self.close()
-        if self.error is not None:
-            raise self.error
-
-    def close(self) -> None:
-        if self.thread is not None:
-            self.queue.put(None)
-            self.thread.join()
-            self.thread = None
-
-    def _run(self) -> None:
-        while (inserts := self.queue.get()) is not None:
-            if self.error is None:
-                try:
-                    for insert in inserts:
-                        insert.run(self.conn)
-                except BaseException as exc:  # handed to the caller; later chunks are dropped
-                    self.error = exc
-
-    def _inserts(self, outcomes: list[_Outcome]) -> list[_Insert]:
+    def _inserts(self, outcomes: Sequence[_Outcome]) -> list[BulkInsert]:
         new = [o.new for o in outcomes if o.status == "created" and o.new is not None]
         out = []
         if new:
@@ -1017,10 +814,12 @@ class _Writer:
                 )
                 for n in new
             ]
-            out.append(_Insert(self.dialect, "actors", _ACTOR_COLUMNS, actors))
+            out.append(BulkInsert(self.dialect, "actors", _ACTOR_COLUMNS, actors))
             identifiers = [(n.id, s, v) for n in new for s, v in n.row.identifiers]
             if identifiers:
-                out.append(_Insert(self.dialect, "identifiers", ["actor_id", "scheme", "value"], identifiers))
+                out.append(
+                    BulkInsert(self.dialect, "identifiers", ["actor_id", "scheme", "value"], identifiers)
+                )
             seats = [
                 (
                     n.id,
@@ -1033,7 +832,7 @@ class _Writer:
                 if n.row.body
             ]
             if seats:
-                out.append(_Insert(self.dialect, "memberships", _SEAT_COLUMNS, seats))
+                out.append(BulkInsert(self.dialect, "memberships", _SEAT_COLUMNS, seats))
                 self.seated = True
         signatures = []
         letter_id, moves = self.letter.id, self.moves
@@ -1080,7 +879,7 @@ class _Writer:
                 )
             )
         if signatures:
-            out.append(_Insert(self.dialect, "signatures", _SIGNATURE_COLUMNS, signatures))
+            out.append(BulkInsert(self.dialect, "signatures", _SIGNATURE_COLUMNS, signatures))
         return out
 
     def count(self) -> None:
