@@ -15,8 +15,8 @@ of signatures (a withdrawal, a reinstatement, a signature moved to another actor
 the same arguments, so every writer that keeps the rollups through it (`rollups.added`,
 `rollups.rewriting`: withdrawals, reinstatements, moves, merges; a deletion of signatures after
 a `rollups.shift(where, -1)`; the import endpoint) keeps the pairs too. The two bulk-counted
-paths are the rollups' own: a new signature (`shift_signature`, called beside
-`rollups.shift_signature`) and an import's new actors (`add_sizes`, beside
+paths are the rollups' own: a new signature (`signature_shift`, run by
+`rollups.signature_added`) and an import's new actors (`add_sizes`, beside
 `rollups.add_counted`).
 `rebuild` recomputes everything in one statement (the bulk load ends with it, and
 `undersigned db rebuild-rollups` reports the drift it finds). Nothing here reads signatures
@@ -103,16 +103,9 @@ def shift(session: Session, where: ColumnElement[bool], sign: int) -> None:
     session.execute(_adding(insert.from_select(COLUMNS, _moves(where, sign))))
 
 
-def shift_signature(session: Session, signature_id: int, sign: int) -> None:
-    """`shift` of one signature, with a statement built once per dialect and sign (the hot path
-    of a signature write), run on the session's connection."""
-    session.flush()
-    statement = _signature_shift(session.get_bind().dialect.name, sign)
-    session.connection().execute(statement, {"signature_id": signature_id})
-
-
 @lru_cache(maxsize=4)
-def _signature_shift(dialect: str, sign: int) -> Any:
+def signature_shift(dialect: str, sign: int) -> Any:
+    """The statement of `shift_signature`, for the signature `:signature_id`."""
     moves = _moves(Signature.id == bindparam("signature_id"), sign)
     return _adding(insert_for(dialect, LetterPair).from_select(COLUMNS, moves))
 

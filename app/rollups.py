@@ -49,9 +49,10 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
 from app import pairs
-from app.db.engine import insert_for
+from app.db.engine import execute_together, insert_for
 from app.live.notify import letters_changed, notifying
 from app.models import Actor, Body, Letter, LetterRollup, Membership, Party, RegistryVersion, Signature
+from app.models.base import utcnow
 from app.seats import held_on, valid_on
 
 COMBINATION = ("kind", "country", "org_type", "body_id", "party_id")
@@ -110,17 +111,10 @@ def shift(session: Session, where: ColumnElement[bool], sign: int) -> None:
     pairs.shift(session, where, sign)
 
 
-def shift_signature(session: Session, signature_id: int, sign: int) -> None:
-    """`shift` of one signature, with a statement built once per dialect and sign (building
-    and keying `_moves` anew was a third of a signature write's time in Python)."""
-    session.flush()
-    # (on the connection: given parameters, the session would take the INSERT for a bulk one)
-    statement = _signature_shift(session.get_bind().dialect.name, sign)
-    session.connection().execute(statement, {"signature_id": signature_id})
-
-
 @lru_cache(maxsize=4)
 def _signature_shift(dialect: str, sign: int) -> Any:
+    """`shift` of the one signature `:signature_id`, built once per dialect and sign (building
+    and keying `_moves` anew was a third of a signature write's time in Python)."""
     moves = _moves(Signature.id == bindparam("signature_id"), sign)
     insert = insert_for(dialect, LetterRollup)
     return _adding(insert.from_select(COLUMNS, moves))
@@ -163,6 +157,25 @@ def touch(session: Session, where: ColumnElement[bool]) -> None:
     letters_changed(session)  # (live counts streams: any letter, on commit)
 
 
+def signature_added(session: Session, signature_id: int, letter_id: int) -> None:
+    """A new signature counted: the pairs it makes with its actor's other letters (`app.pairs`),
+    its rollup row, and its letter's version bumped (`touch_letter`). Every writer of the letter
+    waits for the rows these take until the transaction ends, so they are taken last, together:
+    one round trip on PostgreSQL (`execute_together`)."""
+    session.flush()
+    dialect = session.get_bind().dialect.name
+    touch = _TOUCH_LETTER_NOTIFYING if dialect == "postgresql" else _TOUCH_LETTER
+    *_, touched = execute_together(
+        session,
+        [
+            (pairs.signature_shift(dialect, 1), {"signature_id": signature_id}),
+            (_signature_shift(dialect, 1), {"signature_id": signature_id}),
+            (touch, {"letter_id": letter_id, "now": utcnow()}),
+        ],
+    )
+    _loaded_version(session, letter_id, touched[0] if touched is not None else None)
+
+
 def touch_letter(session: Session, letter_id: int) -> None:
     """Bump one letter's version, as an UPDATE so concurrent writers never lose a bump: a
     statement built once, run on the session's connection, the new version set on the loaded
@@ -171,24 +184,26 @@ def touch_letter(session: Session, letter_id: int) -> None:
     session.flush()
     postgresql = session.get_bind().dialect.name == "postgresql"  # (and it tells live streams)
     statement = _TOUCH_LETTER_NOTIFYING if postgresql else _TOUCH_LETTER
-    version = session.connection().execute(statement, {"letter_id": letter_id}).scalar()
+    version = session.connection().execute(statement, {"letter_id": letter_id, "now": utcnow()}).scalar()
+    _loaded_version(session, letter_id, version)
+
+
+def _loaded_version(session: Session, letter_id: int, version: int | None) -> None:
+    """The letter's new version set on the loaded letter, if the session holds it."""
     loaded = session.identity_map.get(identity_key(Letter, letter_id))
     if loaded is not None and version is not None:
         set_committed_value(loaded, "version", version)
 
 
+# (`updated_at` as a parameter, not the column's Python-side default, so that the statement
+# also runs outside the ORM's execution: `execute_together`)
 _TOUCH_LETTER = (
     update(Letter)
     .where(Letter.id == bindparam("letter_id"))
-    .values(version=Letter.version + 1)
+    .values(version=Letter.version + 1, updated_at=bindparam("now", type_=Letter.updated_at.type))
     .returning(Letter.version)
 )
-_TOUCH_LETTER_NOTIFYING = (
-    update(Letter)
-    .where(Letter.id == bindparam("letter_id"))
-    .values(version=Letter.version + 1)
-    .returning(Letter.version, notifying(Letter.id))
-)
+_TOUCH_LETTER_NOTIFYING = _TOUCH_LETTER.returning(notifying(Letter.id))
 
 
 def touch_all(session: Session) -> None:

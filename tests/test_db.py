@@ -12,10 +12,12 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.db.database import Database, ReadSession, session_scope
-from app.db.engine import create_engine_for
+from app.db.engine import create_engine_for, execute_together
 from app.db.sqlite import WRITE_OPTION
 from app.main import create_app
 from tests.waiting import wait_for
@@ -181,3 +183,18 @@ def test_concurrent_reads_share_a_query_but_never_one_that_began_before_them(
     assert first == (1, 1)
     assert later == [(2, 2)] * 8  # after the write, and one run of the query for all eight
     assert len(failing) == 3 and all(isinstance(e, psycopg.errors.DivisionByZero) for e in failing)
+
+
+def test_statements_run_together_in_order_and_fail_as_sqlalchemy_errors(db: Session) -> None:
+    """`execute_together` (one round trip on PostgreSQL): each statement sees the ones before
+    it, each gives its first row, and a failure is SQLAlchemy's error of its kind (so the
+    error handlers map it), leaving the transaction to roll back."""
+    bump = text("UPDATE registry_version SET version = version + 1 RETURNING version")
+    before = db.execute(text("SELECT version FROM registry_version")).scalar_one()
+    rows = execute_together(db, [(bump, {}), (bump, {}), (text("SELECT :n * 2"), {"n": 21})])
+    assert [row[0] if row is not None else None for row in rows] == [before + 1, before + 2, 42]
+    if db.get_bind().dialect.name == "postgresql":  # (SQLite divides by zero into NULL)
+        with pytest.raises(DBAPIError):
+            execute_together(db, [(bump, {}), (text("SELECT 1 / (:n - :n)"), {"n": 1})])
+        db.rollback()
+        assert db.execute(text("SELECT version FROM registry_version")).scalar_one() == before

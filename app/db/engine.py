@@ -7,10 +7,13 @@ PostgreSQL gets a statement timeout and plans each query for its own parameters.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
+import psycopg
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from app.config import Settings, driver_url
@@ -61,3 +64,38 @@ def insert_for(dialect: str, model: Any) -> Any:
 def is_sqlite(engine_or_session: Engine | Session) -> bool:
     bind = engine_or_session.get_bind() if isinstance(engine_or_session, Session) else engine_or_session
     return bind.dialect.name == "sqlite"
+
+
+def execute_together(session: Session, statements: list[tuple[Any, dict[str, Any]]]) -> list[Any]:
+    """Run `statements` (each with its parameters) in order, in the session's transaction, and
+    give each one's first row (or None). On PostgreSQL they go in one round trip (psycopg's
+    pipeline mode): a write that takes rows every other writer of a letter waits for then holds
+    them for one round trip instead of one per statement — under load a round trip is also a
+    wait for the interpreter lock. SQLite runs them one after another. On PostgreSQL the
+    parameters reach the driver as given, without SQLAlchemy's type processing: plain values."""
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        results = [connection.execute(statement, params) for statement, params in statements]
+        return [result.first() if result.returns_rows else None for result in results]
+    raw = connection.connection.driver_connection
+    assert raw is not None  # (a checked-out connection has its driver's)
+    cursors = []
+    sql = ""
+    try:
+        with raw.pipeline():
+            for statement, params in statements:
+                sql, bound = _compiled(statement, connection.dialect)
+                cursor = raw.cursor()
+                cursor.execute(sql, {**bound, **params})
+                cursors.append(cursor)
+        return [cursor.fetchone() if cursor.description else None for cursor in cursors]
+    except psycopg.Error as error:  # as SQLAlchemy raises it (a timeout, a deadlock: app.errors)
+        raise DBAPIError.instance(sql, None, error, psycopg.Error) from error
+
+
+@lru_cache(maxsize=64)
+def _compiled(statement: Any, dialect: Any) -> tuple[str, dict[str, Any]]:
+    """The SQL text and fixed parameters of a statement built once (module constants or cached
+    builds, so they are compiled once per process)."""
+    compiled = statement.compile(dialect=dialect)
+    return str(compiled), dict(compiled.params)

@@ -367,14 +367,9 @@ def add_signature(writer: Writer, slug: str, data: SignatureCreate) -> Signature
         _signature_key(slug, actor_id),
         after=snapshot(signature),
     )
-    # The pairs the actor's other letters make with this one: the writers of those pairs wait
-    # for these rows, the writers of this letter for the two below.
-    pairs.shift_signature(session, signature.id, 1)
-    # Last, so that the row locks they take are held for as little as possible: every writer
-    # to this letter waits for them (the day's rollup row and the letter's version) until the
-    # transaction ends.
-    rollups.shift_signature(session, signature.id, 1)
-    rollups.touch_letter(session, letter.id)
+    # Last, so that the rows every writer of the letter waits for are held for as little as
+    # possible: its pairs, its day's rollup row, its version.
+    rollups.signature_added(session, signature.id, letter.id)
     return signature
 
 
