@@ -661,7 +661,7 @@ def test_header_oddities(client: TestClient, db: Session) -> None:
     assert r.status_code == 200 and r.json()["summary"]["created"] == 1
     r = post_csv(client, "l1", "name,country,name\nA,GB,B\n")
     assert r.status_code == 422 and "repeats the column(s) name" in r.json()["detail"]
-    r = post_csv(client, "l1", "organisation\nHRW\n")
+    r = post_csv(client, "l1", "label\nHRW\n")
     assert "lacks a 'name' column" in r.json()["detail"]
 
 
