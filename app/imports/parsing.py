@@ -1,12 +1,15 @@
 """Reading an import body (CSV or a JSON array) into rows, and checking each row's fields.
 
-Rules (SPEC §4): `row` is the 1-based data row (the CSV header is not a row); an empty field is
-null; missing trailing fields are empty; a row with more fields than the header, or one the CSV
+Rules (SPEC §4): `row` is the 1-based data row (the CSV header is not a row), `line` the
+physical line of the file a CSV row starts on (the header is line 1); an empty field is null; missing trailing fields are empty; a row with more fields than the header, or one the CSV
 reader cannot tokenise (a stray quote), is an `error` row. The body is UTF-8 (a BOM is accepted)
 unless its Content-Type names another charset (`text/csv; charset=windows-1252`, `utf-16`: what
 spreadsheets save). A body not in its charset, one that holds NUL bytes, or one that is not a
-JSON array is refused whole (`Invalid`, 422) with the place it broke. Unknown columns are
-ignored, so a signatures export (`actor_id`, …) reads back.
+JSON array is refused whole (`Invalid`, 422) with the place it broke. The CSV separator (`,`
+`;` tab `|`) is sniffed. Headers are read as columns through `HEADER_ALIASES` and renames
+(`?column=OLD:NEW`); two meaning one column are refused. Unknown columns are ignored, so a
+signatures export (`actor_id`, …) reads back. Errors quote the value, with the one meant when
+it is clear ("did you mean FR?").
 
 Identifier columns: `wikidata`, `ukparliament`, `theyworkforyou`, `website`, `twitter`,
 `opencorporates` (the column name is the scheme), plus `identifiers` as `scheme:value;scheme:value`
