@@ -219,16 +219,6 @@ def actors_merge(
 # --- Imports, exports and whole-registry dumps -------------------------------------------------
 
 
-def _renames(columns: list[str]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for spec in columns:
-        old, sep, new = spec.partition("=")
-        if not sep or not old.strip() or not new.strip():
-            raise typer.BadParameter(f"{spec!r} is not OLD=NEW", param_hint="--column")
-        out[old.strip().lower()] = new.strip().lower()
-    return out
-
-
 @cli.command("import-signatures")
 def import_signatures_command(
     letter: Annotated[str, typer.Argument(help="The letter's slug.")],
@@ -245,8 +235,17 @@ def import_signatures_command(
         str, typer.Option("--on-ambiguous", help="report (default) or create: new actors for ambiguous rows.")
     ] = "report",
     column: Annotated[
-        list[str] | None, typer.Option("--column", help="Rename a column: OLD=NEW (e.g. organisation=name).")
+        list[str] | None,
+        typer.Option(
+            "--column", help="Rename a column: OLD:NEW or OLD=NEW (e.g. Organisation:name); repeatable."
+        ),
     ] = None,
+    keep_dates: Annotated[
+        bool,
+        typer.Option(
+            "--keep-dates", help="Take signed_on and withdrawn_on from the file (ignored without it)."
+        ),
+    ] = False,
     report: Annotated[Path | None, typer.Option(help="Write the full JSON report to this file.")] = None,
 ) -> None:
     """Add signatures to LETTER from FILE, matching actors as the import endpoint does."""
@@ -254,16 +253,19 @@ def import_signatures_command(
 
     from rich.progress import Progress
 
-    from app.errors import AppError
+    from app.errors import AppError, Invalid
     from app.imports import service
-    from app.imports.parsing import Shape, read_csv, read_json
+    from app.imports.parsing import Shape, parse_renames, read_csv, read_json
     from app.vocabulary import ACTOR_KINDS, spelled
 
     if kind not in ACTOR_KINDS:
         raise typer.BadParameter(f"must be {spelled(ACTOR_KINDS)}", param_hint="--kind")
     if on_ambiguous not in ("report", "create"):
         raise typer.BadParameter("must be report or create", param_hint="--on-ambiguous")
-    renames = _renames(column or [])
+    try:
+        renames = parse_renames(column or [], "--column")
+    except Invalid as exc:
+        raise typer.BadParameter(exc.detail, param_hint="--column") from None
     settings = get_settings()
     migrate.upgrade(settings.database_url)
     options = service.ImportOptions(
@@ -274,6 +276,7 @@ def import_signatures_command(
         threshold=settings.match_threshold,
         possible_threshold=settings.match_possible_threshold,
         rows_per_status=settings.import_report_rows,
+        keep_dates=keep_dates,
     )
     database = _database()
     failed = False
@@ -310,7 +313,10 @@ def import_signatures_command(
     for row in result["rows"]:
         if row["status"] in ("error", "ambiguous"):
             detail = row.get("error") or ", ".join(f"{c['name']} ({c['id']})" for c in row["candidates"])
-            typer.echo(f"row {row['row']}: {row['status']}: {detail}", err=True)
+            where = f"line {row['line']} (row {row['row']})" if "line" in row else f"row {row['row']}"
+            typer.echo(f"{where}: {row['status']}: {detail}", err=True)
+    for warning in result.get("warnings", []):
+        typer.echo(f"warning: {warning}", err=True)
     if report is not None:
         report.write_text(json.dumps(result, ensure_ascii=False, indent=1), encoding="utf-8")
     if failed:

@@ -14,6 +14,8 @@ State of"), it has no `XK`, and it brings translation catalogues the service nev
 
 from __future__ import annotations
 
+from app.text import fold
+
 _TABLE = """\
 AD Andorra
 AE United Arab Emirates
@@ -286,3 +288,52 @@ def country_name(code: str) -> str:
 def country_names() -> list[str]:
     """Every English name in the table (what a name's country words are looked up in)."""
     return list(COUNTRY_NAMES.values())
+
+
+# Names people type in a country column instead of the code: the English names of the table,
+# the usual short forms, and the French, German and Spanish names of the countries whose lists
+# are most often kept in those languages. Only suggestions: a name is never taken as a code.
+_OTHER_NAMES = {
+    "UK": "GB", "United Kingdom": "GB", "Great Britain": "GB", "Britain": "GB", "England": "GB",
+    "Scotland": "GB", "Wales": "GB", "Northern Ireland": "GB", "USA": "US", "US": "US",
+    "United States of America": "US", "America": "US", "EL": "GR", "Holland": "NL",
+    "Royaume-Uni": "GB", "Vereinigtes Königreich": "GB", "Reino Unido": "GB", "Grossbritannien": "GB",
+    "États-Unis": "US", "Vereinigte Staaten": "US", "Estados Unidos": "US",
+    "Allemagne": "DE", "Deutschland": "DE", "Alemania": "DE",
+    "Espagne": "ES", "Spanien": "ES", "España": "ES",
+    "Italie": "IT", "Italien": "IT", "Italia": "IT",
+    "Frankreich": "FR", "Francia": "FR",
+    "Belgique": "BE", "Belgien": "BE", "Bélgica": "BE",
+    "Suisse": "CH", "Schweiz": "CH", "Suiza": "CH",
+    "Pays-Bas": "NL", "Niederlande": "NL", "Países Bajos": "NL",
+    "Autriche": "AT", "Österreich": "AT",
+    "Irlande": "IE", "Irland": "IE", "Irlanda": "IE",
+    "Pologne": "PL", "Polen": "PL", "Polonia": "PL",
+    "Suède": "SE", "Schweden": "SE", "Suecia": "SE",
+    "Norvège": "NO", "Norwegen": "NO", "Noruega": "NO",
+    "Danemark": "DK", "Dänemark": "DK", "Dinamarca": "DK",
+    "Finlande": "FI", "Finnland": "FI", "Finlandia": "FI",
+    "Grèce": "GR", "Griechenland": "GR", "Grecia": "GR",
+    "Turquie": "TR", "Türkei": "TR", "Turquía": "TR",
+    "Russie": "RU", "Russland": "RU", "Rusia": "RU",
+    "Chine": "CN", "Japon": "JP", "Japón": "JP", "Inde": "IN", "Indien": "IN",
+    "Brésil": "BR", "Brasilien": "BR", "Brasil": "BR", "Mexique": "MX", "Mexiko": "MX", "México": "MX",
+    "Kanada": "CA", "Australie": "AU", "Australien": "AU", "Maroc": "MA", "Marokko": "MA",
+    "Marruecos": "MA", "Algérie": "DZ", "Algerien": "DZ", "Argelia": "DZ", "Tunisie": "TN",
+    "Tunesien": "TN", "Túnez": "TN", "Sénégal": "SN", "Luxemburg": "LU", "Luxemburgo": "LU",
+    "Tchéquie": "CZ", "Tschechien": "CZ", "Chequia": "CZ", "Hongrie": "HU", "Ungarn": "HU",
+    "Hungría": "HU", "Roumanie": "RO", "Rumänien": "RO", "Rumania": "RO", "Ukraine": "UA",
+    "Ucrania": "UA",
+}  # fmt: skip
+
+
+_BY_NAME: dict[str, str] = {
+    **{fold(name): code for code, name in COUNTRY_NAMES.items()},
+    **{fold(name): code for name, code in _OTHER_NAMES.items()},
+}
+
+
+def suggest_code(value: str) -> str | None:
+    """The code a country name or a common short form means ("France", "Deutschland", "UK"),
+    for an error message's "did you mean"; None when the value names no country known here."""
+    return _BY_NAME.get(fold(value))

@@ -7,7 +7,10 @@ constraints read the same values through `values`, `json_enum` and `one_of`.
 
 from __future__ import annotations
 
+import difflib
 from typing import Any, Literal, get_args
+
+from app.text import fold
 
 ActorKind = Literal["person", "organisation"]
 OrgType = Literal["ngo", "union", "faith", "academic", "business", "government", "intergovernmental", "other"]
@@ -44,3 +47,27 @@ def one_of(column: str, choices: tuple[str, ...]) -> str:
     """The SQL of a CHECK constraint holding `column` to the vocabulary (NULL passes, as in SQL
     any CHECK does; NOT NULL is the column's own rule)."""
     return f"{column} IN ({', '.join(repr(c) for c in choices)})"
+
+
+# Words people write for a vocabulary's values (folded: lower case, no accents).
+SYNONYMS: dict[str, str] = {
+    "org": "organisation", "organization": "organisation", "organisme": "organisation",
+    "organizacion": "organisation", "group": "organisation", "individual": "person",
+    "people": "person", "personne": "person", "persona": "person", "individu": "person",
+    "charity": "ngo", "nonprofit": "ngo", "non profit": "ngo", "ong": "ngo", "trade union": "union",
+    "syndicat": "union", "gewerkschaft": "union", "sindicato": "union", "university": "academic",
+    "company": "business", "verified": "confirmed",
+}  # fmt: skip
+
+
+def suggestion(value: str, choices: tuple[str, ...]) -> str | None:
+    """The value of `choices` that `value` most likely means ('org', 'Organization', 'persn'),
+    for an error message's "did you mean"; None when none is close."""
+    key = fold(value)
+    if (known := SYNONYMS.get(key)) in choices:
+        return known
+    starting = [c for c in choices if len(key) >= 2 and c.startswith(key)]
+    if len(starting) == 1:
+        return starting[0]
+    close = difflib.get_close_matches(key, choices, n=1, cutoff=0.75)
+    return close[0] if close else None

@@ -211,6 +211,7 @@ def test_dates_outside_the_window_are_refused_on_every_field(client: TestClient,
         answer = problem(client.get("/v1/letters", params={"published_from": day}), 422)
         report = client.post(
             "/v1/letters/l/signatures/import",
+            params={"keep_dates": "true"},
             content=f"name,signed_on,withdrawn_on\nA,{day},\nB,2020-01-01,{day}\n".encode(),
             headers={"Content-Type": "text/csv"},
         )

@@ -281,6 +281,7 @@ def test_error_rows_are_422_and_nothing_is_written(client: TestClient, db: Sessi
         "Bad Body,person,,,nowhere,\n"
         "Bad Party,person,,,house-of-commons,whigs\n"
         "Too,many,,,,,,\n",
+        keep_dates="true",
     )
     assert r.status_code == 422
     assert r.headers["content-type"].startswith("application/problem+json")
@@ -289,9 +290,9 @@ def test_error_rows_are_422_and_nothing_is_written(client: TestClient, db: Sessi
     assert problem["summary"]["error"] == 6 and problem["summary"]["rows"] == 7
     by_row = {row["row"]: row for row in problem["rows"]}
     assert by_row[1]["status"] == "created"
-    assert by_row[2]["error"] == "signed_on: not a date"
-    assert by_row[3]["error"] == "kind: must be person or organisation"
-    assert by_row[4]["error"] == "country: not an ISO 3166-1 alpha-2 code"
+    assert by_row[2]["error"] == "signed_on: '2020-13-01' is not a date (YYYY-MM-DD)"
+    assert by_row[3]["error"] == "kind: 'robot' is not person or organisation"
+    assert by_row[4]["error"] == "country: 'XX' is not an ISO 3166-1 alpha-2 code"
     assert by_row[5]["error"] == "body: unknown body 'nowhere'"
     assert by_row[6]["error"] == "party: unknown party 'whigs'"
     assert "fields" in by_row[7]["error"]
@@ -305,13 +306,13 @@ def test_blank_line_rows_and_name_required(client: TestClient, db: Session) -> N
     assert r.status_code == 422
     rows = r.json()["rows"]
     assert rows[0]["status"] == "created"  # missing trailing field = empty
-    assert rows[1] == {"row": 2, "status": "error", "error": "name: required"}
+    assert rows[1] == {"row": 2, "line": 3, "status": "error", "error": "name: required"}
 
 
 @pytest.mark.parametrize(
     ("body", "needle"),
     [
-        (b"organisation,country\nHRW,US\n", "lacks a 'name' column"),
+        (b"label,country\nHRW,US\n", "lacks a 'name' column"),
         (b"name\nLigue des droits de l\xe9homme\n", "not UTF-8: byte 0xe9 at byte offset 26 (line 2)"),
         (b"name\n\x00\x01\x02binary", "NUL byte"),
         (b"", "empty"),
@@ -528,7 +529,7 @@ def test_signatures_export_reads_back(client: TestClient, db: Session) -> None:
     db.commit()
     exported = client.get("/v1/letters/source/signatures", params={"format": "csv"})
     assert exported.status_code == 200, exported.text
-    r = post_csv(client, "copy", exported.content)
+    r = post_csv(client, "copy", exported.content, keep_dates="true")
     assert r.status_code == 200, r.text
     assert r.json()["summary"]["matched"] == 3, r.json()
     assert sorted(row["actor"]["id"] for row in r.json()["rows"]) == sorted([one.id, two.id, org.id])
@@ -606,8 +607,8 @@ def test_cli_import_signatures(
         assert "duplicate: 12" in runner.invoke(cli, args).output
         bad = tmp_path / "bad.csv"
         bad.write_text("name,signed_on\nNew,someday\n", encoding="utf-8")
-        failed = runner.invoke(cli, ["import-signatures", "global-call", str(bad)])
-        assert failed.exit_code == 1 and "signed_on: not a date" in failed.output
+        failed = runner.invoke(cli, ["import-signatures", "global-call", str(bad), "--keep-dates"])
+        assert failed.exit_code == 1 and "signed_on: 'someday' is not a date" in failed.output
         with Session(engine) as s:
             assert s.scalar(select(func.count()).select_from(Signature)) == 12
     finally:
@@ -660,7 +661,7 @@ def test_header_oddities(client: TestClient, db: Session) -> None:
     assert r.status_code == 200 and r.json()["summary"]["created"] == 1
     r = post_csv(client, "l1", "name,country,name\nA,GB,B\n")
     assert r.status_code == 422 and "repeats the column(s) name" in r.json()["detail"]
-    r = post_csv(client, "l1", "organisation\nHRW\n")
+    r = post_csv(client, "l1", "label\nHRW\n")
     assert "lacks a 'name' column" in r.json()["detail"]
 
 
@@ -821,6 +822,7 @@ def test_rollups_of_new_and_existing_signers_agree_with_a_rebuild(client: TestCl
         "Sitting Peer,person,,,house-of-lords,labour,2021-05-02,2021-05-09\n"
         "Existing Charity,organisation,,,,,2021-05-01,\n"
         "Brand New Charity,organisation,GB,ngo,,,2021-05-03,\n",
+        keep_dates="true",
     )
     assert r.status_code == 200, r.text
     assert r.json()["summary"] == {
@@ -933,7 +935,7 @@ def test_flagged_rows_only(client: TestClient, db: Session) -> None:
     assert [(r["row"], r["status"]) for r in flagged.json()["rows"]] == [(3, "ambiguous"), (4, "duplicate")]
     assert sorted(c["id"] for c in flagged.json()["rows"][0]["candidates"]) == sorted(t.id for t in twins)
     assert counts(db)[1] == 3  # HRW, New Org, Another
-    bad = post_csv(client, "l1", "name,signed_on\nFine\nBad,someday\n", rows="flagged")
+    bad = post_csv(client, "l1", "name,signed_on\nFine\nBad,someday\n", rows="flagged", keep_dates="true")
     assert bad.status_code == 422 and [r["row"] for r in bad.json()["rows"]] == [2]
     assert post_csv(client, "l1", "name\nX\n", rows="some").status_code == 422
 

@@ -79,10 +79,11 @@ def test_a_code_that_is_no_country_is_refused_by_the_import(
 ) -> None:
     b.letter(db, "l")
     before = written(db)
+    hint = "; did you mean GB?" if code == "UK" else ""
     r = post_csv(client, "l", f"name,country\nGood Trust,GB\nSomewhere Trust,{code}\n")
-    assert row_errors(r) == {2: "country: not an ISO 3166-1 alpha-2 code"}
+    assert row_errors(r) == {2: f"country: '{code}' is not an ISO 3166-1 alpha-2 code{hint}"}
     r = post_json(client, "l", [{"name": "Good Trust"}, {"name": "Somewhere Trust", "country": code.lower()}])
-    assert row_errors(r) == {2: "country: not an ISO 3166-1 alpha-2 code"}
+    assert row_errors(r) == {2: f"country: '{code.lower()}' is not an ISO 3166-1 alpha-2 code{hint}"}
     assert written(db) == before
 
 
@@ -158,9 +159,9 @@ def test_a_value_outside_a_vocabulary_is_refused_by_the_api_and_the_import(
         client, "l", "name,kind,org_type,status\nA,robot,,\nB,organisation,club,\nC,,,maybe\nD,,,Unverified\n"
     )
     assert row_errors(r) == {
-        1: "kind: must be person or organisation",
-        2: f"org_type: must be one of {', '.join(ORG_TYPES)}",
-        3: "status: must be confirmed or unverified",
+        1: "kind: 'robot' is not person or organisation",
+        2: f"org_type: 'club' is not one of {', '.join(ORG_TYPES)}",
+        3: "status: 'maybe' is not confirmed or unverified",
     }
     assert written(db) == before
 

@@ -13,7 +13,7 @@ from app.config import Settings
 from app.errors import UnsupportedMediaType, responses
 from app.idempotency import IdempotencyKey
 from app.imports import service
-from app.imports.parsing import IDENTIFIER_COLUMNS, Shape, read_csv, read_json
+from app.imports.parsing import IDENTIFIER_COLUMNS, Shape, parse_renames, read_csv, read_json
 from app.vocabulary import ACTOR_KINDS, ORG_TYPES, SIGNATURE_STATUSES, ActorKind, json_enum
 
 router = APIRouter(prefix="/v1/letters", tags=["imports"])
@@ -45,6 +45,7 @@ _REQUEST_BODY: dict[str, Any] = {
         "required": True,
         "content": {
             "text/csv": {"schema": {"type": "string"}},
+            "text/tab-separated-values": {"schema": {"type": "string"}},
             "application/json": {"schema": {"type": "array", "items": _ROW_SCHEMA}},
         },
     }
@@ -64,7 +65,8 @@ async def _raw_body(request: Request) -> bytes:
         "or a new actor is created. Any error row makes the answer a 422 problem carrying the whole report "
         "(`dry_run`, `summary`, `rows`) and nothing is written. Accepts `Idempotency-Key`. The body is "
         "UTF-8 unless its Content-Type names a charset (`text/csv; charset=windows-1252`, `utf-16`). "
-        "`?rows=flagged` leaves the plain `created` and `matched` rows out of `rows`."
+        "`?rows=flagged` leaves the plain `created` and `matched` rows out of `rows`. A CSV's separator "
+        "(`,` `;` tab `|`) is sniffed; each CSV row of the report carries the physical `line` it starts on."
     ),
     responses=responses(401, 403, 404, 409, 413, 415, 422),
     openapi_extra=_REQUEST_BODY,
@@ -91,6 +93,27 @@ def import_signatures(
             )
         ),
     ] = "all",
+    column: Annotated[
+        list[str] | None,
+        Query(
+            description=(
+                "Rename a column: `OLD:NEW` (`?column=Organisation:name`; repeatable; OLD compared "
+                "without case or accents). Common headers need none: `Organisation`, `Nom`, `Pays`, "
+                "`Land`, … are read as their columns (docs/api.md)."
+            )
+        ),
+    ] = None,
+    keep_dates: Annotated[
+        bool,
+        Query(
+            description=(
+                "Take `signed_on` and `withdrawn_on` from the rows. Without it they are ignored (the "
+                "report's `warnings` counts the rows that gave one): signatures are dated the "
+                "letter's default and none is withdrawn, so an export of another letter read back "
+                "does not copy its dates and withdrawals."
+            )
+        ),
+    ] = False,
 ) -> Response:
     header = Message()
     header["content-type"] = request.headers.get("content-type", "")
@@ -98,10 +121,11 @@ def import_signatures(
     charset = header.get_content_charset()
     settings: Settings = request.app.state.settings
     shape = Shape(settings.max_csv_columns, settings.max_line_bytes, settings.max_json_depth)
-    if content_type in ("text/csv", "application/csv"):
-        _header, records = read_csv(body, charset=charset, shape=shape)
+    renames = parse_renames(column or [], "query.column")
+    if content_type in ("text/csv", "application/csv", "text/tab-separated-values"):
+        _header, records = read_csv(body, renames, charset=charset, shape=shape)
     elif content_type == "application/json" or content_type.endswith("+json"):
-        records = read_json(body, charset=charset, shape=shape)
+        records = read_json(body, renames, charset=charset, shape=shape)
     else:
         raise UnsupportedMediaType(
             f"send the rows as text/csv or application/json, not {content_type or 'no content type'!r}"
@@ -115,6 +139,7 @@ def import_signatures(
         possible_threshold=settings.match_possible_threshold,
         rows=rows,
         rows_per_status=settings.import_report_rows,
+        keep_dates=keep_dates,
     )
     report = service.import_for_writer(writer, slug, records, options)
     if dry_run:  # nothing was written, so there is nothing to replay either

@@ -73,6 +73,9 @@ class ImportOptions:
     # The report lists at most this many rows of each status (IMPORT_REPORT_ROWS), so a huge
     # list answers a bounded report; `rows_left_out` counts the others.
     rows_per_status: int = 20_000
+    # Take `signed_on` and `withdrawn_on` from the rows. Off by default: an export of another
+    # letter read back would otherwise copy that letter's dates and withdrawals into this one.
+    keep_dates: bool = False
 
 
 @dataclass
@@ -227,7 +230,8 @@ class _Import:
         """Each row checked and its name normalised; the letter locked; unknown bodies and
         parties and impossible dates made row errors."""
         session, options = self.session, self.options
-        rows = [check_row(raw, default_kind=options.default_kind) for raw in raw_rows]
+        keep = options.keep_dates
+        rows = [check_row(raw, default_kind=options.default_kind, keep_dates=keep) for raw in raw_rows]
         self.rows = rows
         self.total = len(rows)
         # (the folded name is the start of a new actor's search_text too)
@@ -237,7 +241,7 @@ class _Import:
             # Before the letter's lock, in the order every writer of a new actor takes them.
             name_lock(session, {(r.kind, self.keys[r.row]) for r in rows if r.row in self.keys})
         self.letter = lock_letter(session, slug)
-        default_day = self.letter.published_on or date.today()
+        default_day = self.default_day = self.letter.published_on or date.today()
         self._report_progress("checking", self.total)
         self.clock.lap("read")
         self.bodies = _slug_ids(session, Body, {r.body for r in rows if r.body})
@@ -520,6 +524,13 @@ class _Import:
             "summary": {"rows": total, **summary},
             "rows": reported,
         }
+        if dated := sum(1 for r in self.rows if r.dates_ignored):
+            report["warnings"] = [
+                f"{dated} of {total} rows give signed_on or withdrawn_on, which were ignored: their "
+                f"signatures are dated {self.default_day.isoformat()} (the letter's default) and none is "
+                "withdrawn. To take the dates from the file, import with keep_dates=true "
+                "(undersigned import-signatures --keep-dates)."
+            ]
         left_out = {
             status: n - options.rows_per_status for status, n in listed.items() if n > options.rows_per_status
         }
@@ -739,6 +750,8 @@ def _analyze(session: Session, added: dict[str, int]) -> None:
 
 def _row_report(o: _Outcome, names: dict[int, str]) -> dict[str, Any]:
     out: dict[str, Any] = {"row": o.row.row, "status": o.status}
+    if o.row.line is not None and (o.warnings or o.status not in ("created", "matched")):
+        out["line"] = o.row.line  # (the rows to look at in the file: those `rows=flagged` keeps)
     if o.status == "error":
         out["error"] = "; ".join(o.row.errors)
     elif o.status == "ambiguous":

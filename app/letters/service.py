@@ -22,6 +22,7 @@ from app.actors.service import get_actor, resolve_inline_actor
 from app.auth import Writer
 from app.breakdowns import BREAKDOWNS
 from app.changes import record_change, snapshot
+from app.dates import future_problem
 from app.db.database import session_scope
 from app.db.engine import insert_for
 from app.errors import Conflict, Invalid, NotFound
@@ -386,6 +387,8 @@ def update_signature(writer: Writer, slug: str, actor_id: int, data: SignatureUp
     if withdrawn_on is not None and withdrawn_on < signed_on:
         field = "body.withdrawn_on" if "withdrawn_on" in changes else "body.signed_on"
         raise Invalid("a signature cannot be withdrawn before it was made", field=field)
+    if changes.get("withdrawn_on") is not None and (problem := future_problem(changes["withdrawn_on"])):
+        raise Invalid(problem, field="body.withdrawn_on")
     target = _move_target(session, signature, changes.pop("actor_id", None))
     with rollups.rewriting(session, Signature.id == signature.id):
         for field, value in changes.items():
@@ -491,6 +494,8 @@ def withdraw_signature(writer: Writer, slug: str, actor_id: int, on: date | None
             f"actor {actor_id} withdrew from '{slug}' on {signature.withdrawn_on.isoformat()} already"
         )
     day = on or date.today()
+    if (problem := future_problem(day)) is not None:
+        raise Invalid(problem, field="query.on")
     if day < signature.signed_on:
         raise Invalid(
             f"the signature was made on {signature.signed_on.isoformat()}; it cannot be withdrawn before",
