@@ -155,6 +155,11 @@ def test_short_and_odd_queries(anon: TestClient, db: Session) -> None:
     db.commit()
     assert _letters(anon, "UN") == ["un"]  # whole word: not "United"
     assert _letters(anon, "100%") == []
+    # Letters and digits of any kind never make a 500 (nor a syntax error of either index).
+    for q in ("ʼ", "x²", "a_b", "Ⅻ", "٣", "ß", "ǅ", "ﬁ", "🙂 letter", '"un" OR *', "NEAR(a b)", "un:* & !x"):
+        for path in ("/v1/letters", "/v1/actors", "/v1/search"):
+            assert anon.get(path, params={"q": q}).status_code in (200, 422), (path, q)
+    assert _letters(anon, '"UN" *') == ["un"]  # (quotes and operators are no syntax)
     for q in ("?!", "  ...", "’"):
         for path in ("/v1/letters", "/v1/actors", "/v1/search"):
             r = anon.get(path, params={"q": q})
