@@ -1,7 +1,7 @@
 """`GET /v1/search?q=`: one box over letters and actors.
 
-Both halves use the rule of the `q` filters: every folded word of the query occurs as a
-substring of the folded `search_text` (case, accents and punctuation ignored, any script).
+Both halves use the rule of the `q` filters (app/fulltext.py): the databases' full-text index,
+every word of the query matching by its stem or one of its variants, the most relevant first.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app import fulltext
 from app.actors.schemas import ActorOut, LetterBrief
-from app.actors.service import q_condition
 from app.db.database import ReadSession
 from app.errors import responses
 from app.models import ACTOR_LOADS, Actor, Letter
@@ -23,27 +23,23 @@ MAX_LIMIT = 50
 
 
 class SearchResults(BaseModel):
-    """Up to `limit` letters (newest first) and up to `limit` actors (by id) matching the query."""
+    """Up to `limit` letters and up to `limit` actors matching the query, the most relevant
+    first (then the newest letters, the oldest actors)."""
 
     letters: list[LetterBrief]
     actors: list[ActorOut]
 
 
 def search(session: Session, q: str, limit: int) -> tuple[list[Letter], list[Actor]]:
-    letters = session.scalars(
-        select(Letter)
-        .where(q_condition(Letter.search_text, q))
-        .order_by(Letter.published_on.desc().nulls_last(), Letter.id.desc())
-        .limit(limit)
+    letters, letter_relevance = fulltext.apply(session, select(Letter), Letter, q)
+    actors, actor_relevance = fulltext.apply(session, select(Actor).options(*ACTOR_LOADS), Actor, q)
+    found_letters = session.scalars(
+        letters.order_by(
+            letter_relevance.desc(), Letter.published_on.desc().nulls_last(), Letter.id.desc()
+        ).limit(limit)
     ).all()
-    actors = session.scalars(
-        select(Actor)
-        .where(q_condition(Actor.search_text, q))
-        .options(*ACTOR_LOADS)
-        .order_by(Actor.id)
-        .limit(limit)
-    ).all()
-    return list(letters), list(actors)
+    found_actors = session.scalars(actors.order_by(actor_relevance.desc(), Actor.id).limit(limit)).all()
+    return list(found_letters), list(found_actors)
 
 
 router = APIRouter(tags=["search"])
@@ -61,7 +57,9 @@ def search_route(
     q: Annotated[
         str,
         Query(
-            min_length=1, max_length=500, description="Words that must all occur (any case, accents, script)."
+            min_length=1,
+            max_length=500,
+            description="Words that must all match (by their stem or a variant; any case, accents, script).",
         ),
     ],
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Most results of each kind.")] = 10,

@@ -1,8 +1,8 @@
 """Normalised forms of names and texts, kept alongside what was given.
 
-`search_text` folds case, accents and punctuation so the `q` filter matches "Ligue des droits"
-in "LIGUE DES DROITS DE L'HOMME" and works for every script (Chinese and Uyghur names have no
-spaces for a tokenizer to split on, so the filter matches substrings of the folded text).
+`search_text` folds case, accents and punctuation: the `q` filter (app/fulltext.py) matches a
+word of a script written without spaces (Chinese, Japanese, Thai) as a substring of it, where
+the full-text index has no word boundaries to go by.
 `match_name` goes further for entity resolution: it also drops a leading "The", honorifics and
 post-nominals ("Rt Hon", "MP", "Lord", "Baroness", "Dr", "OBE", …).
 """
@@ -100,11 +100,6 @@ def _latin_lookalike(char: str) -> str | None:
 def search_text(*parts: str | None) -> str:
     """The folded text the `q` filter searches."""
     return " ".join(fold(p) for p in parts if p)
-
-
-def search_terms(q: str) -> list[str]:
-    """The words of a query, folded; every one must occur in a match."""
-    return [t for t in fold(q).split(" ") if t][:20]
 
 
 def match_name(name: str) -> str:

@@ -170,7 +170,7 @@ def test_filters(client: TestClient, db: Session) -> None:
     assert slugs("") == ["ngos", "mps", "old", "zh"]  # newest first, undated last
     assert slugs("q=uighur") == ["mps"]
     assert slugs("q=UÏGHURS letter") == ["mps"]
-    assert slugs("q=letter") == ["mps", "old"]
+    assert sorted(slugs("q=letter")) == ["mps", "old"]  # (in the order of relevance: tests/test_search.py)
     assert slugs("q=联合国") == ["zh"]
     assert slugs("q=100%25") == []
     assert slugs("campaign=xinjiang-2020") == ["ngos", "mps"]

@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, and_, exists, func, select, tuple_
+from sqlalchemy import Select, exists, func, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
-from app import rollups, seats
+from app import fulltext, rollups, seats
 from app.actors.identity import (
     first_free_actor_id,
     identifier_owner,
@@ -46,7 +46,7 @@ from app.models import (
 )
 from app.models.base import utcnow
 from app.pagination import PageParams, SortKey, keyset_page
-from app.text import match_name, search_terms
+from app.text import match_name
 
 
 def actor_snapshot(actor: Actor) -> dict[str, object]:
@@ -173,14 +173,6 @@ def parse_identifier(raw: str, *, field: str = "query.identifier") -> tuple[str,
     return scheme, value
 
 
-def q_condition(column: Any, q: str, *, field: str = "query.q") -> Any:
-    """Every folded word of `q` occurs as a substring of the folded `column` (any script)."""
-    terms = search_terms(q)
-    if not terms:
-        raise Invalid("has no words to search for", field=field)
-    return and_(*(column.contains(term, autoescape=True) for term in terms))
-
-
 def _slug_id(session: Session, model: type[Body] | type[Party], slug: str, *, field: str) -> int:
     found = session.scalar(select(model.id).where(model.slug == slug))
     if found is None:
@@ -198,8 +190,10 @@ def list_actors(
         stmt = stmt.where(Actor.country == filters.country)
     if filters.org_type:
         stmt = stmt.where(Actor.org_type == filters.org_type)
+    keys: list[SortKey] = []
     if filters.q is not None:
-        stmt = stmt.where(q_condition(Actor.search_text, filters.q))
+        stmt, relevance = fulltext.apply(session, stmt, Actor, filters.q)
+        keys.append(SortKey(relevance, descending=True))
     if filters.identifier is not None:
         scheme, value = parse_identifier(filters.identifier)
         stmt = stmt.where(
@@ -218,7 +212,7 @@ def list_actors(
                 else None,
             )
         )
-    rows, cursor = keyset_page(session, stmt, [SortKey(Actor.id)], params)
+    rows, cursor = keyset_page(session, stmt, [*keys, SortKey(Actor.id)], params)
     return [row[0] for row in rows], cursor
 
 

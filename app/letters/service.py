@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, object_session, selectinload, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 
-from app import pairs, rollups, seats
+from app import fulltext, pairs, rollups, seats
 from app.actors.identity import redirect_of
 from app.actors.service import get_actor, resolve_inline_actor
 from app.auth import Writer
@@ -54,7 +54,7 @@ from app.models import (
     Source,
 )
 from app.pagination import PageParams, SortKey, keyset_page
-from app.text import search_terms, search_text
+from app.text import search_text
 
 EARLIEST = date(1, 1, 1)
 EXPORT_BATCH = 1000
@@ -130,9 +130,10 @@ def list_letters(
         stmt = stmt.where(
             Letter.campaign_id.in_(select(Campaign.id).where(Campaign.slug == filters.campaign))
         )
+    keys: list[SortKey] = []
     if filters.q:
-        for term in search_terms(filters.q):
-            stmt = stmt.where(Letter.search_text.contains(term, autoescape=True))
+        stmt, relevance = fulltext.apply(session, stmt, Letter, filters.q)
+        keys.append(SortKey(relevance, descending=True))
     if filters.signatory is not None:
         today = date.today()
         stmt = stmt.where(
@@ -153,9 +154,8 @@ def list_letters(
     if filters.status is not None:
         stmt = stmt.where(Letter.status == filters.status)
     day = func.coalesce(Letter.published_on, literal(EARLIEST, Date))
-    rows, cursor = keyset_page(
-        session, stmt, [SortKey(day, descending=True), SortKey(Letter.id, descending=True)], params
-    )
+    keys += [SortKey(day, descending=True), SortKey(Letter.id, descending=True)]
+    rows, cursor = keyset_page(session, stmt, keys, params)
     return _views(session, [row[0] for row in rows]), cursor
 
 

@@ -18,7 +18,14 @@ from fastapi.responses import FileResponse, HTMLResponse
 from markupsafe import Markup
 from sqlalchemy.orm import Session
 
-from app.actors.service import actor_letters_received, actor_signatures, get_actor, list_memberships
+from app.actors.service import (
+    ActorFilters,
+    actor_letters_received,
+    actor_signatures,
+    get_actor,
+    list_actors,
+    list_memberships,
+)
 from app.analytics import (
     Interval,
     campaign_reach,
@@ -53,7 +60,7 @@ from app.letters.service import (
     list_parts,
     list_recipients,
 )
-from app.models import Campaign, Event, Letter
+from app.models import Actor, Campaign, Event, Letter
 from app.pages.service import recipient_choices, signatory_rows
 from app.pagination import PageParams
 from app.schemas import MAX_INT
@@ -69,6 +76,7 @@ templates.filters["share"] = share_text
 
 templates.filters["web_url"] = web_url
 LETTERS_PER_PAGE = 20
+ACTORS_ON_HOME = 10
 SIGNATORIES_PER_PAGE = 50
 LIST_LIMIT = 200
 CO_SIGNATORIES = 10
@@ -181,9 +189,16 @@ def letters_page(
             session, filters, PageParams(limit=LETTERS_PER_PAGE, cursor=_clean(cursor))
         )
         campaigns, _ = list_campaigns(session, PageParams(limit=LIST_LIMIT, cursor=None))
+        # A search finds people and organisations too: the most relevant, above the letters.
+        actors: list[Actor] = []
+        if filters.q and cursor is None:
+            actors, _ = list_actors(
+                session, ActorFilters(q=filters.q), PageParams(limit=ACTORS_ON_HOME, cursor=None)
+            )
         return _render(
             "index.html",
             views=views,
+            actors=actors,
             next_cursor=next_cursor,
             filters=filters,
             campaigns=campaigns,
