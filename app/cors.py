@@ -22,6 +22,7 @@ EXPOSED = [
     "Retry-After",
     "Idempotent-Replayed",
     "WWW-Authenticate",
+    "Seats-On",
 ]
 
 

@@ -237,6 +237,21 @@ def test_party_and_body_filters_use_memberships_valid_on_the_day(anon: TestClien
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "query.party"
 
 
+def test_a_seat_filter_says_which_day_it_used(anon: TestClient, db: Session) -> None:
+    """Without `on`, `body` and `party` select by today's seats, and the answer says so."""
+    commons = b.body(db, "house-of-commons")
+    b.membership(db, b.actor(db, "Sitting MP"), commons, None, date(2019, 12, 12))
+    today = anon.get("/v1/actors?body=house-of-commons", headers={"Origin": "https://dash.example"})
+    assert today.status_code == 200
+    assert today.headers["seats-on"] == date.today().isoformat()
+    assert "Seats-On" in today.headers["access-control-expose-headers"]  # a dashboard can read it
+    assert anon.get("/v1/actors?body=house-of-commons&on=2020-09-09").headers["seats-on"] == "2020-09-09"
+    assert "seats-on" not in anon.get("/v1/actors?kind=person").headers
+    described = anon.get("/openapi.json").json()["paths"]["/v1/actors"]["get"]
+    assert "today" in described["description"]
+    assert "Seats-On" in described["responses"]["200"]["headers"]
+
+
 def test_actor_pages_are_complete_without_repeats(anon: TestClient, db: Session) -> None:
     made = [b.actor(db, f"Paged Actor {i}", kind="organisation").id for i in range(7)]
     seen: list[int] = []

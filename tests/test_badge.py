@@ -3,14 +3,18 @@ escaping; ETag and 304 before and after a write; Cache-Control and CORS."""
 
 from __future__ import annotations
 
+import html
+import re
 import xml.etree.ElementTree as ET
 from datetime import date
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from app.embeds.badge import render_badge, text_width
+from app.demo.loader import load_demo
+from app.embeds.badge import COUNT_MODES, format_count, render_badge, text_width
 from tests import builders as b
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -85,7 +89,7 @@ def test_label_is_escaped(anon: TestClient, db: Session) -> None:
 
 @pytest.mark.parametrize("count", [0, 7, 1_234, 1_234_567, 98_765_432])
 def test_any_count_fits_its_box(count: int) -> None:
-    root = parse(render_badge("signatures", count))
+    root = parse(render_badge("signatures", format_count(count)))
     value = f"{count:,}"
     assert texts(root)[1] == value
     rects = root.findall(f"{SVG}g/{SVG}rect")
@@ -180,3 +184,53 @@ def test_counts_as_of_today_and_as_of_unset_are_different_documents(anon: TestCl
     assert unset.json()["as_of"] is None
     assert today.json()["as_of"] == date.today().isoformat()
     assert unset.headers["etag"] != today.headers["etag"]
+
+
+def test_count_modes_say_recorded_claimed_or_both(anon: TestClient, db: Session) -> None:
+    letter_with(db, "claimed", 6, claimed=1300)
+    letter_with(db, "unclaimed", 2)
+    said = {}
+    for slug in ("claimed", "unclaimed"):
+        for mode in (None, "recorded", "claimed", "both"):
+            r = anon.get(f"/v1/letters/{slug}/badge.svg", params={"count": mode} if mode else {})
+            assert r.status_code == 200, r.text
+            root = parse(r.text)
+            value = texts(root)[1]
+            assert root.get("aria-label") == f"signatures: {value}"
+            said[(slug, mode)] = value
+    assert said == {
+        ("claimed", None): "6",
+        ("claimed", "recorded"): "6",
+        ("claimed", "claimed"): "1,300 claimed",
+        ("claimed", "both"): "6 of 1,300 claimed",
+        ("unclaimed", None): "2",
+        ("unclaimed", "recorded"): "2",
+        ("unclaimed", "claimed"): "no claim",
+        ("unclaimed", "both"): "2, no claim",
+    }
+    bad = anon.get("/v1/letters/claimed/badge.svg", params={"count": "signed"})
+    assert bad.status_code == 422
+    assert bad.headers["content-type"] == "application/problem+json"
+    assert "count" in bad.text
+    # each mode is its own rendering, with its own validator
+    etags = {
+        anon.get("/v1/letters/claimed/badge.svg", params={"count": m}).headers["etag"] for m in COUNT_MODES
+    }
+    assert len(etags) == 3
+
+
+def test_the_documented_badge_is_what_the_badge_draws(anon: TestClient, db: Session) -> None:
+    """docs/embeds.md shows badge URLs of the demo letter, each followed by what it draws
+    ('draws "LABEL | VALUE"'): each URL, asked of a registry holding the demo, draws that text."""
+    text = (Path(__file__).resolve().parent.parent / "docs" / "embeds.md").read_text(encoding="utf-8")
+    documented = re.findall(r"```\w*\n(.*?)```\s*draws \"([^\"|]+) \| ([^\"]+)\"", text, re.S)
+    assert len(documented) >= 2
+    assert load_demo(db)
+    db.commit()
+    for block, label, value in documented:
+        url = re.search(r"https://undersigned\.example(/v1/letters/[^\s\")]+/badge\.svg[^\s\")]*)", block)
+        assert url is not None, block
+        r = anon.get(html.unescape(url.group(1)))
+        assert r.status_code == 200, (url.group(1), r.text)
+        assert texts(parse(r.text)) == [label, value], url.group(1)
+    assert any("count=both" in block for block, _, _ in documented)

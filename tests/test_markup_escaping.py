@@ -92,7 +92,7 @@ def test_the_widget_escapes_titles_parties_and_sources(anon: TestClient, db: Ses
     assert r.status_code == 200, r.text
     html = r.text
     assert_escaped(html, own_scripts=1)  # the widget's own script, allowed by its hash
-    assert f"<h1>Letter {ESCAPED} &#34;q&#34; &amp; co</h1>" in html
+    assert f' rel="noopener">Letter {ESCAPED} &#34;q&#34; &amp; co</a></h1>' in html
     assert f'title="Party {ESCAPED} &#34;q&#34; &amp; co: 1"' in html  # an attribute: quotes escaped
     assert f"Source {ESCAPED}" in html
     assert 'href="https://example.org/x?a=1&amp;b=2"' in html

@@ -172,3 +172,48 @@ def test_charts_alone_render_as_svg_documents(browser: Any, live: Live, backend:
             context.close()
         assert errors == [], (path, errors)
         assert set(requests) <= {live.base_url + path, live.base_url + "/favicon.ico"}, requests
+
+
+# The rendered size of every chart label: its font size times the scale its SVG is drawn at.
+RENDERED_LABEL_SIZES = """() => Array.from(document.querySelectorAll('figure.chart svg text'))
+  .filter((t) => t.getClientRects().length > 0 && t.textContent.trim() !== '')
+  .map((t) => [t.textContent, parseFloat(getComputedStyle(t).fontSize) * t.getScreenCTM().a])"""
+
+
+def test_at_375_px_chart_labels_are_legible_and_nothing_overflows(browser: Any, live: Live) -> None:
+    """On a phone the charts' labels render at 11 px or more, and neither the signatories'
+    table (stacked) nor anything else makes the page wider than the screen."""
+    with live.client(auth=False) as c:
+        signatory = c.get(f"/v1/letters/{MPS_LETTER}/signatures").json()["items"][0]["actor"]["id"]
+    paths = [
+        f"/letters/{MPS_LETTER}",
+        f"/letters/{UN_LETTER}",
+        "/letters/browser-a",
+        f"/campaigns/{CAMPAIGN_SLUG}",
+        "/campaigns/browser-test",
+        "/letters",
+        "/campaigns",
+        "/actors",
+        f"/actors/{signatory}",
+    ]
+    for path in paths:
+        context = browser.new_context(viewport={"width": 375, "height": 800})
+        page = context.new_page()
+        try:
+            response = page.goto(live.base_url + path, wait_until="networkidle", timeout=20_000)
+            assert response is not None and response.status == 200, path
+            sizes = page.evaluate(RENDERED_LABEL_SIZES)
+            if path.startswith(("/letters/", "/campaigns/")):
+                assert len(sizes) > 10, path  # the charts are there and measured
+            small = [(text, round(size, 2)) for text, size in sizes if size < 11 - 0.01]
+            assert small == [], (path, small)
+            width = page.evaluate("document.scrollingElement.scrollWidth")
+            assert width <= 375, (path, width)
+            if path == f"/letters/{MPS_LETTER}":
+                table = page.evaluate(
+                    "(() => { const t = document.getElementById('signatory-table');"
+                    " return [t.getBoundingClientRect().right, t.scrollWidth, t.clientWidth]; })()"
+                )
+                assert table[0] <= 375 and table[1] <= table[2] + 1, table
+        finally:
+            context.close()

@@ -50,7 +50,10 @@ def test_widget_shows_title_count_claim_bar_day_and_sources(anon: TestClient, db
     assert r.status_code == 200
     assert r.headers["content-type"] == "text/html; charset=utf-8"
     html = r.text
-    assert "<h1>Letter to the ambassador</h1>" in html
+    assert (
+        '<h1><a class="letter" href="/letters/mps" target="_blank" rel="noopener">'
+        "Letter to the ambassador</a></h1>" in html
+    )
     assert '<strong id="u-recorded">9</strong>' in html
     assert "130 claimed · 9 recorded here" in html
     assert f'datetime="{date.today().isoformat()}"' in html
@@ -105,8 +108,9 @@ def test_no_external_assets_and_a_csp_that_allows_framing(anon: TestClient, db: 
     assert re.findall(r"<link[^>]*>", html, flags=re.I) == ['<link rel="icon" href="data:,">']
     assert "@import" not in html and "url(" not in html
     assert "<script src" not in html.lower()
-    # The only links are the sources, opened in a new tab; nothing is loaded from them.
-    assert hrefs == ["data:,", "https://example.org/letter.pdf"]
+    # The only links are the letter's page and its sources, opened in a new tab; nothing is
+    # loaded from them.
+    assert hrefs == ["data:,", "/letters/mps", "https://example.org/letter.pdf", "/letters/mps#signatories"]
     csp = r.headers["content-security-policy"]
     assert "default-src 'none'" in csp
     assert "connect-src 'self'" in csp
@@ -203,5 +207,11 @@ def test_many_sources_are_cut_to_three_and_counted(anon: TestClient, db: Session
         db.add(Source(letter_id=row.id, label=f"Source {i}", url=f"https://example.org/{i}"))
     db.flush()
     html = anon.get("/embed/letters/many").text
-    assert assets_and_links(html)[1] == ["data:,", *(f"https://example.org/{i}" for i in range(3))]
-    assert "<li>2 more</li>" in html
+    assert assets_and_links(html)[1] == [
+        "data:,",
+        "/letters/many",
+        *(f"https://example.org/{i}" for i in range(3)),
+        "/letters/many#sources",
+        "/letters/many#signatories",
+    ]
+    assert ">2 more</a></li>" in html

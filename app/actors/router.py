@@ -3,6 +3,7 @@ parse, call the service, shape the response."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
@@ -79,12 +80,31 @@ def _letter_received_out(row: tuple[Recipient, Letter]) -> ActorLetterReceivedOu
 # --- actors -------------------------------------------------------------------------------------
 
 
+SEATS_ON = "Seats-On"
+
+
 @actors.get(
     "",
     operation_id="list_actors",
     summary="List actors, filtered",
+    description=(
+        "`party` and `body` select the actors by the seat they held on `on`; without `on` that "
+        f"day is today (the server's date). Whenever `party` or `body` is given, the `{SEATS_ON}` "
+        "response header names the day used (`2020-09-09`), so a dashboard can show it and pass "
+        "it as `on` to keep further pages on the same day."
+    ),
     response_model=Page[ActorOut],
-    responses=responses(422),
+    responses={
+        200: {
+            "headers": {
+                SEATS_ON: {
+                    "description": "With `party` or `body`: the day whose seats were used (ISO date).",
+                    "schema": {"type": "string", "format": "date"},
+                }
+            }
+        },
+        **responses(422),
+    },
 )
 def list_actors(
     session: ReadSession,
@@ -114,6 +134,7 @@ def list_actors(
         Query(max_length=600, description="`scheme:value`, matched exactly.", examples=["wikidata:Q42"]),
     ] = None,
 ) -> Response:
+    seats_on = (on or date.today()) if (party or body) else None
     filters = service.ActorFilters(
         kind=kind,
         q=q,
@@ -121,10 +142,13 @@ def list_actors(
         org_type=org_type,
         party=party,
         body=body,
-        on=on,
+        on=seats_on,
         identifier=identifier,
     )
-    return pager.respond(session, ActorOut, lambda s, page: service.list_actors(s, filters, page))
+    headers = {SEATS_ON: seats_on.isoformat()} if seats_on else None
+    return pager.respond(
+        session, ActorOut, lambda s, page: service.list_actors(s, filters, page), headers=headers
+    )
 
 
 @actors.post(

@@ -132,6 +132,20 @@ def seats_on(session: Session, body_slugs: list[str], day: date) -> dict[str, in
     return {str(slug): n for slug, n in seats_in(session, Body.slug, body_slugs, day).items()}
 
 
+def with_shares(session: Session, by_body: list[BodyEntry], day: date) -> list[BodyEntry]:
+    """`by_body` with `share_of_body`: each count over the seats held in its body on `day`
+    (null for the Unknown line and for a body with no seat that day). One query."""
+    seats = seats_on(session, [e.key for e in by_body if e.key is not None], day)
+    return [
+        e.model_copy(
+            update={
+                "share_of_body": e.count / seats[e.key] if e.key is not None and seats.get(e.key) else None
+            }
+        )
+        for e in by_body
+    ]
+
+
 # --- date buckets ----------------------------------------------------------------------------
 
 

@@ -7,8 +7,8 @@ from datetime import date
 from sqlalchemy.orm import Session
 
 from app import rollups
-from app.analytics.common import breakdowns, seats_on
-from app.analytics.results import BodyEntry, Counts
+from app.analytics.common import breakdowns, with_shares
+from app.analytics.results import Counts
 from app.models import Letter
 
 
@@ -21,17 +21,7 @@ def letter_counts(session: Session, letter: Letter, as_of: date | None = None) -
     day = as_of or date.today()
     rows = rollups.groups(session, letter.id, day)
     result = breakdowns(rows)
-    seats_day = letter.published_on or day
-    seats = seats_on(session, [e.key for e in result.by_body if e.key is not None], seats_day)
-    by_body = [
-        BodyEntry(
-            key=e.key,
-            label=e.label,
-            count=e.count,
-            share_of_body=(e.count / seats[e.key]) if e.key is not None and seats.get(e.key) else None,
-        )
-        for e in result.by_body
-    ]
+    by_body = with_shares(session, result.by_body, letter.published_on or day)
     return Counts(
         letter=letter.slug,
         as_of=as_of,

@@ -19,7 +19,8 @@ class Entry(BaseModel):
 
 class BodyEntry(Entry):
     share_of_body: float | None = Field(
-        description="count / seats held in the body on the letter's date (unrounded); "
+        description="count / seats held in the body on the letter's date (for a campaign's reach, "
+        "on its `seats_on`; unrounded); "
         "null when unknown (no seats recorded that day, or the Unknown line)."
     )
 
@@ -50,6 +51,10 @@ class Reach(BaseModel):
     letters: int = Field(description="Number of letters in the campaign.")
     distinct: int = Field(description="Distinct actors with at least one signature that still counts.")
     signed_more_than_one: int
+    seats_on: date = Field(
+        description="The day `share_of_body` counts the seats of each body on: the `published_on` "
+        "of the campaign's newest letter (today when none is dated)."
+    )
     by_kind: list[Entry]
     by_body: list[BodyEntry]
     by_party: list[Entry]

@@ -239,7 +239,9 @@ def _page_parts(pager: Pager) -> tuple[Any, ...]:
     description=(
         "Actors with at least one signature on the campaign's letters that still counts (not "
         "withdrawn), each counted once; by body and party as of the day of its latest such "
-        "signature. `share_of_body` is null (a campaign has no single date to count seats on). "
+        "signature. `share_of_body` is each body's count over its seats on `seats_on`, the date of "
+        "the campaign's newest letter (today when none is dated), as a letter's counts use the "
+        "letter's date. "
         "Kept by the versions of the campaign's letters: `ETag` and `If-None-Match` (304)."
     ),
     response_model=Reach,
@@ -253,7 +255,7 @@ async def get_campaign_reach(slug: str, request: Request) -> Response:
     return await keyed_read(
         request,
         campaign_validator(dialect, slug),
-        ("reach", slug),
+        ("reach", slug, date.today()),
         render,
         media_type="application/json",
         cache_control=_cache_control(request),

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from app.auth import Writer
 from app.campaigns.schemas import CampaignCreate, CampaignUpdate
 from app.changes import record_change, snapshot
-from app.errors import Conflict, NotFound
+from app.errors import Conflict, Invalid, NotFound
 from app.models import Campaign
 from app.pagination import PageParams, SortKey, keyset_page
 
@@ -23,8 +23,17 @@ def get_campaign(session: Session, slug: str) -> Campaign:
     return campaign
 
 
-def list_campaigns(session: Session, params: PageParams) -> tuple[list[Campaign], str | None]:
+def list_campaigns(
+    session: Session, params: PageParams, q: str | None = None
+) -> tuple[list[Campaign], str | None]:
+    """Campaigns by id; with `q`, those whose name or slug holds every word of it (any case)."""
     stmt = select(Campaign).options(selectinload(Campaign.letters))
+    if q is not None:
+        terms = q.lower().split()
+        if not terms:
+            raise Invalid("has no words to search for", field="query.q")
+        haystack = func.lower(Campaign.name + " " + Campaign.slug)
+        stmt = stmt.where(*(haystack.contains(term, autoescape=True) for term in terms))
     rows, cursor = keyset_page(session, stmt, [SortKey(Campaign.id)], params)
     return [row[0] for row in rows], cursor
 

@@ -79,8 +79,8 @@ def heatmap_chart(
     key = Text(
         8,
         height - 10,
-        "Cells: signatories in common (diagonal: the letter's total). Darker: higher Jaccard index.",
-        size=10,
+        "Cells: in common (diagonal: the letter's total). Darker: higher Jaccard index.",
+        size=11,
         fill=MUTED,
     )
     return document(
@@ -160,7 +160,7 @@ def upset_chart(
             label_width,
             height,
             f"The {len(groups)} largest of {len(result.intersections)} intersections.",
-            size=10,
+            size=11,
             fill=MUTED,
         )
         height += 14

@@ -71,6 +71,7 @@ def document(
     description: `template` extends `chart.svg` and draws the chart from `context`."""
     return render(
         template,
+        kind=template.removesuffix(".svg"),
         width=width,
         height=height,
         title=title,

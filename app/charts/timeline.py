@@ -178,7 +178,7 @@ def timeline_chart(data: TimelineData, *, title: str, desc: str, id_prefix: str 
                 "title": f"{n}. {event.day.isoformat()} {event.kind}",
                 "x": ex,
                 "cx": cx,
-                "number": Text(cx, TOP - 9, str(n), size=10, anchor="middle", weight="700"),
+                "number": Text(cx, TOP - 9, str(n), size=11, anchor="middle", weight="700"),
             }
         )
         if data.event_legend:

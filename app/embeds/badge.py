@@ -1,5 +1,8 @@
 """The SVG badge: "signatures | 1,234", in the shields.io manner.
 
+`?count=` picks what the value says (`badge_value`): `recorded` (the default, "6"), `claimed`
+("130 claimed") or `both` ("6 of 130 claimed"), so a journalist can quote the badge as it stands.
+
 Text widths come from a per-character table of DejaVu Sans at 11 px (measured in Chromium; Verdana,
 first in the font list, is within a few per cent of it), and every text carries `textLength`, so
 the text fills exactly the box computed for it whatever font the reader has. The badge is an
@@ -15,6 +18,8 @@ from app.templating import render
 
 Style = Literal["flat", "flat-square", "plastic"]
 STYLES: tuple[Style, ...] = ("flat", "flat-square", "plastic")
+CountMode = Literal["recorded", "claimed", "both"]
+COUNT_MODES: tuple[CountMode, ...] = ("recorded", "claimed", "both")
 
 LABEL_COLOR = "#555"
 VALUE_COLOR = "#007ec6"
@@ -62,6 +67,18 @@ def format_count(n: int) -> str:
     return f"{n:,}"
 
 
+def badge_value(mode: CountMode, recorded: int, claimed: int | None) -> str:
+    """The right-hand text: the recorded count, the claimed one, or both. A letter without a
+    claimed count says so ("no claim") rather than showing a number nobody claimed."""
+    if mode == "recorded":
+        return format_count(recorded)
+    if claimed is None:
+        return "no claim" if mode == "claimed" else f"{format_count(recorded)}, no claim"
+    if mode == "claimed":
+        return f"{format_count(claimed)} claimed"
+    return f"{format_count(recorded)} of {format_count(claimed)} claimed"
+
+
 @dataclass(frozen=True)
 class _Geometry:
     height: int
@@ -78,11 +95,11 @@ _GEOMETRY: dict[Style, _Geometry] = {
 }
 
 
-def render_badge(label: str, count: int, style: Style = "flat") -> str:
-    """The badge as a standalone SVG document (`badge.svg`: well-formed XML, every text escaped)."""
+def render_badge(label: str, value: str, style: Style = "flat") -> str:
+    """The badge as a standalone SVG document (`badge.svg`: well-formed XML, every text escaped);
+    `value` is the right-hand text (`badge_value`)."""
     geometry = _GEOMETRY[style]
     label = " ".join(xml_text(label).split())
-    value = format_count(count)
     label_text_w = round(text_width(label), 1)
     value_text_w = round(text_width(value), 1)
     label_w = round(label_text_w + 2 * PADDING)

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from app.config import Settings
 from app.db.database import ReadSession
 from app.embeds import oembed, service
-from app.embeds.badge import STYLES, Style, render_badge
+from app.embeds.badge import COUNT_MODES, STYLES, CountMode, Style, badge_value, render_badge
 from app.embeds.stream import CountsStream
 from app.embeds.widget import CONTENT_SECURITY_POLICY, THEMES, Theme, render_widget
 from app.errors import AppError, Invalid, NotFound, responses
@@ -45,10 +45,12 @@ def _cache_control(request: Request) -> str:
 @router.get(
     "/v1/letters/{slug}/badge.svg",
     operation_id="letter_badge",
-    summary="An SVG badge of a letter's recorded count",
+    summary="An SVG badge of a letter's recorded or claimed count",
     description=(
-        'A shields.io-style badge, "signatures | 1,234": the signatures recorded and not withdrawn '
-        "as of today. `label` replaces the left-hand text; `style` is `flat` (default), "
+        'A shields.io-style badge, "signatures | 1,234": by default the signatures recorded and not '
+        'withdrawn as of today. `count` picks the value: `recorded` (default, "6"), `claimed` '
+        '("130 claimed") or `both` ("6 of 130 claimed"); a letter without a claimed count says '
+        '"no claim". `label` replaces the left-hand text; `style` is `flat` (default), '
         "`flat-square` or `plastic`. Accessible (`role=img`, `aria-label`, `<title>`)."
     ),
     response_class=Response,
@@ -63,14 +65,17 @@ async def letter_badge(
     request: Request,
     label: Annotated[str, Query(min_length=1, max_length=40, description="Left-hand text.")] = "signatures",
     style: Annotated[Style, Query(description=" ".join(STYLES))] = "flat",
+    count: Annotated[CountMode, Query(description=" ".join(COUNT_MODES))] = "recorded",
 ) -> Response:
     def render(session: Session, letter: Letter) -> bytes:
-        return render_badge(label, service.counts_of(session, letter).recorded, style).encode()
+        recorded = service.counts_of(session, letter).recorded
+        value = badge_value(count, recorded, letter.claimed_signatory_count)
+        return render_badge(label, value, style).encode()
 
     return await letter_read(
         request,
         slug,
-        ("badge", date.today(), label, style),
+        ("badge", date.today(), label, style, count),
         render,
         media_type="image/svg+xml",
         cache_control=_cache_control(request),

@@ -1,5 +1,6 @@
 """The HTML widget for an `<iframe>`: title, recorded count (and the claimed count beside it when
-they differ), a bar of the biggest parties (or kinds), the day it was counted, the sources.
+they differ), a bar of the biggest parties (or kinds), the day it was counted, the sources; the
+title and "Who signed" link to the letter's page (same origin as the frame, opened outside it).
 
 Self-contained: inline CSS, system fonts, no images, fonts or scripts from anywhere. The markup is
 the template `widget.html`, which escapes every text that comes from the registry. One constant
@@ -173,6 +174,7 @@ def render_widget(
     return render(
         "widget.html",
         slug=slug,
+        page=f"/letters/{quote(slug, safe='')}",
         title=title,
         theme=theme,
         recorded=format_count(counts.recorded),

@@ -12,8 +12,9 @@ from datetime import date
 from html import escape
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlencode, urlsplit
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import FileResponse, HTMLResponse
 from markupsafe import Markup
 from sqlalchemy.orm import Session
@@ -52,6 +53,8 @@ from app.charts.views import (
 )
 from app.db.database import ReadSession
 from app.errors import AppError, Moved, NotFound
+from app.http.hot_reads import letter_read
+from app.identifiers import identifier_url
 from app.letters.service import (
     LetterFilters,
     SignatureFilters,
@@ -61,22 +64,25 @@ from app.letters.service import (
     list_recipients,
 )
 from app.models import Actor, Campaign, Event, Letter
+from app.pages.card import render_card
 from app.pages.service import recipient_choices, signatory_rows
 from app.pagination import PageParams
 from app.schemas import MAX_INT
 from app.templating import templates
 from app.urls import web_url
+from app.vocabulary import ACTOR_KINDS
 
 router = APIRouter(include_in_schema=False)
 
 HERE = Path(__file__).resolve().parent
 STATIC_DIR = HERE / "static"
 templates.filters["share"] = share_text
-
-
 templates.filters["web_url"] = web_url
+templates.filters["host"] = lambda url: urlsplit(url).hostname or url
+templates.globals["identifier_url"] = identifier_url
 LETTERS_PER_PAGE = 20
 ACTORS_ON_HOME = 10
+INDEX_PER_PAGE = 50
 SIGNATORIES_PER_PAGE = 50
 LIST_LIMIT = 200
 CO_SIGNATORIES = 10
@@ -123,6 +129,23 @@ def embed_snippet(base: str, letter: Letter) -> str:
 def badge_snippet(base: str, letter: Letter) -> str:
     page, image = f"{base}/letters/{letter.slug}", f"{base}/v1/letters/{letter.slug}/badge.svg"
     return f'<a href="{escape(page)}"><img src="{escape(image)}" alt="{escape("Signatures: " + letter.title)}"></a>'
+
+
+def letter_meta(base: str, letter: Letter, recorded: int) -> dict[str, str]:
+    """What a CMS or a social site reads to unfurl the letter's URL: its canonical address,
+    a description that carries the counts, the card image and the oEmbed document (absolute)."""
+    page = f"{base}/letters/{letter.slug}"
+    claimed = letter.claimed_signatory_count
+    said = f"{recorded:,} signatures recorded" + (f", {claimed:,} claimed" if claimed is not None else "")
+    summary = " ".join((letter.summary or "").split())
+    description = f"{said}. {summary}" if summary else f"{said}."
+    return {
+        "url": page,
+        "description": description if len(description) <= 300 else description[:299].rstrip() + "…",
+        "image": f"{page}/card.svg",
+        "image_alt": f"{letter.title}: {said}",
+        "oembed": f"{base}/oembed?{urlencode({'url': page, 'format': 'json'})}",
+    }
 
 
 def _charts(result: WithBreakdowns, subject: str) -> list[dict[str, Any]]:
@@ -174,6 +197,7 @@ def favicon() -> FileResponse:
 
 
 @router.get("/", response_class=HTMLResponse)
+@router.get("/letters", response_class=HTMLResponse)
 def letters_page(
     request: Request,
     session: ReadSession,
@@ -203,6 +227,70 @@ def letters_page(
             filters=filters,
             campaigns=campaigns,
             recipients=recipient_choices(session, LIST_LIMIT),
+            first_page=cursor is None,
+        )
+
+    return _page(build)
+
+
+@router.get("/letters/{slug}/card.svg")
+async def letter_card(slug: str, request: Request) -> Response:
+    """The letter's link-preview image (`og:image`), kept and revalidated as the badge is."""
+    today = date.today()
+
+    def draw(session: Session, letter: Letter) -> bytes:
+        counts = letter_counts(session, letter)
+        return render_card(
+            title=letter.title,
+            recorded=counts.recorded,
+            claimed=letter.claimed_signatory_count,
+            published_on=letter.published_on,
+        ).encode()
+
+    settings = request.app.state.settings
+    return await letter_read(
+        request,
+        slug,
+        ("card", today),
+        draw,
+        media_type="image/svg+xml",
+        cache_control=settings.embed_cache_control(),
+    )
+
+
+@router.get("/campaigns", response_class=HTMLResponse)
+def campaigns_page(session: ReadSession, q: Text = None, cursor: Cursor = None) -> HTMLResponse:
+    def build() -> HTMLResponse:
+        campaigns, next_cursor = list_campaigns(
+            session, PageParams(limit=INDEX_PER_PAGE, cursor=_clean(cursor)), q=_clean(q)
+        )
+        return _render(
+            "campaigns.html",
+            campaigns=campaigns,
+            q=_clean(q),
+            next_cursor=next_cursor,
+            first_page=cursor is None,
+        )
+
+    return _page(build)
+
+
+@router.get("/actors", response_class=HTMLResponse)
+def actors_page(
+    session: ReadSession, q: Text = None, kind: Text = None, cursor: Cursor = None
+) -> HTMLResponse:
+    def build() -> HTMLResponse:
+        chosen_kind = _clean(kind) if _clean(kind) in ACTOR_KINDS else None
+        filters = ActorFilters(q=_clean(q), kind=chosen_kind)
+        actors, next_cursor = list_actors(
+            session, filters, PageParams(limit=INDEX_PER_PAGE, cursor=_clean(cursor))
+        )
+        return _render(
+            "actors.html",
+            actors=actors,
+            filters=filters,
+            kinds=ACTOR_KINDS,
+            next_cursor=next_cursor,
             first_page=cursor is None,
         )
 
@@ -244,6 +332,7 @@ def letter_page(
         base = _base_url(request)
         return _render(
             "letter.html",
+            meta=letter_meta(base, letter, counts.recorded),
             filter_by=BREAKDOWNS,
             view=view,
             letter=letter,

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.letters.service import SignatureFilters, list_signatures
-from app.models import Actor, Body, Membership, Party, Recipient, Signature
+from app.models import Actor, Body, Identifier, Membership, Party, Recipient, Signature
 from app.pagination import PageParams
 from app.seats import held_on
 
@@ -29,6 +29,8 @@ class SignatoryRow:
     affiliation: str | None
     signed_on: date
     withdrawn_on: date | None
+    source: str | None
+    identifiers: list[Identifier]
 
 
 def _seats(session: Session, signature_ids: list[int]) -> dict[int, tuple[str | None, str | None]]:
@@ -68,6 +70,8 @@ def signatory_rows(
                 affiliation=s.affiliation,
                 signed_on=s.signed_on,
                 withdrawn_on=s.withdrawn_on,
+                source=s.source,
+                identifiers=list(s.actor.identifiers),
             )
         )
     return rows, cursor
