@@ -285,11 +285,12 @@ def test_the_home_page_finds_people_and_organisations(anon: TestClient, db: Sess
     page = anon.get("/", params={"q": "uighur"})
     assert page.status_code == 200
     assert f'<a href="/actors/{org.id}">Uyghur Human Rights Project</a>' in page.text
+    assert "actors-heading" in page.text
     assert 'href="/letters/uyghur-letter"' in page.text
     page = anon.get("/", params={"q": "mahmut"})
     assert f'<a href="/actors/{person.id}">Rahima Mahmut</a>' in page.text
     assert "No letters match." in page.text
-    assert "People and organisations" not in anon.get("/").text
+    assert "actors-heading" not in anon.get("/").text  # (no section of actors without a query)
 
 
 def test_postgresql_answers_from_the_gin_index(db: Session, backend: str) -> None:
