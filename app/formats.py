@@ -137,6 +137,8 @@ def columns(model: type[BaseModel], depth: int = 3) -> list[Column]:
 def _cell(value: Any) -> Any:
     if value is None:
         return ""
+    if isinstance(value, bool):  # as in the JSON (the csv module would write True)
+        return "true" if value else "false"
     if isinstance(value, list) and all(not isinstance(v, dict | list) for v in value):
         return "; ".join("" if v is None else str(v) for v in value)
     if isinstance(value, dict | list):
