@@ -21,6 +21,7 @@ from app.errors import Invalid, responses
 from app.formats import CONTENT_TYPES, Wanted, attachment
 from app.pagination import Cursor, Limit, decode_cursor, encode_cursor, link_header
 from app.schemas import Slug
+from app.spreadsheet import safe_cell
 from app.webhooks import events
 from app.webhooks.schemas import Change, ChangesPage
 
@@ -153,7 +154,8 @@ def _csv(rows: Iterator[dict[str, Any]]) -> Iterator[str]:
 
 
 def _cell(value: Any) -> Any:
-    return json.dumps(value, ensure_ascii=False) if isinstance(value, dict) else value
+    # (formulas: app.spreadsheet)
+    return safe_cell(json.dumps(value, ensure_ascii=False) if isinstance(value, dict) else value)
 
 
 def _ndjson(rows: Iterator[dict[str, Any]]) -> Iterator[str]:

@@ -48,7 +48,8 @@ FormatQuery = Annotated[
     Format | None,
     Query(
         alias="format",
-        description="`json`, `csv` or `ndjson`; without it, the `Accept` header chooses (JSON by default).",
+        description="`json`, `csv` or `ndjson` (a list as CSV or NDJSON is all of it, streamed, from "
+        "`cursor`); without it the `Accept` header chooses, JSON by default.",
     ),
 ]
 

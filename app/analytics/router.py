@@ -91,7 +91,7 @@ def _breakdown_rows(result: Counts | Reach) -> Iterator[BreakdownRow]:
         "valid that day, the latest-starting, then the first recorded; body and party from that one); "
         "each is sorted by count, then key (null last), "
         "and sums to `recorded`. `share_of_body` = count / seats held in the body on the letter's "
-        "publication date (or `as_of` when it has none). CSV columns: "
+        "publication date (or `as_of` when it has none). CSV/NDJSON rows: "
         "breakdown,key,label,count,share_of_body."
     ),
     response_model=Counts,
@@ -129,7 +129,7 @@ async def get_letter_counts(
         "holding a signature, a withdrawal or an event of the letter. `new` counts signatures made "
         "in the interval (even if withdrawn later), `withdrawn` the withdrawals in it, "
         "`cumulative` the running sum of new − withdrawn. A point's `date` is the first day of "
-        "its interval. CSV columns: date,new,withdrawn,cumulative."
+        "its interval. CSV/NDJSON rows (the points): date,new,withdrawn,cumulative."
     ),
     response_model=Timeline,
     responses=responses(404, 422, 406),
@@ -166,7 +166,7 @@ async def get_letter_timeline(
         "letters in id order. `distinct` counts each actor once, in the interval of its FIRST "
         "signature on any of the campaign's letters that still counts (not withdrawn); its last "
         "`cumulative` is the campaign's distinct reach. `events` are the campaign's and its "
-        "letters' events. CSV columns: letter,date,new,withdrawn,cumulative (the distinct "
+        "letters' events. CSV/NDJSON rows: letter,date,new,withdrawn,cumulative (the distinct "
         "series has an empty letter and withdrawn)."
     ),
     response_model=CampaignTimeline,
@@ -217,6 +217,7 @@ def _page_parts(pager: Pager) -> tuple[Any, ...]:
         "Actors with at least one signature on the campaign's letters that still counts (not "
         "withdrawn), each counted once; by body and party as of the day of its latest such "
         "signature. `share_of_body` is null (a campaign has no single date to count seats on). "
+        "CSV/NDJSON rows (the breakdowns): breakdown,key,label,count,share_of_body. "
         "Kept by the versions of the campaign's letters: `ETag` and `If-None-Match` (304)."
     ),
     response_model=Reach,
@@ -250,7 +251,7 @@ async def get_campaign_reach(slug: str, request: Request, fmt: Wanted) -> Respon
         "the order the letters were given, with `jaccard` = common / size of their union. "
         "`intersections` are exact (UpSet): the actors who signed exactly that set of the given "
         "letters; non-empty ones only, by count descending, then by the letters' positions; they "
-        "sum to `union`. CSV (the pairs): a,b,common,jaccard. Sizes and pairs are read from "
+        "sum to `union`. CSV/NDJSON rows (the pairs): a,b,common,jaccard. Sizes and pairs are read from "
         "counts maintained with every write; the answer's `ETag` follows the versions of the "
         "letters it covers (a write to another letter leaves it current: `If-None-Match` gets 304)."
     ),
