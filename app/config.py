@@ -162,6 +162,12 @@ class Settings(BaseSettings):
         ge=1,
         description="Rows of each status an import report lists (the summary counts all).",
     )
+    export_page_rows: int = Field(
+        default=1000,
+        ge=1,
+        le=1000,
+        description="Rows a streamed CSV/NDJSON export of a list reads per page (each page in a session of its own).",
+    )
     render_cache_bytes: int = Field(
         default=64 * 1024 * 1024, ge=0, description="Bytes of rendered hot reads kept per process (64 MB)."
     )

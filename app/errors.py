@@ -41,6 +41,10 @@ class NotFound(AppError):
     status, title, slug = 404, "Not found", "not-found"
 
 
+class NotAcceptable(AppError):
+    status, title, slug = 406, "Not acceptable", "not-acceptable"
+
+
 class Conflict(AppError):
     status, title, slug = 409, "Conflict", "conflict"
 
@@ -104,6 +108,7 @@ HTTP_PROBLEMS: dict[int, tuple[str, str]] = {
     403: ("Forbidden", "forbidden"),
     404: ("Not found", "not-found"),
     405: ("Method not allowed", "method-not-allowed"),
+    406: ("Not acceptable", "not-acceptable"),
     408: ("Request timeout", "request-timeout"),
     409: ("Conflict", "conflict"),
     413: ("Payload too large", "payload-too-large"),

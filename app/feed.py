@@ -18,8 +18,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.db.database import ReadSession, get_database, session_scope
 from app.errors import Invalid, responses
+from app.formats import CONTENT_TYPES, Wanted, attachment
 from app.pagination import Cursor, Limit, decode_cursor, encode_cursor, link_header
 from app.schemas import Slug
+from app.spreadsheet import safe_cell
 from app.webhooks import events
 from app.webhooks.schemas import Change, ChangesPage
 
@@ -68,16 +70,6 @@ def _base(request: Request) -> str:
     return public or str(request.base_url)
 
 
-def _wants(fmt: str | None, accept: str) -> str:
-    if fmt is not None:
-        return fmt
-    if "text/csv" in accept:
-        return "csv"
-    if "application/x-ndjson" in accept:
-        return "ndjson"
-    return "json"
-
-
 @router.get(
     "",
     operation_id="list_changes",
@@ -87,7 +79,6 @@ def _wants(fmt: str | None, accept: str) -> str:
         **responses(422),
         200: {
             "description": "A page of changes, or with `format=csv|ndjson` all of them up to now, streamed.",
-            "content": {"text/csv": {}, "application/x-ndjson": {}},
         },
     },
 )
@@ -95,27 +86,24 @@ def list_changes(
     request: Request,
     response: Response,
     session: ReadSession,
+    wanted: Wanted,
     limit: Limit = 50,
     cursor: Cursor = None,
     start: Start = "beginning",
     types: Types = None,
     letter: Annotated[Slug | None, Query(description="Only this letter's changes.")] = None,
-    fmt: Annotated[
-        Literal["json", "csv", "ndjson"] | None, Query(alias="format", description="json, csv or ndjson.")
-    ] = None,
 ) -> ChangesPage | StreamingResponse:
     feed = _feed(types, letter)
     position = _position(session, cursor, start)
     base = _base(request)
-    wanted = _wants(fmt, request.headers.get("accept", ""))
     if wanted != "json":
         end = events.latest(session)
         rows = _export(get_database(request).read_sessions, feed, position, end, base)
         chunks = _csv(rows) if wanted == "csv" else _ndjson(rows)
-        media = "text/csv; charset=utf-8" if wanted == "csv" else "application/x-ndjson; charset=utf-8"
+        media = CONTENT_TYPES[wanted]
         resume = encode_cursor([end.txid, end.id])
         headers = {
-            "Content-Disposition": f'attachment; filename="changes.{wanted}"',
+            **attachment("changes", wanted),
             "Vary": "Accept",
             "X-Next-Cursor": resume,
             **link_header(request, resume),
@@ -166,7 +154,8 @@ def _csv(rows: Iterator[dict[str, Any]]) -> Iterator[str]:
 
 
 def _cell(value: Any) -> Any:
-    return json.dumps(value, ensure_ascii=False) if isinstance(value, dict) else value
+    # (formulas: app.spreadsheet)
+    return safe_cell(json.dumps(value, ensure_ascii=False) if isinstance(value, dict) else value)
 
 
 def _ndjson(rows: Iterator[dict[str, Any]]) -> Iterator[str]:

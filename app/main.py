@@ -22,6 +22,7 @@ from app.db.engine import create_engine_for
 from app.embeds.router import router as embeds_router
 from app.errors import PROBLEM_JSON, install_error_handlers
 from app.feed import router as feed_router
+from app.formats import document_formats
 from app.hosts import TrustedHostMiddleware
 from app.http.conditional import ConditionalGetMiddleware
 from app.http.head import HeadMiddleware
@@ -161,6 +162,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
                 title=app.title, version=app.version, description=app.description, routes=app.routes
             )
             schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+            document_formats(schema)
             _document_problems(schema)
             app.openapi_schema = schema
         return app.openapi_schema

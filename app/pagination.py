@@ -14,7 +14,10 @@ list functions are one already), and the pager makes the answer::
         return pager.respond(session, ThingOut, service.list_things)
 
 The pager owns the envelope, the `Link` header and the serialization, so anything every list
-should do is done here, once.
+should do is done here, once: with `?format=csv|ndjson` (or `Accept: text/csv` /
+`application/x-ndjson`, `app.formats`) it streams the whole list instead of one page, from the
+`cursor` if one is given, calling the same `fetch` a page at a time, each page in a read
+session of its own (the response outlives the request's session).
 """
 
 from __future__ import annotations
@@ -22,17 +25,23 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Query, Request, Response
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 from sqlalchemy import BigInteger, ColumnElement, Select, and_, or_
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from app.db.database import get_database, session_scope
+from app.db.rows import fetch_one_sync
 from app.errors import Invalid
+from app.formats import CONTENT_TYPES, Format, Wanted, attachment, encode_rows
+from app.http.conditional import etag_for, not_modified
+from app.http.validators import database_label, letters_validator_sql
 
 T = TypeVar("T")
 Item = TypeVar("Item", bound=BaseModel)
@@ -169,15 +178,16 @@ Fetch = Callable[[Session, PageParams], tuple[Sequence[Row], str | None]]
 
 @dataclass(frozen=True)
 class Pager:
-    """A request for one page of a list, and the answer to it.
+    """A request for one page of a list, or for the whole list as CSV or NDJSON, and the answer.
 
-    The rows come from `fetch` (called with the session and this request's `PageParams`)
-    rather than handed in, so the pager can ask for the page it needs: today the one the
-    request names. `out` turns a row into an `item` (default `item.model_validate`, which takes
+    The rows come from `fetch` (called with a session and a `PageParams`) rather than handed
+    in, so the pager can ask for the pages it needs: the one the request names, or all of them
+    for an export. `out` turns a row into an `item` (default `item.model_validate`, which takes
     an ORM row or an `item` as it is)."""
 
     request: Request
     params: PageParams
+    format: Format = "json"
 
     def page(
         self, session: Session, item: type[Item], fetch: Fetch[Row], out: Callable[[Row], Item] | None = None
@@ -204,16 +214,92 @@ class Pager:
         out: Callable[[Row], Item] | None = None,
         *,
         headers: dict[str, str] | None = None,
+        validated: bool = True,
     ) -> Response:
         """The answer of a list endpoint: the page (the route's `response_model` documents it;
-        the bytes are what FastAPI would make of it) with its `Link` header."""
+        the bytes are what FastAPI would make of it) with its `Link` header, or the whole list
+        as CSV or NDJSON (`export`)."""
+        if self.format != "json":
+            return self.export(item, fetch, out, headers=headers, validated=validated)
         body, page_headers = self.render(session, item, fetch, out)
-        return Response(body, media_type="application/json", headers={**page_headers, **(headers or {})})
+        return Response(
+            body, media_type="application/json", headers={**page_headers, **VARY, **(headers or {})}
+        )
+
+    def validator(self, session: Session) -> str:
+        """The strong validator of an export of this request: what moves with every committed
+        write (`letters_validator_sql`), the URL, the format and the day (lists of letters carry
+        counts as of today). Read before the first page, so a write during the stream moves
+        it: a client never keeps rows newer than its validator under it."""
+        connection = session.connection()
+        row = fetch_one_sync(connection, letters_validator_sql(connection.dialect.name), ())
+        return etag_for(
+            database_label(connection.engine),
+            "export",
+            *(row or ()),
+            self.request.url,
+            self.format,
+            date.today(),
+        )
+
+    def export(
+        self,
+        item: type[Item],
+        fetch: Fetch[Row],
+        out: Callable[[Row], Item] | None = None,
+        *,
+        headers: dict[str, str] | None = None,
+        validated: bool = True,
+    ) -> Response:
+        """The whole list from `cursor` (or the start), streamed as CSV or NDJSON: `fetch` a
+        page of `export_page_rows` at a time, each in a read session of its own. The first page
+        is read before answering, so a 404 or a bad cursor is still a problem document. With an
+        `ETag` (and a 304 for `If-None-Match`) unless `validated` is False: the lists that
+        change without a change record (webhooks and their deliveries) have no validator."""
+        sessions = get_database(self.request).read_sessions
+        size: int = self.request.app.state.settings.export_page_rows
+        convert = out or item.model_validate
+        extra = {**VARY, **(headers or {})}
+        with session_scope(sessions) as session:
+            etag = self.validator(session) if validated else None
+            if etag is not None:
+                hit = not_modified(self.request.headers.get("if-none-match"), etag, None)
+                if hit is not None:
+                    hit.headers.update(extra)
+                    return hit
+            rows, cursor = fetch(session, PageParams(limit=size, cursor=self.params.cursor))
+            first = [convert(row) for row in rows]
+
+        def items() -> Iterator[Item]:
+            yield from first
+            after = cursor
+            while after is not None:
+                with session_scope(sessions) as session:
+                    rows, after = fetch(session, PageParams(limit=size, cursor=after))
+                    page = [convert(row) for row in rows]
+                yield from page
+
+        name = self.request.url.path.removeprefix("/v1/").replace("/", "-")
+        response = StreamingResponse(
+            encode_rows(self.format, item, items()),
+            media_type=CONTENT_TYPES[self.format],
+            headers={**attachment(name, self.format), **extra},
+        )
+        if etag is not None:
+            response.headers["ETag"] = etag
+        else:
+            response.headers["Cache-Control"] = "no-store"
+        return response
 
 
-async def _pager(request: Request, limit: Limit = 50, cursor: Cursor = None) -> Pager:
-    return Pager(request, PageParams(limit=limit, cursor=cursor))
+# Every list answers JSON, CSV or NDJSON by `Accept` too: a shared cache must key on it.
+VARY = {"Vary": "Accept"}
 
 
-# The `limit` and `cursor` query parameters of a list endpoint, and its `Pager`.
+async def _pager(request: Request, fmt: Wanted, limit: Limit = 50, cursor: Cursor = None) -> Pager:
+    return Pager(request, PageParams(limit=limit, cursor=cursor), fmt)
+
+
+# The `limit`, `cursor` and `format` query parameters of a list endpoint (and its `Accept`
+# header), and its `Pager`.
 Paged = Annotated[Pager, Depends(_pager)]

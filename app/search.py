@@ -6,9 +6,10 @@ every word of the query matching by its stem or one of its variants, the most re
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import date
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -17,6 +18,7 @@ from app import fulltext
 from app.actors.schemas import ActorOut, LetterBrief
 from app.db.database import ReadSession
 from app.errors import responses
+from app.formats import CONTENT_TYPES, Wanted, attachment, rows_bytes
 from app.models import ACTOR_LOADS, Actor, Letter
 
 MAX_LIMIT = 50
@@ -28,6 +30,16 @@ class SearchResults(BaseModel):
 
     letters: list[LetterBrief]
     actors: list[ActorOut]
+
+
+class SearchRow(BaseModel):
+    """A result as a row of CSV or NDJSON: the letters first, then the actors."""
+
+    type: Literal["letter", "actor"]
+    slug: str | None = None  # a letter's
+    id: int | None = None  # an actor's
+    name: str  # a letter's title, an actor's name
+    published_on: date | None = None
 
 
 def search(session: Session, q: str, limit: int) -> tuple[list[Letter], list[Actor]]:
@@ -50,10 +62,12 @@ router = APIRouter(tags=["search"])
     operation_id="search",
     summary="Search letters and actors",
     response_model=SearchResults,
-    responses=responses(422),
+    responses=responses(422, 406),
 )
 def search_route(
     session: ReadSession,
+    response: Response,
+    fmt: Wanted,
     q: Annotated[
         str,
         Query(
@@ -63,8 +77,19 @@ def search_route(
         ),
     ],
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Most results of each kind.")] = 10,
-) -> SearchResults:
+) -> SearchResults | Response:
     letters, actors = search(session, q, limit)
+    response.headers["Vary"] = "Accept"
+    if fmt != "json":
+        rows = [
+            SearchRow(type="letter", slug=x.slug, name=x.title, published_on=x.published_on) for x in letters
+        ]
+        rows += [SearchRow(type="actor", id=a.id, name=a.name) for a in actors]
+        return Response(
+            rows_bytes(fmt, SearchRow, rows),
+            media_type=CONTENT_TYPES[fmt],
+            headers={**attachment("search", fmt), "Vary": "Accept"},
+        )
     return SearchResults(
         letters=[LetterBrief.model_validate(x) for x in letters],
         actors=[ActorOut.model_validate(a) for a in actors],

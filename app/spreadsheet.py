@@ -4,8 +4,8 @@ named `=HYPERLINK(...)` would run as one), so such a text cell gets a leading `'
 advice), which spreadsheets show as text and do not display.
 
 Which CSV is which (docs/security.md):
-- for spreadsheets, escaped here: every `?format=csv` answer of the API (signature lists,
-  counts, timelines, overlaps) — people open these;
+- for spreadsheets, escaped here: every `?format=csv` answer of the API (every list through
+  `app.formats`, the signatures' own export, the changes feed) — people open these;
 - for machines, exact: the registry dump of `undersigned export DIR`, which
   `undersigned import DIR` loads back value for value (moving SQLite to PostgreSQL must not
   change a name), and the NDJSON and JSON answers.

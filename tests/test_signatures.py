@@ -19,6 +19,7 @@ from app.config import Settings
 from app.db.database import Database, session_scope
 from app.db.engine import create_engine_for
 from app.errors import Conflict
+from app.http.conditional import etag_for
 from app.letters import service
 from app.letters.schemas import SignatureCreate
 from app.models import Actor, ChangeRecord, Letter, Signature
@@ -321,7 +322,10 @@ def test_export_streams_every_row_in_batches(anon: TestClient, db: Session) -> N
     rows = list(csv.DictReader(io.StringIO(r.content.decode("utf-8"))))
     assert [row["name"] for row in rows] == names  # all rows, once, in order, UTF-8 intact
     assert rows[5]["withdrawn_on"] == "2020-10-01"
-    assert "etag" not in r.headers  # streamed, not buffered
+    # Streamed, not buffered: the ETag is the registry's validator, known before the first row.
+    assert r.headers["etag"] != etag_for(r.content)
+    again = anon.get("/v1/letters/many/signatures?format=csv", headers={"If-None-Match": r.headers["etag"]})
+    assert again.status_code == 304 and again.content == b""
 
     r = anon.get("/v1/letters/many/signatures?format=ndjson&include_withdrawn=false")
     assert r.headers["content-type"].startswith("application/x-ndjson")

@@ -117,6 +117,27 @@ class Series(BaseModel):
     points: list[Point]
 
 
+class CampaignPoint(BaseModel):
+    """A row of a campaign's timeline as CSV or NDJSON: a letter's point, or (`letter` null,
+    `withdrawn` null) a point of the distinct signatories."""
+
+    letter: str | None
+    date: date
+    new: int
+    withdrawn: int | None
+    cumulative: int
+
+
+class BreakdownRow(BaseModel):
+    """A line of the counts' or the reach's breakdowns as CSV or NDJSON."""
+
+    breakdown: str = Field(description="`kind`, `body`, `party`, `country` or `org_type`.")
+    key: str | None
+    label: str
+    count: int
+    share_of_body: float | None
+
+
 class CampaignTimeline(BaseModel):
     campaign: str
     interval: str

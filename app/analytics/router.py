@@ -1,15 +1,15 @@
-"""HTTP for the analytics: parse, call the compute functions, render JSON or CSV."""
+"""HTTP for the analytics: parse, call the compute functions, render JSON, or their rows as CSV
+or NDJSON (`app.formats`)."""
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterator
 from datetime import date
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from app.actors.schemas import ActorOut
 from app.analytics import (
@@ -26,39 +26,35 @@ from app.analytics import (
     resolve_letters,
 )
 from app.analytics.overlaps import wanted_slugs
-from app.analytics.results import CampaignTimeline, Counts, Overlaps, Point, Reach, Timeline
+from app.analytics.results import (
+    BreakdownRow,
+    CampaignPoint,
+    CampaignTimeline,
+    Counts,
+    Overlaps,
+    Pair,
+    Point,
+    Reach,
+    Timeline,
+)
 from app.analytics.schemas import CampaignQuery, CoSignatoryOut, LettersQuery
 from app.analytics.validators import Validator, actor_validator, campaign_validator, letters_validator
 from app.breakdowns import BREAKDOWNS
 from app.config import Settings
 from app.db.database import ReadSession
 from app.errors import responses
+from app.formats import CONTENT_TYPES, Format, Wanted, attachment, rows_bytes
 from app.http.hot_reads import keyed_read, letter_read
 from app.http.renderings import Rendered
 from app.models import Actor, Letter
-from app.pagination import Page, Paged, Pager
+from app.pagination import VARY, Page, Paged, PageParams, Pager
 from app.schemas import Id, IsoDate
-from app.spreadsheet import safe_cell
 
 router = APIRouter(tags=["analytics"])
 
-Format = Literal["json", "csv"]
-CSV_TYPE = "text/csv; charset=utf-8"
-CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
-    200: {"content": {"text/csv": {"schema": {"type": "string"}}}}
-}
-
-FormatQuery = Annotated[
-    Format | None,
-    Query(description="`csv` for text/csv (also chosen by `Accept: text/csv`); JSON otherwise."),
-]
 IntervalQuery = Annotated[
     Interval, Query(description="`day`, `week` (ISO weeks, from Monday) or `month` (from the 1st).")
 ]
-
-
-# Counts, timelines and overlaps answer JSON or CSV by `Accept` too: a shared cache must key on it.
-VARY = {"Vary": "Accept"}
 
 
 def _cache_control(request: Request) -> str:
@@ -67,29 +63,21 @@ def _cache_control(request: Request) -> str:
     return settings.embed_cache_control()
 
 
-def _wants_csv(request: Request, fmt: Format | None) -> bool:
-    if fmt is not None:
-        return fmt == "csv"
-    return "text/csv" in request.headers.get("accept", "")
+def _headers(name: str, fmt: Format) -> dict[str, str]:
+    """Rows are saved as a file; every answer is chosen by `Accept` too."""
+    return {**VARY, **(attachment(name, fmt) if fmt != "json" else {})}
 
 
-def _csv_bytes(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(header)
-    for row in rows:
-        writer.writerow(["" if v is None else safe_cell(v) for v in row])  # (formulas: app.spreadsheet)
-    return out.getvalue().encode()
-
-
-def _csv(request: Request, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Response:
-    response = Response(_csv_bytes(header, rows), media_type=CSV_TYPE, headers=VARY)
-    response.headers["Cache-Control"] = _cache_control(request)
-    return response
-
-
-def _point_rows(points: Iterable[Point], *prefix: Any) -> list[list[Any]]:
-    return [[*prefix, p.date.isoformat(), p.new, p.withdrawn, p.cumulative] for p in points]
+def _breakdown_rows(result: Counts | Reach) -> Iterator[BreakdownRow]:
+    for b in BREAKDOWNS:
+        for e in b.entries(result):
+            yield BreakdownRow(
+                breakdown=b.key,
+                key=e.key,
+                label=e.label,
+                count=e.count,
+                share_of_body=getattr(e, "share_of_body", None),
+            )
 
 
 @router.get(
@@ -103,41 +91,32 @@ def _point_rows(points: Iterable[Point], *prefix: Any) -> list[list[Any]]:
         "valid that day, the latest-starting, then the first recorded; body and party from that one); "
         "each is sorted by count, then key (null last), "
         "and sums to `recorded`. `share_of_body` = count / seats held in the body on the letter's "
-        "publication date (or `as_of` when it has none). CSV columns: "
+        "publication date (or `as_of` when it has none). CSV/NDJSON rows: "
         "breakdown,key,label,count,share_of_body."
     ),
     response_model=Counts,
-    responses={**responses(404, 422), **CSV_RESPONSE},
+    responses=responses(404, 422, 406),
 )
 async def get_letter_counts(
     slug: str,
     request: Request,
+    fmt: Wanted,
     as_of: Annotated[IsoDate | None, Query(description="Count as of this day (default: today).")] = None,
-    format: FormatQuery = None,
 ) -> Response:
-    wants_csv = _wants_csv(request, format)
-
     def render(session: Session, letter: Letter) -> bytes:
         result = letter_counts(session, letter, as_of)
-        if not wants_csv:
+        if fmt == "json":
             return result.model_dump_json().encode()
-        return _csv_bytes(
-            ["breakdown", "key", "label", "count", "share_of_body"],
-            (
-                [b.key, e.key, e.label, e.count, getattr(e, "share_of_body", None)]
-                for b in BREAKDOWNS
-                for e in b.entries(result)
-            ),
-        )
+        return rows_bytes(fmt, BreakdownRow, _breakdown_rows(result))
 
     return await letter_read(
         request,
         slug,
-        ("counts", as_of, date.today(), "csv" if wants_csv else "json"),
+        ("counts", as_of, date.today(), fmt),
         render,
-        media_type=CSV_TYPE if wants_csv else "application/json",
+        media_type=CONTENT_TYPES[fmt],
         cache_control=_cache_control(request),
-        headers=VARY,
+        headers=_headers(f"{slug}-counts", fmt),
     )
 
 
@@ -150,33 +129,31 @@ async def get_letter_counts(
         "holding a signature, a withdrawal or an event of the letter. `new` counts signatures made "
         "in the interval (even if withdrawn later), `withdrawn` the withdrawals in it, "
         "`cumulative` the running sum of new − withdrawn. A point's `date` is the first day of "
-        "its interval. CSV columns: date,new,withdrawn,cumulative."
+        "its interval. CSV/NDJSON rows (the points): date,new,withdrawn,cumulative."
     ),
     response_model=Timeline,
-    responses={**responses(404, 422), **CSV_RESPONSE},
+    responses=responses(404, 422, 406),
 )
 async def get_letter_timeline(
     slug: str,
     request: Request,
+    fmt: Wanted,
     interval: IntervalQuery = "day",
-    format: FormatQuery = None,
 ) -> Response:
-    wants_csv = _wants_csv(request, format)
-
     def render(session: Session, letter: Letter) -> bytes:
         result = letter_timeline(session, letter, interval)
-        if wants_csv:
-            return _csv_bytes(["date", "new", "withdrawn", "cumulative"], _point_rows(result.points))
-        return result.model_dump_json().encode()
+        if fmt == "json":
+            return result.model_dump_json().encode()
+        return rows_bytes(fmt, Point, result.points)
 
     return await letter_read(
         request,
         slug,
-        ("timeline", interval, "csv" if wants_csv else "json"),
+        ("timeline", interval, fmt),
         render,
-        media_type=CSV_TYPE if wants_csv else "application/json",
+        media_type=CONTENT_TYPES[fmt],
         cache_control=_cache_control(request),
-        headers=VARY,
+        headers=_headers(f"{slug}-timeline", fmt),
     )
 
 
@@ -189,28 +166,28 @@ async def get_letter_timeline(
         "letters in id order. `distinct` counts each actor once, in the interval of its FIRST "
         "signature on any of the campaign's letters that still counts (not withdrawn); its last "
         "`cumulative` is the campaign's distinct reach. `events` are the campaign's and its "
-        "letters' events. CSV columns: letter,date,new,withdrawn,cumulative (the distinct "
+        "letters' events. CSV/NDJSON rows: letter,date,new,withdrawn,cumulative (the distinct "
         "series has an empty letter and withdrawn)."
     ),
     response_model=CampaignTimeline,
-    responses={**responses(404, 422), **CSV_RESPONSE},
+    responses=responses(404, 422, 406),
 )
 def get_campaign_timeline(
     slug: str,
     request: Request,
+    fmt: Wanted,
     response: Response,
     session: ReadSession,
     interval: IntervalQuery = "day",
-    format: FormatQuery = None,
 ) -> CampaignTimeline | Response:
     result = campaign_timeline(session, get_campaign(session, slug), interval)
-    if _wants_csv(request, format):
-        rows = [row for s in result.series for row in _point_rows(s.points, s.letter)]
-        rows += [[None, p.date.isoformat(), p.new, None, p.cumulative] for p in result.distinct]
-        return _csv(request, ["letter", "date", "new", "withdrawn", "cumulative"], rows)
-    response.headers["Cache-Control"] = _cache_control(request)
-    response.headers.update(VARY)
-    return result
+    headers = {**_headers(f"{slug}-timeline", fmt), "Cache-Control": _cache_control(request)}
+    if fmt == "json":
+        response.headers.update(headers)
+        return result
+    rows = [CampaignPoint(letter=s.letter, **p.model_dump()) for s in result.series for p in s.points]
+    rows += [CampaignPoint(letter=None, withdrawn=None, **p.model_dump()) for p in result.distinct]
+    return Response(rows_bytes(fmt, CampaignPoint, rows), media_type=CONTENT_TYPES[fmt], headers=headers)
 
 
 def _overlap_validator(
@@ -242,23 +219,28 @@ def _page_parts(pager: Pager) -> tuple[Any, ...]:
         "signature. `share_of_body` is each body's count over its seats on `seats_on`, the date of "
         "the campaign's newest letter (today when none is dated), as a letter's counts use the "
         "letter's date. "
+        "CSV/NDJSON rows (the breakdowns): breakdown,key,label,count,share_of_body. "
         "Kept by the versions of the campaign's letters: `ETag` and `If-None-Match` (304)."
     ),
     response_model=Reach,
-    responses=responses(404),
+    responses=responses(404, 422, 406),
 )
-async def get_campaign_reach(slug: str, request: Request) -> Response:
+async def get_campaign_reach(slug: str, request: Request, fmt: Wanted) -> Response:
     def render(session: Session) -> Rendered:
-        return Rendered(campaign_reach(session, get_campaign(session, slug)).model_dump_json().encode())
+        result = campaign_reach(session, get_campaign(session, slug))
+        if fmt == "json":
+            return Rendered(result.model_dump_json().encode())
+        return Rendered(rows_bytes(fmt, BreakdownRow, _breakdown_rows(result)))
 
     dialect = request.app.state.database.engine.dialect.name
     return await keyed_read(
         request,
         campaign_validator(dialect, slug),
-        ("reach", slug, date.today()),
+        ("reach", slug, date.today(), fmt),
         render,
-        media_type="application/json",
+        media_type=CONTENT_TYPES[fmt],
         cache_control=_cache_control(request),
+        headers=_headers(f"{slug}-reach", fmt),
     )
 
 
@@ -271,37 +253,35 @@ async def get_campaign_reach(slug: str, request: Request) -> Response:
         "the order the letters were given, with `jaccard` = common / size of their union. "
         "`intersections` are exact (UpSet): the actors who signed exactly that set of the given "
         "letters; non-empty ones only, by count descending, then by the letters' positions; they "
-        "sum to `union`. CSV (the pairs): a,b,common,jaccard. Sizes and pairs are read from "
+        "sum to `union`. CSV/NDJSON rows (the pairs): a,b,common,jaccard. Sizes and pairs are read from "
         "counts maintained with every write; the answer's `ETag` follows the versions of the "
         "letters it covers (a write to another letter leaves it current: `If-None-Match` gets 304)."
     ),
     response_model=Overlaps,
-    responses={**responses(404, 422), **CSV_RESPONSE},
+    responses=responses(404, 422, 406),
 )
 async def get_overlaps(
     request: Request,
+    fmt: Wanted,
     letters: LettersQuery = None,
     campaign: CampaignQuery = None,
-    format: FormatQuery = None,
 ) -> Response:
-    wants_csv = _wants_csv(request, format)
     validator, named = _overlap_validator(request, letters, campaign)
 
     def render(session: Session) -> Rendered:
         result = overlaps(session, resolve_letters(session, letters, campaign))
-        if wants_csv:
-            rows = ([p.a, p.b, p.common, p.jaccard] for p in result.pairs)
-            return Rendered(_csv_bytes(["a", "b", "common", "jaccard"], rows))
-        return Rendered(result.model_dump_json().encode())
+        if fmt == "json":
+            return Rendered(result.model_dump_json().encode())
+        return Rendered(rows_bytes(fmt, Pair, result.pairs))
 
     return await keyed_read(
         request,
         validator,
-        ("overlaps", *named, "csv" if wants_csv else "json"),
+        ("overlaps", *named, fmt),
         render,
-        media_type=CSV_TYPE if wants_csv else "application/json",
+        media_type=CONTENT_TYPES[fmt],
         cache_control=_cache_control(request),
-        headers=VARY,
+        headers=_headers("overlaps", fmt),
     )
 
 
@@ -326,11 +306,14 @@ async def get_overlap_signatories(
 ) -> Response:
     validator, named = _overlap_validator(request, letters, campaign)
 
+    def fetch(session: Session, page: PageParams) -> tuple[list[Actor], str | None]:
+        return overlap_signatories(session, resolve_letters(session, letters, campaign), match, page)
+
+    if pager.format != "json":
+        return await run_in_threadpool(pager.export, ActorOut, fetch)
+
     def render(session: Session) -> Rendered:
-        chosen = resolve_letters(session, letters, campaign)
-        return Rendered(
-            *pager.render(session, ActorOut, lambda s, page: overlap_signatories(s, chosen, match, page))
-        )
+        return Rendered(*pager.render(session, ActorOut, fetch))
 
     return await keyed_read(
         request,
@@ -339,6 +322,7 @@ async def get_overlap_signatories(
         render,
         media_type="application/json",
         cache_control=None,
+        headers=VARY,
     )
 
 
@@ -360,15 +344,14 @@ def _co_signatory_out(row: tuple[Actor, int]) -> CoSignatoryOut:
     responses=responses(404, 422),
 )
 async def get_co_signatories(actor_id: Id, request: Request, pager: Paged) -> Response:
+    def fetch(session: Session, page: PageParams) -> tuple[list[tuple[Actor, int]], str | None]:
+        return co_signatories(session, actor_id, page)
+
+    if pager.format != "json":
+        return await run_in_threadpool(pager.export, CoSignatoryOut, fetch, _co_signatory_out)
+
     def render(session: Session) -> Rendered:
-        return Rendered(
-            *pager.render(
-                session,
-                CoSignatoryOut,
-                lambda s, page: co_signatories(s, actor_id, page),
-                _co_signatory_out,
-            )
-        )
+        return Rendered(*pager.render(session, CoSignatoryOut, fetch, _co_signatory_out))
 
     dialect = request.app.state.database.engine.dialect.name
     return await keyed_read(
@@ -378,4 +361,5 @@ async def get_co_signatories(actor_id: Id, request: Request, pager: Paged) -> Re
         render,
         media_type="application/json",
         cache_control=None,
+        headers=VARY,
     )

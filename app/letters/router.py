@@ -6,15 +6,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from typing import Annotated, Generic, Literal
+from typing import Annotated, Generic
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from app.auth import AdminAccess, WriteAccess
 from app.db.database import ReadSession, get_database
 from app.errors import responses
+from app.formats import CONTENT_TYPES, attachment
+from app.http.conditional import not_modified
 from app.http.hot_reads import letters_read
 from app.http.renderings import Rendered
 from app.idempotency import IdempotencyKey
@@ -39,13 +42,11 @@ from app.letters.schemas import (
 )
 from app.letters.service import Part
 from app.models import Claim, Event, Recipient, Signature, Source
-from app.pagination import Cursor, Limit, Page, Paged, PageParams, Pager
+from app.pagination import VARY, Page, Paged, PageParams
 from app.schemas import MAX_INT, Country, Id, IsoDate, Output, Slug
 from app.vocabulary import ActorKind, LetterStatus, OrgType, SignatureStatus
 
 router = APIRouter(prefix="/v1/letters", tags=["letters"])
-
-ExportFormat = Literal["json", "csv", "ndjson"]
 
 
 def _letter_out(view: service.LetterView) -> LetterOut:
@@ -94,8 +95,7 @@ def _event_out(event: Event, slug: str) -> EventOut:
 )
 async def list_letters(
     request: Request,
-    limit: Limit = 50,
-    cursor: Cursor = None,
+    pager: Paged,
     campaign: Annotated[Slug | None, Query(description="A campaign's slug.")] = None,
     q: Annotated[
         str | None, Query(max_length=500, description="Words in the title, summary or body.")
@@ -120,19 +120,21 @@ async def list_letters(
         status=status_,
     )
 
-    pager = Pager(request, PageParams(limit=limit, cursor=cursor))
+    def fetch(session: Session, page: PageParams) -> tuple[list[service.LetterView], str | None]:
+        return service.list_letters(session, filters, page)
+
+    if pager.format != "json":
+        return await run_in_threadpool(pager.export, LetterOut, fetch, _letter_out)
 
     def render(session: Session) -> Rendered:
-        return Rendered(
-            *pager.render(
-                session, LetterOut, lambda s, page: service.list_letters(s, filters, page), _letter_out
-            )
-        )
+        return Rendered(*pager.render(session, LetterOut, fetch, _letter_out))
 
     # The counts are as of today; the URL holds the filters and the page, and makes the `Link`.
-    return await letters_read(
+    response = await letters_read(
         request, ("list", str(request.url), date.today()), render, media_type="application/json"
     )
+    response.headers.update(VARY)
+    return response
 
 
 @router.post(
@@ -185,16 +187,6 @@ def delete_letter(slug: str, writer: AdminAccess) -> Response:
 # --- signatures -----------------------------------------------------------------------------
 
 
-def _wants(fmt: ExportFormat | None, accept: str) -> ExportFormat:
-    if fmt is not None:
-        return fmt
-    if "text/csv" in accept:
-        return "csv"
-    if "application/x-ndjson" in accept:
-        return "ndjson"
-    return "json"
-
-
 @router.get(
     "/{slug}/signatures",
     operation_id="list_signatures",
@@ -202,10 +194,7 @@ def _wants(fmt: ExportFormat | None, accept: str) -> ExportFormat:
     response_model=Page[SignatureOut],
     responses={
         **responses(404, 422),
-        200: {
-            "description": "A page of signatures, or with `format=csv|ndjson` all of them, streamed.",
-            "content": {"text/csv": {}, "application/x-ndjson": {}},
-        },
+        200: {"description": "A page of signatures, or with `format=csv|ndjson` all of them, streamed."},
     },
 )
 def list_signatures(
@@ -220,7 +209,6 @@ def list_signatures(
     body: Annotated[Slug | None, Query(description="Body slug, on the signing day.")] = None,
     status_: Annotated[SignatureStatus | None, Query(alias="status")] = None,
     include_withdrawn: Annotated[bool, Query(description="List withdrawn signatures too.")] = True,
-    fmt: Annotated[ExportFormat | None, Query(alias="format", description="json, csv or ndjson.")] = None,
 ) -> Response:
     filters = service.SignatureFilters(
         kind=kind,
@@ -231,28 +219,26 @@ def list_signatures(
         status=status_,
         include_withdrawn=include_withdrawn,
     )
-    wanted = _wants(fmt, request.headers.get("accept", ""))
-    if wanted != "json":
+    if pager.format != "json":
+        # The dedicated export (one query, rows as tuples) rather than the pager's: the
+        # signature lists are the long ones. Its columns are the import's (app/letters/service.py).
         letter = service.find_letter(session, slug)
+        etag = pager.validator(session)
+        if (hit := not_modified(request.headers.get("if-none-match"), etag, None)) is not None:
+            hit.headers.update(VARY)
+            return hit
         rows = service.export_signatures(get_database(request).read_sessions, letter.id, filters)
-        if wanted == "csv":
-            chunks, media, ext = export.csv_chunks(rows), "text/csv; charset=utf-8", "csv"
-        else:
-            chunks, media, ext = export.ndjson_chunks(rows), "application/x-ndjson; charset=utf-8", "ndjson"
+        chunks = export.csv_chunks(rows) if pager.format == "csv" else export.ndjson_chunks(rows)
         return StreamingResponse(
             chunks,
-            media_type=media,
-            headers={
-                "Content-Disposition": f'attachment; filename="{slug}-signatures.{ext}"',
-                "Vary": "Accept",
-            },
+            media_type=CONTENT_TYPES[pager.format],
+            headers={**attachment(f"{slug}-signatures", pager.format), **VARY, "ETag": etag},
         )
     return pager.respond(
         session,
         SignatureOut,
         lambda s, page: service.list_signatures(s, slug, filters, page),
         lambda signature: _signature_out(signature, slug),
-        headers={"Vary": "Accept"},
     )
 
 
