@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from app import cors, observability, ops, search
 from app.actors.router import router as actors_router
 from app.analytics.router import router as analytics_router
+from app.auth import document_scopes
 from app.campaigns.router import router as campaigns_router
 from app.charts.router import router as charts_router
 from app.config import Settings, get_settings
@@ -42,8 +43,9 @@ from app.webhooks.worker import running_worker
 DESCRIPTION = """A registry of open letters, their signatories and their recipients.
 
 Reads are public. Writes need `Authorization: Bearer <key>` (keys come from
-`undersigned keys create`). Errors are `application/problem+json` (RFC 9457). Lists are pages
-of `{"items": [...], "next_cursor": ...}` with a `Link: <…>; rel="next"` header.
+`undersigned keys create`; in `/docs`, paste the key under **Authorize**). Errors are
+`application/problem+json` (RFC 9457). Lists are pages of `{"items": [...], "next_cursor": ...}`
+with a `Link: <…>; rel="next"` header.
 """
 
 PROBLEM_SCHEMA = {
@@ -162,6 +164,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             )
             schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
             _document_problems(schema)
+            document_scopes(schema)
             app.openapi_schema = schema
         return app.openapi_schema
 
