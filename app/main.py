@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.staticfiles import StaticFiles
 
-from app import cors, observability, ops, search
+from app import api_docs, cors, observability, ops, search
 from app.actors.router import router as actors_router
 from app.analytics.router import router as analytics_router
 from app.auth import document_scopes
@@ -109,7 +109,15 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             if owned:
                 app.state.database.dispose()
 
-    app = FastAPI(title="Undersigned", version="1.0.0", description=DESCRIPTION, lifespan=lifespan)
+    # /docs and /redoc are api_docs' pages, whose assets this service serves itself.
+    app = FastAPI(
+        title="Undersigned",
+        version="1.0.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
     app.state.settings = settings
     if database is not None:
         app.state.database = database
@@ -155,6 +163,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(webhooks_router)
     app.include_router(charts_router)
     app.include_router(pages_router)
+    app.include_router(api_docs.router)
+    app.mount(api_docs.ASSETS_URL, api_docs.assets(), name="docs-assets")  # (before its parent)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     def openapi() -> dict[str, Any]:
