@@ -10,9 +10,10 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.staticfiles import StaticFiles
 
-from app import cors, observability, ops, search
+from app import api_docs, cors, observability, ops, search
 from app.actors.router import router as actors_router
 from app.analytics.router import router as analytics_router
+from app.auth import document_scopes
 from app.campaigns.router import router as campaigns_router
 from app.charts.router import router as charts_router
 from app.config import Settings, get_settings
@@ -43,8 +44,9 @@ from app.webhooks.worker import running_worker
 DESCRIPTION = """A registry of open letters, their signatories and their recipients.
 
 Reads are public. Writes need `Authorization: Bearer <key>` (keys come from
-`undersigned keys create`). Errors are `application/problem+json` (RFC 9457). Lists are pages
-of `{"items": [...], "next_cursor": ...}` with a `Link: <…>; rel="next"` header.
+`undersigned keys create`; in `/docs`, paste the key under **Authorize**). Errors are
+`application/problem+json` (RFC 9457). Lists are pages of `{"items": [...], "next_cursor": ...}`
+with a `Link: <…>; rel="next"` header.
 """
 
 PROBLEM_SCHEMA = {
@@ -108,7 +110,15 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             if owned:
                 app.state.database.dispose()
 
-    app = FastAPI(title="Undersigned", version="1.0.0", description=DESCRIPTION, lifespan=lifespan)
+    # /docs and /redoc are api_docs' pages, whose assets this service serves itself.
+    app = FastAPI(
+        title="Undersigned",
+        version="1.0.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
     app.state.settings = settings
     if database is not None:
         app.state.database = database
@@ -154,6 +164,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(webhooks_router)
     app.include_router(charts_router)
     app.include_router(pages_router)
+    app.include_router(api_docs.router)
+    app.mount(api_docs.ASSETS_URL, api_docs.assets(), name="docs-assets")  # (before its parent)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     def openapi() -> dict[str, Any]:
@@ -164,6 +176,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
             document_formats(schema)
             _document_problems(schema)
+            document_scopes(schema)
             app.openapi_schema = schema
         return app.openapi_schema
 

@@ -6,7 +6,8 @@
 - HTML pages: a Content-Security-Policy that lets them load only this server's own script,
   styles and images, and be framed only by this server (`frame-ancestors 'self'`, with
   `X-Frame-Options: SAMEORIGIN` for older browsers). A route that sets its own policy keeps it:
-  the widget (`/embed/...`) alone may be framed anywhere.
+  the widget (`/embed/...`) alone may be framed anywhere, and the API docs (`/docs`, `/redoc`,
+  app/api_docs.py) add what Swagger UI and ReDoc need, still all from this server.
 - SVG: a policy that allows nothing but its inline styles, for an SVG opened on its own.
 """
 

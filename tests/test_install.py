@@ -135,6 +135,11 @@ def test_the_wheel_migrates_loads_the_demo_and_serves_without_the_source_tree(
         assert (body["claimed_signatory_count"], body["recorded_signatory_count"]) == (321, 12)
         page = httpx.get(f"{base}/letters/global-call-un-monitoring-china-2020", timeout=5)
         assert page.status_code == 200 and "321" in page.text  # the templates came in the wheel too
+        # the API docs' assets came with the runtime lock (fastapi-offline), served from here
+        docs = httpx.get(f"{base}/docs", timeout=5)
+        assert docs.status_code == 200 and "/static/docs/swagger-ui-bundle.js" in docs.text
+        bundle = httpx.get(f"{base}/static/docs/swagger-ui-bundle.js", timeout=5)
+        assert bundle.status_code == 200 and "SwaggerUIBundle" in bundle.text
     finally:
         server.terminate()
         try:

@@ -7,6 +7,8 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
+from pydantic.json_schema import SkipJsonSchema
 
 from app.auth import WriteAccess
 from app.config import Settings
@@ -52,6 +54,73 @@ _REQUEST_BODY: dict[str, Any] = {
 }
 
 
+class ImportedActor(BaseModel):
+    id: int | None = Field(description="`null` for the new actor of a dry run, which is not made.")
+    name: str
+
+
+class ImportCandidate(BaseModel):
+    id: int
+    name: str
+    score: float = Field(description="0..1, the fuzzy scorer's over 100.")
+
+
+class ImportSummary(BaseModel):
+    """Every row counted, whether or not `rows` lists it."""
+
+    rows: int
+    created: int
+    matched: int
+    duplicate: int
+    ambiguous: int
+    error: int
+
+
+class ImportRowReport(BaseModel):
+    """One row's outcome; a field that does not apply to it is absent."""
+
+    row: int = Field(description="Which row of the body; error messages use the same number.")
+    status: service.Status
+    actor: ImportedActor | SkipJsonSchema[None] = Field(
+        None, description="The actor signed (created or matched)."
+    )
+    method: str | SkipJsonSchema[None] = Field(
+        None,
+        description=(
+            "How the actor was found: `identifier`, `actor_id`, `exact`, `alias`, `seat`, `fuzzy`, "
+            "or `row` (a `duplicate` of an earlier row's new actor). See docs/identity.md."
+        ),
+    )
+    score: float | SkipJsonSchema[None] = Field(
+        None, description="1 for all but `fuzzy` (and `seat` among fuzzy candidates)."
+    )
+    candidates: list[ImportCandidate] | SkipJsonSchema[None] = Field(
+        None, description="An `ambiguous` row's candidates."
+    )
+    possible_matches: list[ImportCandidate] | SkipJsonSchema[None] = Field(
+        None, description="Close candidates the row passed over; check them, then merge in the review queue."
+    )
+    error: str | SkipJsonSchema[None] = Field(None, description="An `error` row's problems, `; `-separated.")
+    warning: str | SkipJsonSchema[None] = Field(
+        None, description="What was done but should be checked, `; `-separated."
+    )
+
+
+class ImportReport(BaseModel):
+    """What an import did (or, with `dry_run`, would do), row by row. The 422 problem of an import
+    with error rows carries the same fields."""
+
+    dry_run: bool
+    summary: ImportSummary
+    rows: list[ImportRowReport] = Field(
+        description="The rows, in order (with `?rows=flagged`, only those not a plain created or matched)."
+    )
+    rows_left_out: dict[str, int] | SkipJsonSchema[None] = Field(
+        None,
+        description="Per status, the rows not listed past `IMPORT_REPORT_ROWS` of that status (absent if none).",
+    )
+
+
 async def _raw_body(request: Request) -> bytes:
     return await request.body()
 
@@ -68,6 +137,9 @@ async def _raw_body(request: Request) -> bytes:
         "`?rows=flagged` leaves the plain `created` and `matched` rows out of `rows`. A CSV's separator "
         "(`,` `;` tab `|`) is sniffed; each CSV row of the report carries the physical `line` it starts on."
     ),
+    # The report is built as a dict and sent as is; the model documents it.
+    response_model=ImportReport,
+    response_model_exclude_none=True,
     responses=responses(401, 403, 404, 409, 413, 415, 422),
     openapi_extra=_REQUEST_BODY,
 )
