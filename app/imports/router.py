@@ -80,6 +80,13 @@ class ImportRowReport(BaseModel):
     """One row's outcome; a field that does not apply to it is absent."""
 
     row: int = Field(description="Which row of the body; error messages use the same number.")
+    line: int | SkipJsonSchema[None] = Field(
+        None,
+        description=(
+            "The physical line of the CSV file the row starts on (the header is line 1, blank lines "
+            "and each line of a multi-line cell count), on the rows that need attention."
+        ),
+    )
     status: service.Status
     actor: ImportedActor | SkipJsonSchema[None] = Field(
         None, description="The actor signed (created or matched)."
@@ -114,6 +121,13 @@ class ImportReport(BaseModel):
     summary: ImportSummary
     rows: list[ImportRowReport] = Field(
         description="The rows, in order (with `?rows=flagged`, only those not a plain created or matched)."
+    )
+    warnings: list[str] | SkipJsonSchema[None] = Field(
+        None,
+        description=(
+            "What the import as a whole did that should be checked (say, dates in the file that "
+            "were ignored without `keep_dates=true`); absent if none."
+        ),
     )
     rows_left_out: dict[str, int] | SkipJsonSchema[None] = Field(
         None,
