@@ -39,7 +39,7 @@ from app.letters.schemas import (
 )
 from app.letters.service import Part
 from app.models import Claim, Event, Recipient, Signature, Source
-from app.pagination import Cursor, Limit, Page, Paged, PageParams, Pager
+from app.pagination import Page, Paged
 from app.schemas import MAX_INT, Country, Id, IsoDate, Output, Slug
 from app.vocabulary import ActorKind, LetterStatus, OrgType, SignatureStatus
 
@@ -94,8 +94,7 @@ def _event_out(event: Event, slug: str) -> EventOut:
 )
 async def list_letters(
     request: Request,
-    limit: Limit = 50,
-    cursor: Cursor = None,
+    pager: Paged,
     campaign: Annotated[Slug | None, Query(description="A campaign's slug.")] = None,
     q: Annotated[
         str | None, Query(max_length=500, description="Words in the title, summary or body.")
@@ -119,8 +118,6 @@ async def list_letters(
         published_to=published_to,
         status=status_,
     )
-
-    pager = Pager(request, PageParams(limit=limit, cursor=cursor))
 
     def render(session: Session) -> Rendered:
         return Rendered(
