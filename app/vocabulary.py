@@ -2,7 +2,9 @@
 
 Each is a `Literal`, which the request schemas use as their type (so the OpenAPI document lists
 its values); the import's row checks, the import's JSON schema and the models' CHECK
-constraints read the same values through `values`, `json_enum` and `one_of`.
+constraints read the same values through `values`, `json_enum` and `one_of`. The words the
+analytics show for a value (`ACTOR_KIND_LABELS`, `ORG_TYPE_LABELS`) are written here too,
+checked against their vocabulary when this module loads.
 """
 
 from __future__ import annotations
@@ -31,6 +33,30 @@ LETTER_STATUSES = values(LetterStatus)
 SIGNATURE_STATUSES = values(SignatureStatus)
 RECIPIENT_ROLES = values(RecipientRole)
 EVENT_KINDS = values(EventKind)
+
+
+def labelled(vocabulary: Any, labels: dict[str, str]) -> dict[str, str]:
+    """`labels` (value -> the word shown for it), refused unless it names every value of
+    `vocabulary`, in its order, and nothing else: a value added to a vocabulary needs its label."""
+    if tuple(labels) != values(vocabulary):
+        raise ValueError(f"labels {tuple(labels)} do not match the vocabulary {values(vocabulary)}")
+    return labels
+
+
+ACTOR_KIND_LABELS = labelled(ActorKind, {"person": "Person", "organisation": "Organisation"})
+ORG_TYPE_LABELS = labelled(
+    OrgType,
+    {
+        "ngo": "NGO",
+        "union": "Union",
+        "faith": "Faith",
+        "academic": "Academic",
+        "business": "Business",
+        "government": "Government",
+        "intergovernmental": "Intergovernmental",
+        "other": "Other",
+    },
+)
 
 
 def spelled(choices: tuple[str, ...]) -> str:

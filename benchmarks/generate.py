@@ -27,6 +27,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+from app import vocabulary
 from app.imports.dump.files import COLUMNS
 
 FULL_LETTERS = 2_000
@@ -113,16 +114,20 @@ COUNTRIES = [
     "KZ",
     "MN",
 ]
-ORG_TYPES = [
-    ("ngo", 0.55),
-    ("union", 0.10),
-    ("faith", 0.08),
-    ("academic", 0.12),
-    ("business", 0.06),
-    ("government", 0.02),
-    ("intergovernmental", 0.01),
-    ("other", 0.06),
-]
+# How common each org type is, keyed by the types of the vocabulary (every one, no other).
+ORG_TYPE_WEIGHTS = {
+    "ngo": 0.55,
+    "union": 0.10,
+    "faith": 0.08,
+    "academic": 0.12,
+    "business": 0.06,
+    "government": 0.02,
+    "intergovernmental": 0.01,
+    "other": 0.06,
+}
+if set(ORG_TYPE_WEIGHTS) != set(vocabulary.ORG_TYPES):
+    raise SystemExit(f"ORG_TYPE_WEIGHTS {sorted(ORG_TYPE_WEIGHTS)} must weigh {vocabulary.ORG_TYPES}")
+ORG_TYPES = [(org_type, ORG_TYPE_WEIGHTS[org_type]) for org_type in vocabulary.ORG_TYPES]
 SURNAMES = [
     "Abbott",
     "Baker",

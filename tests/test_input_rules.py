@@ -20,6 +20,8 @@ from app.vocabulary import (
     ORG_TYPES,
     RECIPIENT_ROLES,
     SIGNATURE_STATUSES,
+    OrgType,
+    labelled,
 )
 from tests import builders as b
 
@@ -164,6 +166,16 @@ def test_a_value_outside_a_vocabulary_is_refused_by_the_api_and_the_import(
         3: "status: 'maybe' is not confirmed or unverified",
     }
     assert written(db) == before
+
+
+def test_labels_name_every_value_of_their_vocabulary_and_no_other() -> None:
+    """The analytics' labels are checked against the vocabulary they label."""
+    labels = {value: value.title() for value in ORG_TYPES}
+    assert labelled(OrgType, labels) == labels
+    with pytest.raises(ValueError, match="do not match"):
+        labelled(OrgType, {value: value for value in ORG_TYPES if value != "faith"})  # one missing
+    with pytest.raises(ValueError, match="do not match"):
+        labelled(OrgType, {**labels, "club": "Club"})  # one outside the vocabulary
 
 
 # --- URLs -----------------------------------------------------------------------------------

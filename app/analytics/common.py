@@ -22,22 +22,12 @@ from app.db.engine import is_sqlite
 from app.errors import Invalid, NotFound
 from app.models import Actor, Body, Campaign, Letter, Membership, Party
 from app.seats import held_on, seats_in
+from app.vocabulary import ACTOR_KIND_LABELS, ORG_TYPE_LABELS
 
 Interval = Literal["day", "week", "month"]
 E = TypeVar("E", bound=Entry)
 
 UNKNOWN = "Unknown"
-KIND_LABELS = {"person": "Person", "organisation": "Organisation"}
-ORG_TYPE_LABELS = {
-    "ngo": "NGO",
-    "union": "Union",
-    "faith": "Faith",
-    "academic": "Academic",
-    "business": "Business",
-    "government": "Government",
-    "intergovernmental": "Intergovernmental",
-    "other": "Other",
-}
 
 
 # --- lookups ---------------------------------------------------------------------------------
@@ -94,11 +84,12 @@ def grouped_rows(session: Session, rows: Subquery, sums: tuple[str, ...] = ()) -
     return list(session.execute(stmt).all())
 
 
-# The labels of the breakdowns of the actor's attributes (the seat's are its body's and party's names).
+# The labels of the breakdowns of the actor's attributes (the seat's are its body's and party's
+# names); a kind or org type outside its vocabulary cannot be stored (the CHECK constraints).
 LABELS: dict[str, Any] = {
-    "kind": lambda k: KIND_LABELS.get(k, k.capitalize()),
+    "kind": ACTOR_KIND_LABELS.__getitem__,
     "country": country_name,
-    "org_type": lambda k: ORG_TYPE_LABELS.get(k, k.capitalize()),
+    "org_type": ORG_TYPE_LABELS.__getitem__,
 }
 
 
