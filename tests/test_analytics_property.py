@@ -336,13 +336,21 @@ def model_distinct(reg: Registry) -> list[dict[str, Any]]:
 def model_reach(reg: Registry) -> dict[str, Any]:
     rows = campaign_rows(reg)
     out = model_breakdowns(reg, [(a, max(days)) for a, days in rows.items()])
+    dated = [spec.published_on for spec in reg.letters if spec.in_campaign and spec.published_on]
+    seats_day = max(dated, default=date.today())  # (the campaign's newest letter's date)
     for e in out["by_body"]:
-        e["share_of_body"] = None
+        seats = sum(
+            1
+            for actor in range(len(reg.actors))
+            if e["key"] and (m := seat(reg, actor, seats_day)) is not None and BODIES[m.body][0] == e["key"]
+        )
+        e["share_of_body"] = e["count"] / seats if seats else None
     return {
         "campaign": "prop-camp",
         "letters": sum(spec.in_campaign for spec in reg.letters),
         "distinct": len(rows),
         "signed_more_than_one": sum(len(days) > 1 for days in rows.values()),
+        "seats_on": seats_day.isoformat(),
         **out,
     }
 

@@ -139,13 +139,15 @@ def test_identifiers_link_to_their_public_pages_by_scheme(anon: TestClient, db: 
 
 
 def test_index_pages_page_and_search(anon: TestClient, db: Session) -> None:
+    ours: set[str] = set()
     for i in range(53):
         b.campaign(db, f"campaign-{i:02d}", f"Campaign {i:02d}" + (" Xinjiang" if i % 10 == 0 else ""))
-        b.actor(
+        made = b.actor(
             db,
             f"Person {i:02d}" + (" Uighur" if i % 10 == 0 else ""),
             kind="organisation" if i % 2 else "person",
         )
+        ours.add(str(made.id))
     b.letter(db, "a-letter", title="A letter")
 
     def walk(path: str, row: str) -> list[str]:
@@ -159,10 +161,11 @@ def test_index_pages_page_and_search(anon: TestClient, db: Session) -> None:
             url = nxt.group(1).replace("&amp;", "&") if nxt else None
         return seen
 
-    campaigns = walk("/campaigns", "data-slug")
+    # (live-server tests commit campaigns of their own into the session's database)
+    campaigns = [slug for slug in walk("/campaigns", "data-slug") if slug.startswith("campaign-")]
     assert campaigns == [f"campaign-{i:02d}" for i in range(53)]  # two pages, no repeat
     assert walk("/campaigns?q=xinjiang", "data-slug") == [f"campaign-{i:02d}" for i in range(0, 53, 10)]
-    actors = walk("/actors", "data-id")
+    actors = [i for i in walk("/actors", "data-id") if i in ours]
     assert len(actors) == len(set(actors)) == 53
     uighurs = walk("/actors?q=uighur", "data-id")
     assert len(uighurs) == 6
