@@ -17,6 +17,7 @@ from app.models import (
     Body,
     Party,
 )
+from app.vocabulary import ORG_TYPES
 
 BODY_CLASSIFICATIONS = ("legislature", "chamber")
 PARTY_CLASSIFICATION = "party"
@@ -139,18 +140,7 @@ def popolo_source(document: dict[str, Any]) -> RowSource:
                                 "sort_name": item.get("sort_name"),
                                 "country": area(item),
                                 "org_type": classification
-                                if kind == "organisation"
-                                and classification
-                                in (
-                                    "ngo",
-                                    "union",
-                                    "faith",
-                                    "academic",
-                                    "business",
-                                    "government",
-                                    "intergovernmental",
-                                    "other",
-                                )
+                                if kind == "organisation" and classification in ORG_TYPES
                                 else None,
                                 "identifiers": identifiers(item),
                             },
