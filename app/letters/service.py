@@ -115,6 +115,21 @@ def find_letter(session: Session, slug: str) -> Letter:
     return letter
 
 
+Child = TypeVar("Child", Signature, Recipient, Event, Claim, Source)
+
+
+def _of_letter(
+    session: Session, slug: str, model: type[Child], stmt: Select[Child], *criteria: Any, missing: str
+) -> Child:
+    """The one `model` row of `stmt` that belongs to the letter `slug` and meets `criteria`; a
+    404 that says `missing` and the letter's slug when there is none."""
+    letter = find_letter(session, slug)
+    found = session.scalar(stmt.where(model.letter_id == letter.id, *criteria))
+    if found is None:
+        raise NotFound(f"{missing} '{slug}'")
+    return found
+
+
 def get_letter(session: Session, slug: str) -> LetterView:
     letter = session.scalar(_letter_query().where(Letter.slug == slug))
     if letter is None:
@@ -295,13 +310,14 @@ def list_signatures(
 
 
 def get_signature(session: Session, slug: str, actor_id: int) -> Signature:
-    letter = find_letter(session, slug)
-    signature = session.scalar(
-        _signature_query().where(Signature.letter_id == letter.id, Signature.actor_id == actor_id)
+    return _of_letter(
+        session,
+        slug,
+        Signature,
+        _signature_query(),
+        Signature.actor_id == actor_id,
+        missing=f"actor {actor_id} has not signed",
     )
-    if signature is None:
-        raise NotFound(f"actor {actor_id} has not signed '{slug}'")
-    return signature
 
 
 def _actor_for(
@@ -599,13 +615,14 @@ def list_recipients(session: Session, slug: str, params: PageParams) -> tuple[li
 
 
 def get_recipient(session: Session, slug: str, recipient_id: int) -> Recipient:
-    letter = find_letter(session, slug)
-    recipient = session.scalar(
-        _recipient_query().where(Recipient.letter_id == letter.id, Recipient.id == recipient_id)
+    return _of_letter(
+        session,
+        slug,
+        Recipient,
+        _recipient_query(),
+        Recipient.id == recipient_id,
+        missing=f"no recipient {recipient_id} of",
     )
-    if recipient is None:
-        raise NotFound(f"no recipient {recipient_id} of '{slug}'")
-    return recipient
 
 
 def add_recipient(writer: Writer, slug: str, data: RecipientCreate) -> Recipient:
@@ -677,11 +694,14 @@ def list_parts(
 
 
 def get_part(session: Session, slug: str, model: type[Part], part_id: int) -> Part:
-    letter = find_letter(session, slug)
-    part = session.scalar(select(model).where(model.letter_id == letter.id, model.id == part_id))
-    if part is None:
-        raise NotFound(f"no {_part_name(model)} {part_id} of '{slug}'")
-    return part
+    return _of_letter(
+        session,
+        slug,
+        model,
+        select(model),
+        model.id == part_id,
+        missing=f"no {_part_name(model)} {part_id} of",
+    )
 
 
 def add_part(
