@@ -533,8 +533,8 @@ def withdraw_signature(writer: Writer, slug: str, actor_id: int, on: date | None
 
 
 class SignatureRow(NamedTuple):
-    """One signature as exported: the actor flattened, body and party of the seat held on the
-    signing day (`app.seats`: both from the one membership that counts).
+    """One signature flattened: the actor's fields, body and party of the seat held on the
+    signing day (`app.seats`: both from the one membership that counts), the signature's own.
     A tuple, so that the exports write it as it is."""
 
     actor_id: int
@@ -556,22 +556,18 @@ class SignatureRow(NamedTuple):
 EXPORT_COLUMNS = SignatureRow._fields
 
 
-def export_signatures(
-    sessions: sessionmaker[Session], letter_id: int, filters: SignatureFilters, *, batch: int = EXPORT_BATCH
-) -> Iterator[SignatureRow]:
-    """Every signature of a letter matching `filters`, in actor id order, fetched in keyset
-    batches on a session of its own (a streamed response outlives the request's session):
-    memory stays constant whatever the number of rows. Batches walk the unique
-    (letter_id, actor_id) index, so each costs the same however deep into the list it is."""
-    # Body and party of the seat held on the signing day (`app.seats`), from the one membership.
-    exported: list[Any] = [
+def _signature_rows(letter_id: int, filters: SignatureFilters, *, seat_names: bool) -> Select[Any]:
+    """The signatures of a letter matching `filters` as `SignatureRow` columns, in one query;
+    body and party by slug (the exports) or, with `seat_names`, by name (the letter page)."""
+    body, party = (Body.name, Party.name) if seat_names else (Body.slug, Party.slug)
+    flattened: list[Any] = [
         Signature.actor_id,
         Actor.name,
         Actor.kind,
         Actor.country,
         Actor.org_type,
-        Body.slug,
-        Party.slug,
+        body,
+        party,
         Signature.capacity,
         Signature.affiliation,
         Signature.signed_on,
@@ -581,14 +577,35 @@ def export_signatures(
         Signature.source,
     ]
     columns = (
-        select(*exported)
+        select(*flattened)
         .join(Actor, Actor.id == Signature.actor_id)
         .outerjoin(Membership, seats.held_on(Membership, Signature.actor_id, Signature.signed_on))
         .outerjoin(Body, Body.id == Membership.body_id)
         .outerjoin(Party, Party.id == Membership.party_id)
         .where(Signature.letter_id == letter_id)
     )
-    stmt = _filtered(columns, filters).order_by(Signature.actor_id)
+    return _filtered(columns, filters)
+
+
+def signature_rows(
+    session: Session, slug: str, filters: SignatureFilters, params: PageParams
+) -> tuple[list[SignatureRow], str | None]:
+    """A page of a letter's signatures as its page shows them (`SignatureRow`, body and party by
+    name), in the order and with the cursors of `list_signatures`."""
+    letter = find_letter(session, slug)
+    stmt = _signature_rows(letter.id, filters, seat_names=True)
+    rows, cursor = keyset_page(session, stmt, [SortKey(Signature.id)], params)
+    return [SignatureRow._make(row[:-1]) for row in rows], cursor
+
+
+def export_signatures(
+    sessions: sessionmaker[Session], letter_id: int, filters: SignatureFilters, *, batch: int = EXPORT_BATCH
+) -> Iterator[SignatureRow]:
+    """Every signature of a letter matching `filters`, in actor id order, fetched in keyset
+    batches on a session of its own (a streamed response outlives the request's session):
+    memory stays constant whatever the number of rows. Batches walk the unique
+    (letter_id, actor_id) index, so each costs the same however deep into the list it is."""
+    stmt = _signature_rows(letter_id, filters, seat_names=False).order_by(Signature.actor_id)
     last = 0
     with session_scope(sessions) as session:
         while True:
