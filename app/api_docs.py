@@ -60,15 +60,21 @@ def _page(response: HTMLResponse, policy: str) -> HTMLResponse:
     return response
 
 
+def _urls(request: Request) -> tuple[str, str]:
+    """The OpenAPI document's URL and the assets' base, both under the app's root path."""
+    root = request.scope.get("root_path", "")
+    return f"{root}{request.app.openapi_url}", f"{root}{ASSETS_URL}"
+
+
 @router.get("/docs")
 def swagger_ui(request: Request) -> HTMLResponse:
-    root = request.scope.get("root_path", "")
+    openapi_url, assets = _urls(request)
     page = get_swagger_ui_html(
-        openapi_url=f"{root}{request.app.openapi_url}",
+        openapi_url=openapi_url,
         title=f"{request.app.title} - Swagger UI",
-        swagger_js_url=f"{root}{ASSETS_URL}/swagger-ui-bundle.js",
-        swagger_css_url=f"{root}{ASSETS_URL}/swagger-ui.css",
-        swagger_favicon_url=f"{root}{ASSETS_URL}/favicon.png",
+        swagger_js_url=f"{assets}/swagger-ui-bundle.js",
+        swagger_css_url=f"{assets}/swagger-ui.css",
+        swagger_favicon_url=f"{assets}/favicon.png",
     )
     html = bytes(page.body).decode()
     return _page(page, _policy(f"'self' {_script_hashes(html)}", "'self'"))
@@ -76,12 +82,12 @@ def swagger_ui(request: Request) -> HTMLResponse:
 
 @router.get("/redoc")
 def redoc(request: Request) -> HTMLResponse:
-    root = request.scope.get("root_path", "")
+    openapi_url, assets = _urls(request)
     page = get_redoc_html(
-        openapi_url=f"{root}{request.app.openapi_url}",
+        openapi_url=openapi_url,
         title=f"{request.app.title} - ReDoc",
-        redoc_js_url=f"{root}{ASSETS_URL}/redoc.standalone.js",
-        redoc_favicon_url=f"{root}{ASSETS_URL}/favicon.png",
+        redoc_js_url=f"{assets}/redoc.standalone.js",
+        redoc_favicon_url=f"{assets}/favicon.png",
         with_google_fonts=False,
     )
     return _page(page, _policy("'self'", "'self' 'unsafe-inline'", "blob:"))

@@ -14,8 +14,10 @@ import argparse
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 from urllib.parse import urlsplit
 
+from fastapi import Depends, Request
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
@@ -241,6 +243,15 @@ def driver_url(raw: str) -> URL:
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+
+
+def app_settings(request: Request) -> Settings:
+    """The settings the app was made with (`app.state`, set in `create_app`), typed."""
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+AppSettings = Annotated[Settings, Depends(app_settings)]
 
 
 # docs/configuration.md: the table between these two lines is generated from `Settings`.

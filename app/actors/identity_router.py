@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -20,7 +20,7 @@ from app.actors.schemas import (
     PossibleDuplicateOut,
 )
 from app.auth import WriteAccess
-from app.config import Settings
+from app.config import AppSettings
 from app.db.database import ReadSession
 from app.errors import Invalid, responses
 from app.idempotency import IdempotencyKey
@@ -31,14 +31,6 @@ from app.vocabulary import ActorKind
 
 actors = APIRouter(prefix="/v1/actors", tags=["actors"])
 review = APIRouter(prefix="/v1/review", tags=["review"])
-
-
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-AppSettings = Annotated[Settings, Depends(_settings)]
 
 
 @actors.post(

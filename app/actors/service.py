@@ -85,16 +85,23 @@ def _check_identifiers_free(
         )
 
 
-def create_actor(writer: Writer, data: ActorCreate, *, field: str = "body") -> Actor:
-    """Create an actor with its identifiers and aliases. A taken `(scheme, value)` is a 409; so
-    is an actor that is this one by name (`identity.same_actors`), unless `data.new`."""
-    session = writer.session
+def _checked_pairs(session: Session, data: ActorCreate, field: str) -> list[tuple[str, str]]:
+    """The `(scheme, value)` pairs of a new actor, once its fields agree with each other; takes
+    the lock on its name that `create_actor` and `resolve_inline_actor` both search under."""
     if data.kind == "person" and data.org_type is not None:
         raise Invalid("only organisations have an org_type", field=f"{field}.org_type")
     pairs = [(i.scheme, i.value) for i in data.identifiers]
     if len(set(pairs)) != len(pairs):
         raise Invalid("the same identifier is given twice", field=f"{field}.identifiers")
     name_lock(session, [(data.kind, match_name(data.name))])
+    return pairs
+
+
+def create_actor(writer: Writer, data: ActorCreate, *, field: str = "body") -> Actor:
+    """Create an actor with its identifiers and aliases. A taken `(scheme, value)` is a 409; so
+    is an actor that is this one by name (`identity.same_actors`), unless `data.new`."""
+    session = writer.session
+    pairs = _checked_pairs(session, data, field)
     owner = identifier_owner(session, pairs)
     if owner is not None:
         refuse_duplicate([get_actor(session, owner)], data.name)
@@ -108,12 +115,7 @@ def resolve_inline_actor(writer: Writer, data: ActorCreate, *, field: str) -> tu
     (by identifier, else by name as `create_actor` refuses), or a new one. Several existing
     actors by that name: 409 listing them. Returns the actor and whether it existed."""
     session = writer.session
-    if data.kind == "person" and data.org_type is not None:
-        raise Invalid("only organisations have an org_type", field=f"{field}.org_type")
-    pairs = [(i.scheme, i.value) for i in data.identifiers]
-    if len(set(pairs)) != len(pairs):
-        raise Invalid("the same identifier is given twice", field=f"{field}.identifiers")
-    name_lock(session, [(data.kind, match_name(data.name))])
+    pairs = _checked_pairs(session, data, field)
     owner = identifier_owner(session, pairs)
     if owner is not None:
         return get_actor(session, owner), True

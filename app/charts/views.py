@@ -4,7 +4,7 @@ both show the same numbers."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from app.analytics.results import Breakdowns, CampaignTimeline, Counts, Entry, Overlaps, Reach, Timeline
 from app.breakdowns import BY_KEY, Key
@@ -99,9 +99,23 @@ def campaign_timeline_svg(
     return timeline_chart(data, title=f"{name}: signatures over time", desc=desc, id_prefix=id_prefix)
 
 
-def _overlap_desc(result: Overlaps, labels: Mapping[str, str]) -> str:
+def _overlap_svg(
+    chart: Callable[..., str],
+    result: Overlaps,
+    labels: Mapping[str, str],
+    *,
+    title: str,
+    what: str,
+    entries: str,
+    id_prefix: str,
+) -> str:
+    """An overlap chart whose description gives the letters' sizes, then its own `entries`."""
     sizes = "; ".join(f"{labels.get(s, s)}: {result.sizes.get(s, 0)}" for s in result.letters)
-    return f"{len(result.letters)} letters ({sizes}); {result.union} distinct signatories in all."
+    desc = (
+        f"{len(result.letters)} letters ({sizes}); {result.union} distinct signatories in all. "
+        f"{what}: {entries or 'none'}."
+    )
+    return chart(result, labels=labels, title=title, desc=desc, id_prefix=id_prefix)
 
 
 def heatmap_svg(result: Overlaps, labels: Mapping[str, str], *, id_prefix: str = "heatmap") -> str:
@@ -109,12 +123,9 @@ def heatmap_svg(result: Overlaps, labels: Mapping[str, str], *, id_prefix: str =
         f"{labels.get(p.a, p.a)} and {labels.get(p.b, p.b)}: {p.common} in common"
         for p in result.pairs[:DESC_ENTRIES]
     )
-    return heatmap_chart(
-        result,
-        labels=labels,
-        title="Signatories in common, letter by letter",
-        desc=f"{_overlap_desc(result, labels)} Pairs: {pairs or 'none'}.",
-        id_prefix=id_prefix,
+    title = "Signatories in common, letter by letter"
+    return _overlap_svg(
+        heatmap_chart, result, labels, title=title, what="Pairs", entries=pairs, id_prefix=id_prefix
     )
 
 
@@ -123,10 +134,7 @@ def upset_svg(result: Overlaps, labels: Mapping[str, str], *, id_prefix: str = "
         f"only {' + '.join(labels.get(s, s) for s in g.letters)}: {g.count}"
         for g in result.intersections[:DESC_ENTRIES]
     )
-    return upset_chart(
-        result,
-        labels=labels,
-        title="Exact intersections: who signed exactly which letters",
-        desc=f"{_overlap_desc(result, labels)} Intersections: {groups or 'none'}.",
-        id_prefix=id_prefix,
+    title = "Exact intersections: who signed exactly which letters"
+    return _overlap_svg(
+        upset_chart, result, labels, title=title, what="Intersections", entries=groups, id_prefix=id_prefix
     )

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy.orm import Session
 
-from app.config import Settings
+from app.config import app_settings
 from app.db.database import ReadSession
 from app.embeds import oembed, service
 from app.embeds.badge import COUNT_MODES, STYLES, CountMode, Style, badge_value, render_badge
@@ -33,13 +33,8 @@ class FormatNotImplemented(AppError):
     status, title, slug = 501, "Not implemented", "not-implemented"
 
 
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
 def _cache_control(request: Request) -> str:
-    return _settings(request).embed_cache_control()
+    return app_settings(request).embed_cache_control()
 
 
 @router.get(
@@ -159,7 +154,7 @@ def get_oembed(
         raise FormatNotImplemented("only format=json is served")
     if format != "json":
         raise Invalid("must be json", field="query.format")
-    settings = _settings(request)
+    settings = app_settings(request)
     bases = [str(request.base_url)] + ([settings.public_url] if settings.public_url else [])
     target = oembed.our_letter(url, bases)
     if target is None:

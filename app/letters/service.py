@@ -115,6 +115,21 @@ def find_letter(session: Session, slug: str) -> Letter:
     return letter
 
 
+Child = TypeVar("Child", Signature, Recipient, Event, Claim, Source)
+
+
+def _of_letter(
+    session: Session, slug: str, model: type[Child], stmt: Select[Child], *criteria: Any, missing: str
+) -> Child:
+    """The one `model` row of `stmt` that belongs to the letter `slug` and meets `criteria`; a
+    404 that says `missing` and the letter's slug when there is none."""
+    letter = find_letter(session, slug)
+    found = session.scalar(stmt.where(model.letter_id == letter.id, *criteria))
+    if found is None:
+        raise NotFound(f"{missing} '{slug}'")
+    return found
+
+
 def get_letter(session: Session, slug: str) -> LetterView:
     letter = session.scalar(_letter_query().where(Letter.slug == slug))
     if letter is None:
@@ -295,13 +310,14 @@ def list_signatures(
 
 
 def get_signature(session: Session, slug: str, actor_id: int) -> Signature:
-    letter = find_letter(session, slug)
-    signature = session.scalar(
-        _signature_query().where(Signature.letter_id == letter.id, Signature.actor_id == actor_id)
+    return _of_letter(
+        session,
+        slug,
+        Signature,
+        _signature_query(),
+        Signature.actor_id == actor_id,
+        missing=f"actor {actor_id} has not signed",
     )
-    if signature is None:
-        raise NotFound(f"actor {actor_id} has not signed '{slug}'")
-    return signature
 
 
 def _actor_for(
@@ -517,8 +533,8 @@ def withdraw_signature(writer: Writer, slug: str, actor_id: int, on: date | None
 
 
 class SignatureRow(NamedTuple):
-    """One signature as exported: the actor flattened, body and party of the seat held on the
-    signing day (`app.seats`: both from the one membership that counts).
+    """One signature flattened: the actor's fields, body and party of the seat held on the
+    signing day (`app.seats`: both from the one membership that counts), the signature's own.
     A tuple, so that the exports write it as it is."""
 
     actor_id: int
@@ -540,22 +556,18 @@ class SignatureRow(NamedTuple):
 EXPORT_COLUMNS = SignatureRow._fields
 
 
-def export_signatures(
-    sessions: sessionmaker[Session], letter_id: int, filters: SignatureFilters, *, batch: int = EXPORT_BATCH
-) -> Iterator[SignatureRow]:
-    """Every signature of a letter matching `filters`, in actor id order, fetched in keyset
-    batches on a session of its own (a streamed response outlives the request's session):
-    memory stays constant whatever the number of rows. Batches walk the unique
-    (letter_id, actor_id) index, so each costs the same however deep into the list it is."""
-    # Body and party of the seat held on the signing day (`app.seats`), from the one membership.
-    exported: list[Any] = [
+def _signature_rows(letter_id: int, filters: SignatureFilters, *, seat_names: bool) -> Select[Any]:
+    """The signatures of a letter matching `filters` as `SignatureRow` columns, in one query;
+    body and party by slug (the exports) or, with `seat_names`, by name (the letter page)."""
+    body, party = (Body.name, Party.name) if seat_names else (Body.slug, Party.slug)
+    flattened: list[Any] = [
         Signature.actor_id,
         Actor.name,
         Actor.kind,
         Actor.country,
         Actor.org_type,
-        Body.slug,
-        Party.slug,
+        body,
+        party,
         Signature.capacity,
         Signature.affiliation,
         Signature.signed_on,
@@ -565,14 +577,35 @@ def export_signatures(
         Signature.source,
     ]
     columns = (
-        select(*exported)
+        select(*flattened)
         .join(Actor, Actor.id == Signature.actor_id)
         .outerjoin(Membership, seats.held_on(Membership, Signature.actor_id, Signature.signed_on))
         .outerjoin(Body, Body.id == Membership.body_id)
         .outerjoin(Party, Party.id == Membership.party_id)
         .where(Signature.letter_id == letter_id)
     )
-    stmt = _filtered(columns, filters).order_by(Signature.actor_id)
+    return _filtered(columns, filters)
+
+
+def signature_rows(
+    session: Session, slug: str, filters: SignatureFilters, params: PageParams
+) -> tuple[list[SignatureRow], str | None]:
+    """A page of a letter's signatures as its page shows them (`SignatureRow`, body and party by
+    name), in the order and with the cursors of `list_signatures`."""
+    letter = find_letter(session, slug)
+    stmt = _signature_rows(letter.id, filters, seat_names=True)
+    rows, cursor = keyset_page(session, stmt, [SortKey(Signature.id)], params)
+    return [SignatureRow._make(row[:-1]) for row in rows], cursor
+
+
+def export_signatures(
+    sessions: sessionmaker[Session], letter_id: int, filters: SignatureFilters, *, batch: int = EXPORT_BATCH
+) -> Iterator[SignatureRow]:
+    """Every signature of a letter matching `filters`, in actor id order, fetched in keyset
+    batches on a session of its own (a streamed response outlives the request's session):
+    memory stays constant whatever the number of rows. Batches walk the unique
+    (letter_id, actor_id) index, so each costs the same however deep into the list it is."""
+    stmt = _signature_rows(letter_id, filters, seat_names=False).order_by(Signature.actor_id)
     last = 0
     with session_scope(sessions) as session:
         while True:
@@ -599,13 +632,14 @@ def list_recipients(session: Session, slug: str, params: PageParams) -> tuple[li
 
 
 def get_recipient(session: Session, slug: str, recipient_id: int) -> Recipient:
-    letter = find_letter(session, slug)
-    recipient = session.scalar(
-        _recipient_query().where(Recipient.letter_id == letter.id, Recipient.id == recipient_id)
+    return _of_letter(
+        session,
+        slug,
+        Recipient,
+        _recipient_query(),
+        Recipient.id == recipient_id,
+        missing=f"no recipient {recipient_id} of",
     )
-    if recipient is None:
-        raise NotFound(f"no recipient {recipient_id} of '{slug}'")
-    return recipient
 
 
 def add_recipient(writer: Writer, slug: str, data: RecipientCreate) -> Recipient:
@@ -677,11 +711,14 @@ def list_parts(
 
 
 def get_part(session: Session, slug: str, model: type[Part], part_id: int) -> Part:
-    letter = find_letter(session, slug)
-    part = session.scalar(select(model).where(model.letter_id == letter.id, model.id == part_id))
-    if part is None:
-        raise NotFound(f"no {_part_name(model)} {part_id} of '{slug}'")
-    return part
+    return _of_letter(
+        session,
+        slug,
+        model,
+        select(model),
+        model.id == part_id,
+        missing=f"no {_part_name(model)} {part_id} of",
+    )
 
 
 def add_part(

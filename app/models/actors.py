@@ -97,26 +97,26 @@ class Identifier(Base):
     actor: Mapped[Actor] = relationship(back_populates="identifiers", lazy="raise")
 
 
-class Body(Timestamped, Base):
+class Seated(Timestamped):
+    """What a seat is in (a body) or for (a party): known by a unique slug, named, and of a
+    country or none. One shape, so that the two are written, filtered and dumped alike."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(200), unique=True)
+    name: Mapped[str] = mapped_column(String(500))
+    country: Mapped[str | None] = mapped_column(String(2))
+
+
+class Body(Seated, Base):
     """A legislature or chamber: House of Commons, House of Lords, European Parliament, …"""
 
     __tablename__ = "bodies"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    slug: Mapped[str] = mapped_column(String(200), unique=True)
-    name: Mapped[str] = mapped_column(String(500))
-    country: Mapped[str | None] = mapped_column(String(2))
 
-
-class Party(Timestamped, Base):
+class Party(Seated, Base):
     """A political party."""
 
     __tablename__ = "parties"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    slug: Mapped[str] = mapped_column(String(200), unique=True)
-    name: Mapped[str] = mapped_column(String(500))
-    country: Mapped[str | None] = mapped_column(String(2))
 
 
 class Membership(Timestamped, Base):

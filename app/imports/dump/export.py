@@ -42,21 +42,22 @@ def stream(session: Session, stmt: Any) -> Iterator[Any]:
     yield from session.execute(stmt.execution_options(yield_per=BATCH))
 
 
-def table_rows(session: Session, name: str) -> Iterator[Any]:
-    """The rows of one dump file, as tuples in COLUMNS order."""
+def _of_letter(model: type[Claim | Source | Signature | Recipient], *columns: Any) -> Any:
+    """The rows of a table that hangs off a letter, the letter named by its slug first."""
+    return select(Letter.slug, *columns).join(Letter, Letter.id == model.letter_id).order_by(model.id)
+
+
+def _statement(name: str) -> Any:
+    """The query of one dump file (all but actors.csv), its columns in COLUMNS order."""
     if name in ("bodies.csv", "parties.csv"):
         model: type[Body] | type[Party] = Body if name == "bodies.csv" else Party
-        yield from stream(session, select(model.slug, model.name, model.country).order_by(model.id))
-    elif name == "campaigns.csv":
-        yield from stream(
-            session, select(Campaign.slug, Campaign.name, Campaign.description).order_by(Campaign.id)
-        )
-    elif name == "actors.csv":
-        yield from actor_rows(session)
-    elif name == "aliases.csv":
-        yield from stream(session, select(ActorAlias.actor_id, ActorAlias.name).order_by(ActorAlias.id))
-    elif name == "memberships.csv":
-        stmt: Any = (
+        return select(model.slug, model.name, model.country).order_by(model.id)
+    if name == "campaigns.csv":
+        return select(Campaign.slug, Campaign.name, Campaign.description).order_by(Campaign.id)
+    if name == "aliases.csv":
+        return select(ActorAlias.actor_id, ActorAlias.name).order_by(ActorAlias.id)
+    if name == "memberships.csv":
+        return (
             select(
                 Membership.actor_id,
                 Body.slug,
@@ -69,9 +70,8 @@ def table_rows(session: Session, name: str) -> Iterator[Any]:
             .outerjoin(Party, Party.id == Membership.party_id)
             .order_by(Membership.id)
         )
-        yield from stream(session, stmt)
-    elif name == "letters.csv":
-        stmt = (
+    if name == "letters.csv":
+        return (
             select(
                 Letter.slug,
                 Letter.title,
@@ -86,53 +86,40 @@ def table_rows(session: Session, name: str) -> Iterator[Any]:
             .outerjoin(Campaign, Campaign.id == Letter.campaign_id)
             .order_by(Letter.id)
         )
-        yield from stream(session, stmt)
-    elif name == "claims.csv":
-        yield from stream(
-            session,
-            select(Letter.slug, Claim.count, Claim.wording, Claim.url)
-            .join(Letter, Letter.id == Claim.letter_id)
-            .order_by(Claim.id),
+    if name == "claims.csv":
+        return _of_letter(Claim, Claim.count, Claim.wording, Claim.url)
+    if name == "sources.csv":
+        return _of_letter(Source, Source.label, Source.url)
+    if name == "signatures.csv":
+        return _of_letter(
+            Signature,
+            Signature.actor_id,
+            Signature.signed_on,
+            Signature.capacity,
+            Signature.affiliation,
+            Signature.position,
+            Signature.status,
+            Signature.withdrawn_on,
+            Signature.source,
         )
-    elif name == "sources.csv":
-        yield from stream(
-            session,
-            select(Letter.slug, Source.label, Source.url)
-            .join(Letter, Letter.id == Source.letter_id)
-            .order_by(Source.id),
-        )
-    elif name == "signatures.csv":
-        stmt = (
-            select(
-                Letter.slug,
-                Signature.actor_id,
-                Signature.signed_on,
-                Signature.capacity,
-                Signature.affiliation,
-                Signature.position,
-                Signature.status,
-                Signature.withdrawn_on,
-                Signature.source,
-            )
-            .join(Letter, Letter.id == Signature.letter_id)
-            .order_by(Signature.id)
-        )
-        yield from stream(session, stmt)
-    elif name == "recipients.csv":
-        yield from stream(
-            session,
-            select(Letter.slug, Recipient.actor_id, Recipient.role, Recipient.capacity)
-            .join(Letter, Letter.id == Recipient.letter_id)
-            .order_by(Recipient.id),
-        )
-    elif name == "events.csv":
-        stmt = (
+    if name == "recipients.csv":
+        return _of_letter(Recipient, Recipient.actor_id, Recipient.role, Recipient.capacity)
+    if name == "events.csv":
+        return (
             select(Letter.slug, Event.date, Event.kind, Event.note, Event.url, Campaign.slug)
             .outerjoin(Letter, Letter.id == Event.letter_id)
             .outerjoin(Campaign, Campaign.id == Event.campaign_id)
             .order_by(Event.id)
         )
-        yield from stream(session, stmt)
+    raise KeyError(name)
+
+
+def table_rows(session: Session, name: str) -> Iterator[Any]:
+    """The rows of one dump file, as tuples in COLUMNS order."""
+    if name == "actors.csv":
+        yield from actor_rows(session)
+    else:
+        yield from stream(session, _statement(name))
 
 
 def actor_rows(session: Session, kind: str | None = None) -> Iterator[tuple[Any, ...]]:
