@@ -169,10 +169,10 @@ def pair_cost(run: Any, samples: int = 20) -> dict[str, Any]:
     signature inserted in a transaction, the statement timed, the transaction rolled back."""
     from sqlalchemy.dialects import postgresql, sqlite
 
-    from app.pairs import _signature_shift
+    from app.pairs import signature_shift
 
     dialect = run.backend.name
-    statement = _signature_shift(dialect, 1)
+    statement = signature_shift(dialect, 1)
     compiled = statement.compile(
         dialect=postgresql.dialect() if dialect == "postgresql" else sqlite.dialect(paramstyle="named")
     )
@@ -212,7 +212,8 @@ def pair_cost(run: Any, samples: int = 20) -> dict[str, Any]:
                 conn.rollback()
                 if dialect == "postgresql":
                     conn.autocommit = True
-            out[f"k={k}"] = {"pair_rows_moved": k, **_summary(timings)}
+            # k pair rows with the actor's other letters, and the new letter's diagonal row
+            out[f"k={k}"] = {"pair_rows_moved": k + 1, **_summary(timings)}
     finally:
         conn.close()
     return {"ok": True, "by_letters_signed": out}

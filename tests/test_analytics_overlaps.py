@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import csv
 import io
+import random
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 
+import httpx
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from app.models import Actor, Letter
+from app.models import Actor, Letter, Signature
 from tests import builders as b
+from tests.live import live_server
 
 
 def _scenario(db: Session) -> tuple[list[Letter], list[Actor]]:
@@ -87,6 +93,100 @@ def test_fifty_letters_fit_the_bitmask(anon: TestClient, db: Session) -> None:
         {"letters": [x.slug for x in letters], "count": 1},
         {"letters": ["l49"], "count": 1},
     ]
+
+
+@pytest.mark.parametrize("n", [3, 4, 7, 50])
+def test_intersections_equal_a_recomputation_from_the_signatures(
+    anon: TestClient, db: Session, n: int
+) -> None:
+    """Random signatures (some withdrawn, some on letters not asked for) over n letters: the
+    intersections are each actor's exact set of the given letters, counted, as Python finds
+    them from the signature rows."""
+    rng = random.Random(n)
+    letters = [b.letter(db, f"r{i:02d}") for i in range(n + 2)]  # the last two never asked for
+    actors = [b.actor(db, f"Random {i}") for i in range(120)]
+    for who in actors:
+        for letter in rng.sample(letters, rng.randint(0, min(len(letters), 9))):
+            gone = date(2020, 9, 10) if rng.random() < 0.2 else None
+            b.sign(db, letter, who, date(2020, 9, 9), withdrawn_on=gone)
+    asked = rng.sample(letters[:n], n)  # in an order of their own
+    position = {letter.id: i for i, letter in enumerate(asked)}
+    sets: dict[int, set[int]] = {}
+    for sig in db.query(Signature).filter(Signature.withdrawn_on.is_(None)):
+        if sig.letter_id in position:
+            sets.setdefault(sig.actor_id, set()).add(position[sig.letter_id])
+    expected: dict[tuple[str, ...], int] = {}
+    for members in sets.values():
+        key = tuple(asked[i].slug for i in sorted(members))
+        expected[key] = expected.get(key, 0) + 1
+
+    r = anon.get("/v1/overlaps", params={"letters": ",".join(x.slug for x in asked)})
+    assert r.status_code == 200, r.text
+    doc = r.json()
+    assert {tuple(i["letters"]): i["count"] for i in doc["intersections"]} == expected
+    assert len(doc["intersections"]) == len(expected)
+    assert doc["union"] == len(sets)
+    order = [
+        (-i["count"], [position[x.id] for x in asked if x.slug in i["letters"]]) for i in doc["intersections"]
+    ]
+    assert order == sorted(order)
+
+
+def _hot_reads(c: httpx.Client) -> dict[str, float]:
+    out = {}
+    for line in c.get("/metrics").text.splitlines():
+        if line.startswith("undersigned_hot_reads_total{"):
+            outcome = line.split('outcome="', 1)[1].split('"', 1)[0]
+            out[outcome] = float(line.rsplit(" ", 1)[1])
+    return out
+
+
+def test_readers_of_an_overlap_who_miss_together_share_one_computation(fresh_database_url: str) -> None:
+    """The exact intersections of many letters are the costliest read: 16 readers who come
+    together after a write wait for one computation, and the readers after them get its bytes
+    (the validator read in the computing session is the one the readers were keyed by)."""
+    slugs = [f"crowd-{i}" for i in range(5)]
+    with live_server(fresh_database_url) as live, live.client() as c:
+        for slug in slugs:
+            assert c.post(
+                "/v1/letters", json={"slug": slug, "title": slug, "published_on": "2020-09-01"}
+            ).is_success
+        for i, slug in enumerate(slugs):
+            rows = ["name,kind"] + [f"Crowd member {n:04d},person" for n in range(i * 40, i * 40 + 120)]
+            imported = c.post(
+                f"/v1/letters/{slug}/signatures/import",
+                content="\n".join(rows).encode(),
+                headers={"Content-Type": "text/csv"},
+            )
+            assert imported.status_code == 200, imported.text
+        path = "/v1/overlaps?letters=" + ",".join(slugs)
+        readers = 16
+        clients = [live.client(auth=False) for _ in range(readers)]
+        for mine in clients:  # connections open before the crowd comes
+            assert mine.get("/healthz").status_code == 200
+        gate = threading.Barrier(readers)
+
+        def read(mine: httpx.Client) -> bytes:
+            gate.wait()
+            response = mine.get(path)
+            assert response.status_code == 200
+            return response.content
+
+        before = _hot_reads(c)
+        with ThreadPoolExecutor(readers) as pool:
+            bodies = list(pool.map(read, clients))
+        after = _hot_reads(c)
+        delta = {k: after.get(k, 0) - before.get(k, 0) for k in after}
+        assert len(set(bodies)) == 1 and httpx.Response(200, content=bodies[0]).json()["union"] > 0
+        assert delta.get("rendered") == 1, delta
+        assert delta.get("joined", 0) + delta.get("cached", 0) == readers - 1, delta
+
+        with ThreadPoolExecutor(readers) as pool:  # then every reader is answered from memory
+            assert set(pool.map(read, clients)) == set(bodies)
+        again = _hot_reads(c)
+        assert again.get("rendered") == after.get("rendered"), again
+        for mine in clients:
+            mine.close()
 
 
 def test_campaign_letters(anon: TestClient, db: Session) -> None:

@@ -10,15 +10,15 @@ from typing import Any, Literal
 from sqlalchemy import (
     BigInteger,
     Integer,
+    any_,
+    bindparam,
     case,
-    cast,
-    column,
     func,
     literal,
     select,
-    union_all,
-    values,
+    text,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session, aliased
 
 from app import pairs
@@ -94,19 +94,21 @@ def overlaps(session: Session, letters: list[Letter]) -> Overlaps:
         groups = _groups(session, ids)
     groups.sort(key=lambda g: (-g[1], g[0]))
 
+    slugs = [letter.slug for letter in letters]
     pair_list = []
     for (i, j), both in common.items():
         union = sizes[i] + sizes[j] - both
-        pair_list.append(
-            Pair(a=letters[i].slug, b=letters[j].slug, common=both, jaccard=both / union if union else 0.0)
-        )
+        pair_list.append(Pair(a=slugs[i], b=slugs[j], common=both, jaccard=both / union if union else 0.0))
     return Overlaps(
-        letters=[letter.slug for letter in letters],
-        sizes={letter.slug: sizes[i] for i, letter in enumerate(letters)},
+        letters=slugs,
+        sizes={slug: sizes[i] for i, slug in enumerate(slugs)},
         union=sum(n for _, n in groups),
         pairs=pair_list,
+        # Built without validation (slugs and counts, typed already): 50 letters can make
+        # a hundred thousand distinct sets, and validating each was most of the read's time.
         intersections=[
-            Intersection(letters=[letters[i].slug for i in members], count=n) for members, n in groups
+            Intersection.model_construct(letters=[slugs[i] for i in members], count=n)
+            for members, n in groups
         ],
     )
 
@@ -114,28 +116,48 @@ def overlaps(session: Session, letters: list[Letter]) -> Overlaps:
 def _groups(session: Session, ids: list[int]) -> list[tuple[list[int], int]]:
     """The exact intersections, as (positions of the letters, actors who signed exactly those).
 
-    One GROUP BY in SQL: each actor's set of the given letters as a bitmask (the sum of one
-    power of two per letter, joined from a small table of the letters' bits; 50 letters fit a
-    BIGINT), then the actors per mask — so only the distinct sets come back, with their counts.
-    (A CASE over 50 letter ids per signature made PostgreSQL's plan far slower than the join.)"""
-    rows = [(letter_id, 1 << i) for i, letter_id in enumerate(ids)]
-    bits: Any
-    if is_sqlite(session):  # (no column names on a VALUES list there)
-        bits = union_all(
-            *(select(literal(a).label("letter_id"), literal(b, BigInteger).label("bit")) for a, b in rows)
-        ).subquery("bits")
-    else:  # a VALUES list of integers, written in: PostgreSQL hash-joins the signatures with it
-        columns = (column("letter_id", Integer), column("bit", BigInteger))
-        bits = values(*columns, name="bits", literal_binds=True).data(rows)
-    masks = (
-        select(Signature.actor_id, cast(func.sum(bits.c.bit), BigInteger).label("mask"))
-        .join(bits, bits.c.letter_id == Signature.letter_id)
-        .where(_counts)
-        .group_by(Signature.actor_id)
-        .subquery("masks")
-    )
+    One statement: each actor's set of the given letters as a bitmask (one bit per letter, by
+    its position; 50 letters fit a BIGINT), grouped by actor, then the actors counted per
+    mask — so only the distinct sets come back, with their counts. The bit is computed from
+    the letter id of each signature row, with no join: on PostgreSQL from the id's position in
+    an array parameter (`letter_id = ANY(:ids)`), on SQLite from a CASE over the ids."""
+    if is_sqlite(session):
+        bit: Any = case({letter_id: 1 << i for i, letter_id in enumerate(ids)}, value=Signature.letter_id)
+        chosen: Any = Signature.letter_id.in_(ids)
+        mask: Any = func.sum(bit)  # (distinct powers of two: the sum is the OR)
+    else:
+        listed = bindparam("ids", ids, type_=postgresql.ARRAY(Integer))
+        position = func.array_position(listed, Signature.letter_id)
+        bit = literal(1, BigInteger).op("<<", return_type=BigInteger)(position - 1)
+        chosen = Signature.letter_id == any_(listed)
+        mask = func.bit_or(bit, type_=BigInteger)
+        _roomy_aggregate(session)
+    masks = select(mask.label("mask")).where(chosen, _counts).group_by(Signature.actor_id).subquery("masks")
     mask_rows = session.execute(select(masks.c.mask, func.count()).group_by(masks.c.mask)).all()
-    return [([i for i in range(len(ids)) if int(mask) >> i & 1], int(n)) for mask, n in mask_rows]
+    return [(_positions(int(mask)), int(n)) for mask, n in mask_rows]
+
+
+def _positions(mask: int) -> list[int]:
+    """The positions of the bits set in `mask`, lowest first (one step per set bit, not per
+    letter)."""
+    found = []
+    while mask:
+        low = mask & -mask
+        found.append(low.bit_length() - 1)
+        mask ^= low
+    return found
+
+
+def _roomy_aggregate(session: Session) -> None:
+    """For the rest of the read's transaction (PostgreSQL): memory enough to group the
+    signatures of 50 large letters by actor in one hash table, in memory (the default spills it
+    to disk in batches), and no JIT compilation of the grouping (it costs more than it saves
+    on a statement that is planned anew for every read)."""
+    for name, value in _AGGREGATE_SETTINGS.items():
+        session.execute(text("SELECT set_config(:name, :value, true)"), {"name": name, "value": value})
+
+
+_AGGREGATE_SETTINGS = {"work_mem": "64MB", "jit": "off"}
 
 
 def overlap_signatories(

@@ -49,8 +49,10 @@ class RenderedCache:
 
     def put(self, key: str, value: Rendered) -> None:
         size = len(value.body)
-        if size * 8 > self.max_bytes:
-            return  # one rendering may take an eighth of the room at most
+        if size * 2 > self.max_bytes:
+            # One rendering may take half the room at most: the largest are the costliest to
+            # make again (the exact intersections of 50 letters), so they are kept too.
+            return
         with self._lock:
             if (old := self._entries.pop(key, None)) is not None:
                 self.bytes -= len(old.body)
