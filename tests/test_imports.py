@@ -954,3 +954,48 @@ def test_the_collector_is_held_off_until_the_last_import_ends() -> None:
     assert not gc.isenabled()  # the first import still runs
     first.__exit__(None, None, None)
     assert gc.isenabled()
+
+
+def test_many_matched_actors_keep_the_pairs_and_rollups_of_a_recomputation(
+    client: TestClient, db: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An import matching many actors (`HASH_JOIN_AFTER`, lowered here to every import) reads
+    their other signatures back with hash joins on PostgreSQL: the pair counts and rollups it
+    keeps are still those a recomputation from the signatures gives, withdrawn signatures of
+    the other letters left out of the pairs, the letter's earlier signers counted once."""
+    from app import pairs
+    from app.imports import service
+
+    monkeypatch.setattr(service, "HASH_JOIN_AFTER", 1)
+    first, second = b.letter(db, "first"), b.letter(db, "second")
+    target = b.letter(db, "target", published_on=date(2021, 5, 4))
+    known = [b.actor(db, f"Known Group {n}", kind="organisation", country="GB") for n in range(12)]
+    for n, who in enumerate(known):
+        if n % 2 == 0:
+            b.sign(db, first, who)
+        if n % 3 == 0:
+            b.sign(db, second, who, withdrawn_on=date(2020, 10, 1) if n % 4 == 0 else None)
+    b.sign(db, target, known[0])  # signed before the import: a duplicate row
+    db.commit()
+    rows = [f"Known Group {n},organisation" for n in range(12)] + [
+        f"New Group {n},organisation" for n in range(5)
+    ]
+    r = post_csv(client, "target", "name,kind\n" + "\n".join(rows) + "\n")
+    assert r.status_code == 200, r.text
+    assert r.json()["summary"] == {
+        "rows": 17,
+        "created": 5,
+        "matched": 11,
+        "duplicate": 1,
+        "ambiguous": 0,
+        "error": 0,
+    }
+    db.expire_all()
+    kept = pairs.snapshot(db)
+    assert kept == pairs.recomputed(db)
+    assert (target.id, target.id, 17) in kept  # 11 matched, 5 new, 1 before
+    # first: known 0, 2, …, 10 (6); second, still counting: known 3, 6 and 9 (0 withdrawn)
+    assert (first.id, target.id, 6) in kept and (second.id, target.id, 3) in kept
+    kept_rollups = rollups.snapshot(db)
+    rollups.rebuild(db)
+    assert rollups.snapshot(db) == kept_rollups
