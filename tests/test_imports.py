@@ -999,3 +999,30 @@ def test_many_matched_actors_keep_the_pairs_and_rollups_of_a_recomputation(
     kept_rollups = rollups.snapshot(db)
     rollups.rebuild(db)
     assert rollups.snapshot(db) == kept_rollups
+
+
+def test_a_written_import_reports_the_possible_matches_of_its_dry_run(
+    client: TestClient, db: Session
+) -> None:
+    """The close matches below the threshold are searched in what the matching read of the
+    registry (before the import's writes): a written import lists the same possible matches,
+    row by row, as its dry run, and none of its own new actors."""
+    b.letter(db, "l1")
+    hrw = b.actor(db, "Human Rights Watch", kind="organisation")
+    b.actor(db, "Amnesty International", kind="organisation")
+    db.commit()
+    text_ = (
+        "name\nHuman Rights Watch (HRW)\nAmnesty Intl\nHuman Rights Watch HRW\n"
+        "Human Rights Watchers Club\nSomething Else Entirely\n"
+    )
+
+    def possible(report: dict[str, Any]) -> list[tuple[str, list[int]]]:
+        return [(r["status"], [c["id"] for c in r.get("possible_matches", [])]) for r in report["rows"]]
+
+    dry = post_csv(client, "l1", text_, dry_run="true")
+    written = post_csv(client, "l1", text_)
+    assert dry.status_code == written.status_code == 200, written.text
+    assert possible(written.json()) == possible(dry.json())
+    assert hrw.id in possible(written.json())[0][1]
+    new_ids = {r["actor"]["id"] for r in written.json()["rows"] if r["status"] == "created"}
+    assert not new_ids & {i for _s, ids in possible(written.json()) for i in ids}

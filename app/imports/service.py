@@ -471,7 +471,7 @@ class _Import:
             {o.new.id for o in outcomes if o.new and o.new.id},
             self.options.possible_rows,
         )
-        _close_matches(session, outcomes, self.keys, self.options)
+        _close_matches(res.resolver, outcomes, self.keys, self.options)
         res.resolver.fetch_names(
             [o.actor_id for o in outcomes if o.actor_id is not None]
             + [c.id for o in outcomes for c in (*o.candidates, *o.possible)]
@@ -679,7 +679,7 @@ def _variant_matches(resolver: Resolver, outcomes: list[_Outcome], new_ids: set[
 
 
 def _close_matches(
-    session: Session, outcomes: list[_Outcome], keys: dict[int, str], options: ImportOptions
+    resolver: Resolver, outcomes: list[_Outcome], keys: dict[int, str], options: ImportOptions
 ) -> None:
     """Rows created as new (the first `possible_rows`) get, as possible matches, the existing
     actors whose names score between `possible_threshold` and `threshold` ("Human Rights Watch
@@ -689,7 +689,7 @@ def _close_matches(
     if not created or options.possible_threshold >= options.threshold:
         return
     new_ids = {o.new.id for o in outcomes if o.new and o.new.id}
-    near = Resolver(session, scorer=options.scorer, threshold=options.possible_threshold)
+    near = resolver.with_threshold(options.possible_threshold)
     for kind in sorted({o.row.kind for o in created}):
         found = near.fuzzy_many(kind, (keys[o.row.row] for o in created if o.row.kind == kind))
         for o in created:
