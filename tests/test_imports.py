@@ -954,3 +954,75 @@ def test_the_collector_is_held_off_until_the_last_import_ends() -> None:
     assert not gc.isenabled()  # the first import still runs
     first.__exit__(None, None, None)
     assert gc.isenabled()
+
+
+def test_many_matched_actors_keep_the_pairs_and_rollups_of_a_recomputation(
+    client: TestClient, db: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An import matching many actors (`HASH_JOIN_AFTER`, lowered here to every import) reads
+    their other signatures back with hash joins on PostgreSQL: the pair counts and rollups it
+    keeps are still those a recomputation from the signatures gives, withdrawn signatures of
+    the other letters left out of the pairs, the letter's earlier signers counted once."""
+    from app import pairs
+    from app.imports import service
+
+    monkeypatch.setattr(service, "HASH_JOIN_AFTER", 1)
+    first, second = b.letter(db, "first"), b.letter(db, "second")
+    target = b.letter(db, "target", published_on=date(2021, 5, 4))
+    known = [b.actor(db, f"Known Group {n}", kind="organisation", country="GB") for n in range(12)]
+    for n, who in enumerate(known):
+        if n % 2 == 0:
+            b.sign(db, first, who)
+        if n % 3 == 0:
+            b.sign(db, second, who, withdrawn_on=date(2020, 10, 1) if n % 4 == 0 else None)
+    b.sign(db, target, known[0])  # signed before the import: a duplicate row
+    db.commit()
+    rows = [f"Known Group {n},organisation" for n in range(12)] + [
+        f"New Group {n},organisation" for n in range(5)
+    ]
+    r = post_csv(client, "target", "name,kind\n" + "\n".join(rows) + "\n")
+    assert r.status_code == 200, r.text
+    assert r.json()["summary"] == {
+        "rows": 17,
+        "created": 5,
+        "matched": 11,
+        "duplicate": 1,
+        "ambiguous": 0,
+        "error": 0,
+    }
+    db.expire_all()
+    kept = pairs.snapshot(db)
+    assert kept == pairs.recomputed(db)
+    assert (target.id, target.id, 17) in kept  # 11 matched, 5 new, 1 before
+    # first: known 0, 2, …, 10 (6); second, still counting: known 3, 6 and 9 (0 withdrawn)
+    assert (first.id, target.id, 6) in kept and (second.id, target.id, 3) in kept
+    kept_rollups = rollups.snapshot(db)
+    rollups.rebuild(db)
+    assert rollups.snapshot(db) == kept_rollups
+
+
+def test_a_written_import_reports_the_possible_matches_of_its_dry_run(
+    client: TestClient, db: Session
+) -> None:
+    """The close matches below the threshold are searched in what the matching read of the
+    registry (before the import's writes): a written import lists the same possible matches,
+    row by row, as its dry run, and none of its own new actors."""
+    b.letter(db, "l1")
+    hrw = b.actor(db, "Human Rights Watch", kind="organisation")
+    b.actor(db, "Amnesty International", kind="organisation")
+    db.commit()
+    text_ = (
+        "name\nHuman Rights Watch (HRW)\nAmnesty Intl\nHuman Rights Watch HRW\n"
+        "Human Rights Watchers Club\nSomething Else Entirely\n"
+    )
+
+    def possible(report: dict[str, Any]) -> list[tuple[str, list[int]]]:
+        return [(r["status"], [c["id"] for c in r.get("possible_matches", [])]) for r in report["rows"]]
+
+    dry = post_csv(client, "l1", text_, dry_run="true")
+    written = post_csv(client, "l1", text_)
+    assert dry.status_code == written.status_code == 200, written.text
+    assert possible(written.json()) == possible(dry.json())
+    assert hrw.id in possible(written.json())[0][1]
+    new_ids = {r["actor"]["id"] for r in written.json()["rows"] if r["status"] == "created"}
+    assert not new_ids & {i for _s, ids in possible(written.json()) for i in ids}

@@ -45,6 +45,7 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from copy import copy
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
@@ -143,6 +144,15 @@ class Resolver:
         self._presort = self.scorer is fuzz.token_sort_ratio
         self._pair_scorer: Callable[..., float] = fuzz.ratio if self._presort else self.scorer
         self._qgrams = self.scorer is fuzz.token_sort_ratio or self.scorer is fuzz.ratio
+
+    def with_threshold(self, threshold: float) -> Resolver:
+        """A resolver of the same session and scorer at another threshold, sharing this one's
+        reads of the actors (a scan and its blocks hold no threshold, which is applied when
+        scoring): what this one read is not read again. Its fuzzy lookups therefore see the
+        registry as this one read it — before the import's own writes."""
+        other = copy(self)  # (shallow: the reads are shared)
+        other.threshold = threshold
+        return other
 
     def by_identifiers(self, pairs: Iterable[Pair]) -> dict[Pair, int]:
         """The actor id of each known `(scheme, value)`."""

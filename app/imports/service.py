@@ -45,6 +45,8 @@ log = logging.getLogger("undersigned.imports")
 # Rows written per bulk statement.
 WRITE_CHUNK = 5000
 ANALYZE_AFTER = 10_000  # rows added to a table
+# Matched actors from which their signatures are read back with hash joins (`_Writer.count`).
+HASH_JOIN_AFTER = 20_000
 Status = Literal["created", "matched", "duplicate", "ambiguous", "error"]
 Progress = Callable[[str, int, int], None]
 
@@ -469,7 +471,7 @@ class _Import:
             {o.new.id for o in outcomes if o.new and o.new.id},
             self.options.possible_rows,
         )
-        _close_matches(session, outcomes, self.keys, self.options)
+        _close_matches(res.resolver, outcomes, self.keys, self.options)
         res.resolver.fetch_names(
             [o.actor_id for o in outcomes if o.actor_id is not None]
             + [c.id for o in outcomes for c in (*o.candidates, *o.possible)]
@@ -677,7 +679,7 @@ def _variant_matches(resolver: Resolver, outcomes: list[_Outcome], new_ids: set[
 
 
 def _close_matches(
-    session: Session, outcomes: list[_Outcome], keys: dict[int, str], options: ImportOptions
+    resolver: Resolver, outcomes: list[_Outcome], keys: dict[int, str], options: ImportOptions
 ) -> None:
     """Rows created as new (the first `possible_rows`) get, as possible matches, the existing
     actors whose names score between `possible_threshold` and `threshold` ("Human Rights Watch
@@ -687,7 +689,7 @@ def _close_matches(
     if not created or options.possible_threshold >= options.threshold:
         return
     new_ids = {o.new.id for o in outcomes if o.new and o.new.id}
-    near = Resolver(session, scorer=options.scorer, threshold=options.possible_threshold)
+    near = resolver.with_threshold(options.possible_threshold)
     for kind in sorted({o.row.kind for o in created}):
         found = near.fuzzy_many(kind, (keys[o.row.row] for o in created if o.row.kind == kind))
         for o in created:
@@ -911,12 +913,25 @@ class _Writer:
             rollups.shift(self.session, written, 1)
             return
         written = Signature.actor_id == any_(bindparam("actor_ids", self.matched, type_=ARRAY(Integer)))
-        # Memory for the statement's sort of every signature read back to stay off disk (0.39 s
-        # instead of 0.44 s for 100,000), for this statement only.
-        work_mem = self.session.scalar(text("SELECT current_setting('work_mem')"))
-        self.session.execute(text("SELECT set_config('work_mem', '64MB', true)"))
+        # For these statements only: memory for the sort of every signature read back to stay
+        # off disk, and, for many matched actors, hash joins. The pair counts read every other
+        # signature of each matched actor; the planner, which cannot tell how many of the
+        # letter's rows the array selects, looks them up actor by actor through the actor index
+        # (about a dozen scattered heap pages each), where one sequential read of the
+        # signatures hashed against the matched ones costs less once they are many.
+        settings = {"work_mem": "64MB"}
+        if len(self.matched) >= HASH_JOIN_AFTER:
+            settings["enable_nestloop"] = "off"
+        previous = {name: self.session.scalar(text(f"SELECT current_setting('{name}')")) for name in settings}
+        for name, value in settings.items():
+            self.session.execute(
+                text("SELECT set_config(:name, :value, true)"), {"name": name, "value": value}
+            )
         rollups.shift(self.session, and_(Signature.letter_id == self.letter.id, written), 1)
-        self.session.execute(text("SELECT set_config('work_mem', :value, true)"), {"value": work_mem})
+        for name, value in previous.items():
+            self.session.execute(
+                text("SELECT set_config(:name, :value, true)"), {"name": name, "value": value}
+            )
 
 
 _ACTOR_COLUMNS = ["id", "kind", "name", "sort_name", "country", "org_type", "match_name", "search_text"]
