@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from app import rollups
 from app.models import Actor, ChangeRecord, Membership, Recipient, Signature
+from app.names import variant_key
 from tests import builders as b
 
 
@@ -677,3 +678,25 @@ def test_parallel_imports_of_one_list_into_many_letters_make_each_actor_once(fre
             assert s.scalar(select(func.count()).select_from(Signature)) == 800
     finally:
         database.dispose()
+
+
+def test_an_imported_actor_is_found_by_its_variant_key(client: TestClient, db: Session) -> None:
+    """An actor a CSV import creates is kept under its variant key like one made through the
+    API: a later import naming it by a short form offers it as a possible match, and the
+    review queue pairs it with the actor that has the same key."""
+    b.letter(db, "l1")
+    b.letter(db, "l2")
+    db.commit()
+    first = csv_import(
+        client, "l1", "name,kind\nSir Edward Davey,person\nAmnesty International,organisation\n"
+    )
+    davey, amnesty = (row["actor"]["id"] for row in first["rows"])
+    stored = dict(db.execute(select(Actor.id, Actor.variant_key).where(Actor.id.in_([davey, amnesty]))).all())
+    assert stored == {
+        davey: variant_key("Sir Edward Davey", "person"),
+        amnesty: variant_key("Amnesty International", "organisation"),
+    }
+    rows = csv_import(
+        client, "l2", "name,kind\nSir Ed Davey,person\nAmnesty Intl,organisation\n", dry_run="true"
+    )["rows"]
+    assert [[m["id"] for m in row["possible_matches"]] for row in rows] == [[davey], [amnesty]]

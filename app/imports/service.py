@@ -825,6 +825,7 @@ class _Writer:
                     n.row.country,
                     n.row.org_type,
                     n.key,
+                    variant_key(n.row.name, n.row.kind),
                     f"{n.folded} {search_text(n.row.sort_name)}" if n.row.sort_name else n.folded,
                 )
                 for n in new
@@ -934,7 +935,17 @@ class _Writer:
             )
 
 
-_ACTOR_COLUMNS = ["id", "kind", "name", "sort_name", "country", "org_type", "match_name", "search_text"]
+_ACTOR_COLUMNS = [
+    "id",
+    "kind",
+    "name",
+    "sort_name",
+    "country",
+    "org_type",
+    "match_name",
+    "variant_key",
+    "search_text",
+]
 _SEAT_COLUMNS = ["actor_id", "body_id", "party_id", "start_date", "end_date"]
 _SIGNATURE_COLUMNS = [
     "letter_id",
