@@ -40,7 +40,7 @@ from app.analytics.results import (
 from app.analytics.schemas import CampaignQuery, CoSignatoryOut, LettersQuery
 from app.analytics.validators import Validator, actor_validator, campaign_validator, letters_validator
 from app.breakdowns import BREAKDOWNS
-from app.config import Settings
+from app.config import app_settings
 from app.db.database import ReadSession
 from app.errors import responses
 from app.formats import CONTENT_TYPES, Format, Wanted, attachment, rows_bytes
@@ -59,7 +59,7 @@ IntervalQuery = Annotated[
 
 def _cache_control(request: Request) -> str:
     """Public caching for the time the settings give counts, badges and embeds."""
-    settings: Settings = request.app.state.settings
+    settings = app_settings(request)
     return settings.embed_cache_control()
 
 

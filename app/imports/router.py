@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from pydantic.json_schema import SkipJsonSchema
 
 from app.auth import WriteAccess
-from app.config import Settings
+from app.config import app_settings
 from app.errors import UnsupportedMediaType, responses
 from app.idempotency import IdempotencyKey
 from app.imports import service
@@ -205,7 +205,7 @@ def import_signatures(
     header["content-type"] = request.headers.get("content-type", "")
     content_type = header["content-type"].partition(";")[0].strip().lower()
     charset = header.get_content_charset()
-    settings: Settings = request.app.state.settings
+    settings = app_settings(request)
     shape = Shape(settings.max_csv_columns, settings.max_line_bytes, settings.max_json_depth)
     renames = parse_renames(column or [], "query.column")
     if content_type in ("text/csv", "application/csv", "text/tab-separated-values"):

@@ -51,6 +51,7 @@ from app.charts.views import (
     letter_timeline_svg,
     upset_svg,
 )
+from app.config import app_settings
 from app.db.database import ReadSession
 from app.errors import AppError, Moved, NotFound
 from app.http.hot_reads import letter_read
@@ -113,7 +114,7 @@ def _page(build: Callable[[], HTMLResponse]) -> HTMLResponse:
 
 
 def _base_url(request: Request) -> str:
-    public: str | None = request.app.state.settings.public_url
+    public = app_settings(request).public_url
     return (public or str(request.base_url)).rstrip("/")
 
 
@@ -247,7 +248,7 @@ async def letter_card(slug: str, request: Request) -> Response:
             published_on=letter.published_on,
         ).encode()
 
-    settings = request.app.state.settings
+    settings = app_settings(request)
     return await letter_read(
         request,
         slug,
