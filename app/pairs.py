@@ -183,11 +183,10 @@ def rebuild(session: Session, *, exclusive: bool = False) -> int:
     for name, value in _SETTINGS.items():
         session.execute(text("SELECT set_config(:name, :value, true)"), {"name": name, "value": value})
     if exclusive:
-        insert = insert_for(dialect.name, LetterPair).from_select(COLUMNS, _all_pairs())
-        inserted = session.connection().execute(insert).rowcount
+        session.execute(insert_for(dialect.name, LetterPair).from_select(COLUMNS, _all_pairs()))
         for name, value in previous.items():
             session.execute(text("SELECT set_config(:name, :value, true)"), {"name": name, "value": value})
-        return inserted
+        return int(session.scalar(select(func.count()).select_from(LetterPair)) or 0)
     # Computed into a temporary table first: CREATE TABLE AS may run the join and the grouping
     # in parallel workers, INSERT … SELECT may not; then inserted in key order (each index
     # page filled once).
