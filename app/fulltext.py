@@ -1,9 +1,11 @@
 """The `q` rule of letters, actors and `/v1/search`: the databases' own full-text index.
 
-What is indexed (migration 0023 keeps it by triggers, whatever writes): a letter's title and
-its campaign's name, summary and body; an actor's name and sort name, and its aliases. Case and
-accents are ignored (`unaccent` on PostgreSQL, unicode61 without diacritics on SQLite) and
-words are stemmed (the english Snowball stemmer, SQLite's porter tokenizer).
+What is indexed (migration 0023 keeps it by triggers, whatever writes; on PostgreSQL the dump
+load computes new actors' documents in its one INSERT with the function the trigger calls,
+migration 0024): a letter's title and its campaign's name, summary and body; an actor's name
+and sort name, and its aliases. Case and accents are ignored (`unaccent` on PostgreSQL,
+unicode61 without diacritics on SQLite) and words are stemmed (the english Snowball stemmer,
+SQLite's porter tokenizer).
 
 How a query matches: every word of the query must match (AND). A word matches the indexed words
 that begin with its stem ("uighurs" -> `uighur*` finds "Uighur", "campaigning" finds

@@ -163,9 +163,13 @@ def _all_pairs() -> Any:
     )
 
 
-def rebuild(session: Session) -> int:
+def rebuild(session: Session, *, exclusive: bool = False) -> int:
     """Recompute every pair from the signatures, in one statement after emptying the table.
-    Returns the number of pair rows."""
+    Returns the number of pair rows.
+
+    `exclusive`: the caller has the registry to itself (a load into an empty registry, which
+    drops the table's keys around this call): the rows go straight from the join into the
+    table, with nothing to add to (no write can have come in since the DELETE)."""
     session.flush()
     session.execute(delete(LetterPair))
     dialect = session.get_bind().dialect
@@ -178,6 +182,11 @@ def rebuild(session: Session) -> int:
     previous = {name: session.scalar(text(f"SELECT current_setting('{name}')")) for name in _SETTINGS}
     for name, value in _SETTINGS.items():
         session.execute(text("SELECT set_config(:name, :value, true)"), {"name": name, "value": value})
+    if exclusive:
+        session.execute(insert_for(dialect.name, LetterPair).from_select(COLUMNS, _all_pairs()))
+        for name, value in previous.items():
+            session.execute(text("SELECT set_config(:name, :value, true)"), {"name": name, "value": value})
+        return int(session.scalar(select(func.count()).select_from(LetterPair)) or 0)
     # Computed into a temporary table first: CREATE TABLE AS may run the join and the grouping
     # in parallel workers, INSERT … SELECT may not; then inserted in key order (each index
     # page filled once).

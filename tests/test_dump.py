@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
@@ -25,6 +26,7 @@ from app.errors import Invalid
 from app.imports.dump import files, postgres
 from app.imports.dump.files import COLUMNS, directory_source
 from app.imports.dump.load import LoadStats, load_registry
+from app.main import create_app
 from app.models import Event, Recipient
 from app.vocabulary import ORG_TYPES
 from tests import builders as b
@@ -208,6 +210,69 @@ def test_a_bad_dump_loads_nothing(
     out = run("import", str(dump))  # only actors.csv with ref, kind, name
     assert "2 actors created" in out
     assert sorted(r[1] for r in canonical(engines[1], ["actors"])["actors"]) == ["A Person", "An Org"]
+
+
+# Each actor's and letter's search document, by its name or slug: what the database's full-text
+# index holds (the tsvector on PostgreSQL, the FTS5 row on SQLite).
+DOCUMENTS = {
+    "postgresql": {
+        "actors": "select name, cast(search_vector as text) from actors",
+        "letters": "select slug, cast(search_vector as text) from letters",
+    },
+    "sqlite": {
+        "actors": "select a.name, f.name, f.aliases from actors a join actors_fts f on f.rowid = a.id",
+        "letters": (
+            "select l.slug, f.title, f.campaign, f.summary, f.body from letters l "
+            "join letters_fts f on f.rowid = l.id"
+        ),
+    },
+}
+
+
+def _found(client: TestClient, q: str) -> tuple[list[str], list[str]]:
+    r = client.get("/v1/search", params={"q": q, "limit": 50})
+    assert r.status_code == 200, r.text
+    return sorted(x["slug"] for x in r.json()["letters"]), sorted(a["name"] for a in r.json()["actors"])
+
+
+def test_a_load_is_found_by_search_as_the_writes_that_made_it_are(
+    urls: tuple[str, str], engines: tuple[Engine, Engine], use: Any, tmp_path: Path
+) -> None:
+    """A load into an empty registry computes the actors' search documents set-based (not by the
+    trigger the API's writes go through): they must be the same documents, and search must find
+    the loaded actors by name and alias and the letters by title as in the registry dumped."""
+    source, target = engines
+    fill(source)
+    with Session(source) as db:
+        b.actor(db, "Ilham Tohti").sort_name = "Tohti, Ilham (economist)"
+        db.commit()
+    use(urls[0])
+    run("export", str(tmp_path / "dump"))
+    use(urls[1])
+    run("import", str(tmp_path / "dump"))
+    documents = DOCUMENTS[target.dialect.name]
+    for table, sql in documents.items():
+        with source.connect() as made, target.connect() as loaded_:
+            expected = sorted(map(tuple, made.execute(text(sql))))
+            assert sorted(map(tuple, loaded_.execute(text(sql)))) == expected, table
+        assert len(expected) >= {"actors": 1000, "letters": 3}[table]
+    clients = [TestClient(create_app(Settings(database_url=url))) for url in urls]
+    with clients[0] as before, clients[1] as after:
+        for q in (
+            "World Uyghur Congress",
+            "WUC",
+            "维吾尔",
+            "drop table",
+            "extra letter",
+            "uighur",
+            "economist",
+        ):
+            assert _found(after, q) == _found(before, q), q
+        assert _found(after, "WUC") == ([], ["世界维吾尔代表大会"])  # by its alias
+        assert _found(after, "uyghur congress")[1] == ["世界维吾尔代表大会"]
+        assert "extra-letter" in _found(after, "extra letter")[0]  # by its title
+        assert _found(after, "robert drop")[1] == ["Robert'); DROP TABLE actors;--"]
+        assert _found(after, "economists")[1] == ["Ilham Tohti"]  # by its sort name
 
 
 def test_popolo_round_trip(

@@ -692,12 +692,19 @@ def _load(
     count = rollups.rebuild(session, exclusive=empty and loader.bulk)
     if progress:
         progress("rollups", count, count)
-    # The pair counts likewise, in one statement over all the signatures.
+    # The pair counts likewise, in one statement over all the signatures; into an empty
+    # registry straight into the table, its keys made once after it.
     if progress:
         progress("pairs", 0, None)
-    count = pairs.rebuild(session)
-    if progress:
-        progress("pairs", count, count)
+    exclusive = empty and loader.bulk
+    with indexed_after(
+        session, ["letter_pairs"] if exclusive else [], lambda: loader.report("pairs: indexing", 0)
+    ):
+        count = pairs.rebuild(session, exclusive=exclusive)
+        if progress:
+            progress("pairs", count, count)
+    if exclusive:
+        loader.report("pairs: indexing", 0, 0)
     stats = loader.stats
     record_change(
         session, key_name, "load", "registry", "dump", after={**stats.as_dict(), "into_empty_registry": empty}
