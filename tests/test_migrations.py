@@ -19,6 +19,7 @@ from app import migrate, rollups
 from app.config import Settings
 from app.db.engine import create_engine_for
 from app.models import Actor, Base, Campaign, Letter, Signature
+from app.names import variant_key
 
 
 @pytest.fixture
@@ -196,3 +197,35 @@ def test_models_declare_the_check_constraints_the_migrations_make(
         declared = {c.name for c in table.constraints if isinstance(c, CheckConstraint)}
         made = {c["name"] for c in inspector.get_check_constraints(table.name)}
         assert made == declared, table.name
+
+
+def test_actors_imported_without_a_variant_key_get_theirs(
+    fresh_database_url: str, fresh_engine: Engine
+) -> None:
+    """0025 gives the actors that imports wrote with an empty variant key the key of their name,
+    and leaves the keys already set alone."""
+    migrate.upgrade(fresh_database_url, "0024")
+    now = datetime(2020, 9, 9, 12, tzinfo=UTC)
+    with fresh_engine.begin() as conn:
+        for ident, kind, name, key in (
+            (1, "person", "Sir Edward Davey", ""),
+            (2, "organisation", "Amnesty Intl", ""),
+            (3, "organisation", "Oxfam", "kept as it was"),
+        ):
+            conn.execute(
+                text(
+                    "INSERT INTO actors (id, kind, name, match_name, search_text, variant_key, created_at, "
+                    "updated_at) VALUES (:id, :kind, :name, 'm', 's', :key, :now, :now)"
+                ),
+                {"id": ident, "kind": kind, "name": name, "key": key, "now": now},
+            )
+    migrate.upgrade(fresh_database_url)
+    with fresh_engine.connect() as conn:
+        rows = conn.execute(text("SELECT id, variant_key FROM actors")).all()
+    keys = {int(ident): str(key) for ident, key in rows}
+    fresh_engine.dispose()
+    assert keys == {
+        1: variant_key("Sir Edward Davey", "person"),
+        2: variant_key("Amnesty International", "organisation"),
+        3: "kept as it was",
+    }
