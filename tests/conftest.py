@@ -1,32 +1,30 @@
 """Test fixtures. Every test that takes `db` (or anything built on it) runs once on SQLite and,
 when TEST_DATABASE_URL is set, once more on PostgreSQL. Each backend gets a fresh database per
-test session, built by the Alembic migrations (never `create_all`); each test runs inside an
-outer transaction that is rolled back at its end, the app's sessions joining it through
-savepoints."""
+test session, built by the Alembic migrations (never `create_all`). The app reads and writes it
+through the production `Database` and commits for real; a test that used the session database
+leaves it as the migrations made it, every table emptied afterwards (`empty_database`)."""
 
 from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Connection, Engine, create_engine, text
+from sqlalchemy import Engine, create_engine, text, update
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from app import migrate
 from app.auth import hash_key, new_key
 from app.config import Settings, driver_url
 from app.db.database import Database
 from app.db.engine import create_engine_for
-from app.db.rows import fetch_one_sync
 from app.main import create_app
-from app.models import ApiKey
+from app.models import ApiKey, Base, RegistryVersion
 
 pytest_plugins = ["tests.browser"]
 
@@ -94,53 +92,67 @@ def engine(settings: Settings) -> Iterator[Engine]:
     engine.dispose()
 
 
-class TestDatabase(Database):
-    __test__ = False  # a fixture helper, not a test class
+# The tables the migrations make beside the models' (SQLite's full-text indexes, kept by triggers).
+SQLITE_FTS_TABLES = ("letters_fts", "actors_fts")
 
-    """Sessions that join the test's outer transaction through savepoints."""
 
-    shares_one_connection = True
+def empty_database(engine: Engine, *, keep: Collection[str] = ()) -> None:
+    """Back to the migrated state: every row deleted (but those of the tables in `keep`),
+    children first (a DELETE of the few rows a test wrote is far cheaper than a TRUNCATE), and
+    the one row the migrations seed, the registry's version, kept at its first value. Sequences
+    are left as they are: no test relies on the value of an id."""
+    with engine.begin() as conn:
+        for table in reversed(Base.metadata.sorted_tables):
+            if table.name != RegistryVersion.__tablename__ and table.name not in keep:
+                conn.execute(table.delete())
+        conn.execute(update(RegistryVersion).where(RegistryVersion.id == 1).values(version=1))
+        if engine.dialect.name == "sqlite":
+            for name in SQLITE_FTS_TABLES:
+                conn.exec_driver_sql(f"DELETE FROM {name}")
 
-    def __init__(self, engine: Engine, connection: Connection) -> None:
-        self.engine = engine
-        self.connection = connection
-        self.read_sessions = sessionmaker(
-            bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint"
-        )
-        self.write_sessions = self.read_sessions
 
-    async def fetch_one(self, sql: str, params: Sequence[Any]) -> tuple[Any, ...] | None:
-        """Through the test's connection, which sees the test's uncommitted rows."""
-        return fetch_one_sync(self.connection, sql, params)
+def end_example(db: Session) -> None:
+    """Between the examples of a property test: what the example wrote (committed, so the app
+    saw it) deleted, the test's API keys kept, `db` emptied of what it held."""
+    db.rollback()
+    db.expunge_all()
+    empty_database(db.get_bind().engine, keep={ApiKey.__tablename__})
 
-    async def aclose(self) -> None:
-        pass
 
-    def dispose(self) -> None:  # the engine belongs to the test session
-        pass
+@pytest.fixture(autouse=True)
+def _empty_after(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Empty the session database after every test that could reach it (one that takes
+    `database_url` or anything built on it: `settings`, `engine`, `db`, `app`, the clients).
+    Autouse, so set up first and torn down last: after the test's clients and sessions end."""
+    if "database_url" not in request.fixturenames:
+        yield
+        return
+    engine: Engine = request.getfixturevalue("engine")
+    yield
+    empty_database(engine)
 
 
 @pytest.fixture
-def connection(engine: Engine) -> Iterator[Connection]:
-    with engine.connect() as conn:
-        outer = conn.begin()
-        try:
-            yield conn
-        finally:
-            outer.rollback()
-
-
-@pytest.fixture
-def db(connection: Connection) -> Iterator[Session]:
-    """A session for arranging and checking data directly, inside the test's transaction."""
-    session = Session(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
+def db(engine: Engine) -> Iterator[Session]:
+    """A session for arranging and checking data directly. What it writes is the test's to
+    commit; the clients below commit it before every request they send, so the app sees what
+    the test arranged and the session's next read sees what the app wrote."""
+    session = Session(engine, expire_on_commit=False)
     yield session
     session.close()
 
 
 @pytest.fixture
-def app(settings: Settings, engine: Engine, connection: Connection):  # type: ignore[no-untyped-def]
-    return create_app(settings, database=TestDatabase(engine, connection))
+def app(settings: Settings, engine: Engine):  # type: ignore[no-untyped-def]
+    """The app on the production `Database`, as its lifespan would make it, over the session's
+    engine (each app its own `Database`: its write gate, its event-loop reads)."""
+    return create_app(settings, database=Database(engine))
+
+
+def committing(client: TestClient, db: Session) -> TestClient:
+    """`client`, committing `db` before each request it sends (`db` above)."""
+    client.event_hooks["request"].append(lambda _request: db.commit())
+    return client
 
 
 @dataclass
@@ -161,20 +173,20 @@ def keys(db: Session) -> Keys:
 
 
 @pytest.fixture
-def anon(app) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
+def anon(app, db: Session) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
     """A client without a key."""
     with TestClient(app, raise_server_exceptions=True) as client:
-        yield client
+        yield committing(client, db)
 
 
 @pytest.fixture
-def client(app, keys: Keys) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
+def client(app, db: Session, keys: Keys) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
     """A client that sends a write key."""
     with TestClient(app, headers={"Authorization": f"Bearer {keys.write}"}) as client:
-        yield client
+        yield committing(client, db)
 
 
 @pytest.fixture
-def admin(app, keys: Keys) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
+def admin(app, db: Session, keys: Keys) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
     with TestClient(app, headers={"Authorization": f"Bearer {keys.admin}"}) as client:
-        yield client
+        yield committing(client, db)

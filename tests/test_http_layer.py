@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from app.actors.schemas import ReferenceUpdate
@@ -19,9 +19,10 @@ from app.actors.service import update_reference
 from app.auth import Writer
 from app.changes import record_change
 from app.config import Settings
+from app.db.database import Database
 from app.main import create_app
 from app.models import Party
-from tests.conftest import Keys, TestDatabase
+from tests.conftest import Keys
 from tests.live import live_server
 
 
@@ -108,9 +109,9 @@ def test_metrics_count_requests_by_route(anon: TestClient) -> None:
 
 
 def test_a_streamed_body_over_the_limit_is_cut_off_with_413(
-    settings: Settings, engine: Engine, connection: Connection, keys: Keys
+    settings: Settings, engine: Engine, keys: Keys
 ) -> None:
-    app = create_app(settings.model_copy(update={"max_body_bytes": 4096}), TestDatabase(engine, connection))
+    app = create_app(settings.model_copy(update={"max_body_bytes": 4096}), Database(engine))
     chunks = (b"name,kind\n" + b"x" * 1000 + b",organisation\n" for _ in range(10))  # no Content-Length
     with TestClient(app, headers={"Authorization": f"Bearer {keys.write}"}) as c:
         c.post("/v1/letters", json={"slug": "big", "title": "Big"})
@@ -122,9 +123,9 @@ def test_a_streamed_body_over_the_limit_is_cut_off_with_413(
 
 def test_hot_reads_on_the_event_loop_path_are_exact_and_answer_304(fresh_database_url: str) -> None:
     """The counts, badge, widget and timeline read their validator on the event loop (PostgreSQL:
-    an async pool; SQLite: the loop's own connection), not through the test's transaction: a real
-    server on a committed database. The ETag a miss renders under must be the one the loop reads
-    (else no 304 and no cache hit), and a write must show at once."""
+    an async pool; SQLite: the loop's own connection), here behind a real server. The ETag a
+    miss renders under must be the one the loop reads (else no 304 and no cache hit), and a
+    write must show at once."""
     with live_server(fresh_database_url) as live, live.client() as c:
         c.post("/v1/letters", json={"slug": "hot", "title": "Hot", "published_on": "2020-09-09"})
         first = c.post("/v1/letters/hot/signatures", json={"actor": {"kind": "person", "name": "A One"}})
