@@ -7,6 +7,7 @@ leaves it as the migrations made it, every table emptied afterwards (`empty_data
 from __future__ import annotations
 
 import os
+import sqlite3
 import uuid
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
@@ -40,16 +41,26 @@ def _pg_admin_engine() -> Engine:
     return create_engine(driver_url(TEST_DATABASE_URL), isolation_level="AUTOCOMMIT")
 
 
-def make_database_url(kind: str, tmp: Path) -> Iterator[str]:
-    """A new, empty database of `kind`; dropped afterwards."""
+def make_database_url(kind: str, tmp: Path, *, copy_of: str | None = None) -> Iterator[str]:
+    """A new database of `kind`, empty or a copy of the database at `copy_of`; dropped afterwards."""
     if kind == "sqlite":
-        yield f"sqlite:///{tmp / f'test-{uuid.uuid4().hex[:8]}.db'}"
+        path = tmp / f"test-{uuid.uuid4().hex[:8]}.db"
+        if copy_of is not None:
+            # SQLite's backup: the whole database, its write-ahead log included.
+            source, target = sqlite3.connect(make_url(copy_of).database or ""), sqlite3.connect(path)
+            try:
+                source.backup(target)
+            finally:
+                source.close()
+                target.close()
+        yield f"sqlite:///{path}"
         return
     admin = _pg_admin_engine()
     name = f"undersigned_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    template = f' TEMPLATE "{make_url(copy_of).database}"' if copy_of else ""
     try:
         with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
+            conn.execute(text(f'CREATE DATABASE "{name}"{template}'))
     except Exception as exc:
         pytest.fail(f"TEST_DATABASE_URL is set but PostgreSQL cannot be used: {exc}", pytrace=False)
     url = make_url(driver_url(TEST_DATABASE_URL or "")).set(database=name)
@@ -67,17 +78,33 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture(scope="session")
-def database_url(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A migrated database for the whole session (one per backend)."""
-    for url in make_database_url(backend, tmp_path_factory.mktemp("db")):
+def migrated_template(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A database the migrations made and nothing ever opens afterwards: what the migrated
+    databases below are copies of, so that the migrations run once per backend and worker."""
+    for url in make_database_url(backend, tmp_path_factory.mktemp("template")):
         migrate.upgrade(url)
         yield url
 
 
+@pytest.fixture(scope="session")
+def database_url(
+    backend: str, migrated_template: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A migrated database for the whole session (one per backend)."""
+    yield from make_database_url(backend, tmp_path_factory.mktemp("db"), copy_of=migrated_template)
+
+
 @pytest.fixture
 def fresh_database_url(backend: str, tmp_path: Path) -> Iterator[str]:
-    """A new, empty (unmigrated) database for tests that need their own: CLI, migrations, servers."""
+    """A new, empty (unmigrated) database for tests that need their own: CLI, migrations."""
     yield from make_database_url(backend, tmp_path)
+
+
+@pytest.fixture
+def migrated_database_url(backend: str, migrated_template: str, tmp_path: Path) -> Iterator[str]:
+    """A new database of its own as the migrations make it, for a test that needs one: real
+    servers, other processes, writes that must not meet the session database's."""
+    yield from make_database_url(backend, tmp_path, copy_of=migrated_template)
 
 
 @pytest.fixture(scope="session")

@@ -306,17 +306,15 @@ def test_errors_are_not_kept(client: TestClient, anon: TestClient, three: dict[s
     assert anon.get("/v1/overlaps.svg", params={"campaign": "none"}).status_code == 404
 
 
-def test_cli_rebuild_reports_pair_drift(fresh_database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_rebuild_reports_pair_drift(migrated_database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     from typer.testing import CliRunner
 
-    from app import migrate
     from app.cli import cli
     from app.config import Settings, get_settings
     from app.db.database import Database, session_scope
     from app.db.engine import create_engine_for
 
-    migrate.upgrade(fresh_database_url)
-    database = Database(create_engine_for(Settings(database_url=fresh_database_url)))
+    database = Database(create_engine_for(Settings(database_url=migrated_database_url)))
     with session_scope(database.write_sessions) as session:
         letters = [b.letter(session, f"drift-{i}") for i in range(3)]
         for i in range(2):
@@ -325,7 +323,7 @@ def test_cli_rebuild_reports_pair_drift(fresh_database_url: str, monkeypatch: py
                 b.sign(session, letter, someone)
         session.execute(update(LetterPair).values(common=LetterPair.common + 1))  # damage them
     database.dispose()
-    monkeypatch.setenv("DATABASE_URL", fresh_database_url)
+    monkeypatch.setenv("DATABASE_URL", migrated_database_url)
     get_settings.cache_clear()
     try:
         result = CliRunner().invoke(cli, ["db", "rebuild-rollups"])

@@ -13,7 +13,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Connection, Engine, event, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from app import migrate
 from app.auth import Writer
 from app.config import Settings
 from app.db.database import Database, session_scope
@@ -369,12 +368,11 @@ def test_future_signature_is_listed_but_not_yet_counted(anon: TestClient, db: Se
     assert anon.get("/v1/letters/l").json()["recorded_signatory_count"] == 0
 
 
-def test_concurrent_duplicate_signatures_are_one_409(fresh_database_url: str) -> None:
+def test_concurrent_duplicate_signatures_are_one_409(migrated_database_url: str) -> None:
     """Two writers sign the same actor at once: one signature, and the other gets a 409 (on
     PostgreSQL the second insert waits on the unique index, then fails; on SQLite the second
     writer waits for the write lock, then sees the first signature)."""
-    migrate.upgrade(fresh_database_url)
-    database = Database(create_engine_for(Settings(database_url=fresh_database_url)))
+    database = Database(create_engine_for(Settings(database_url=migrated_database_url)))
     try:
         with session_scope(database.write_sessions) as session:
             letter = b.letter(session, "race")
@@ -399,7 +397,7 @@ def test_concurrent_duplicate_signatures_are_one_409(fresh_database_url: str) ->
         event.listen(database.engine.pool, "checkout", lambda *_: checked_out.set())
 
         def second_waits() -> bool:
-            if fresh_database_url.startswith("sqlite"):
+            if migrated_database_url.startswith("sqlite"):
                 return checked_out.is_set()  # its BEGIN IMMEDIATE, next, waits for the first's write lock
             with database.engine.connect() as conn:  # its insert waits on the first's unique key
                 activity = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
