@@ -200,20 +200,31 @@ def keys(db: Session) -> Keys:
 
 
 @pytest.fixture
-def anon(app, db: Session) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
+def served(app) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
+    """The app's lifespan, run once for all of the test's clients below: they share its event
+    loop (the `Database`'s event-loop reads belong to one loop, as in production)."""
+    with TestClient(app) as base:
+        yield base
+
+
+def _client(served: TestClient, db: Session, headers: dict[str, str]) -> TestClient:
+    client = TestClient(served.app, headers=headers)
+    client.portal = served.portal  # the lifespan's loop, not one of its own per request
+    return committing(client, db)
+
+
+@pytest.fixture
+def anon(served: TestClient, db: Session) -> TestClient:
     """A client without a key."""
-    with TestClient(app, raise_server_exceptions=True) as client:
-        yield committing(client, db)
+    return _client(served, db, {})
 
 
 @pytest.fixture
-def client(app, db: Session, keys: Keys) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
+def client(served: TestClient, db: Session, keys: Keys) -> TestClient:
     """A client that sends a write key."""
-    with TestClient(app, headers={"Authorization": f"Bearer {keys.write}"}) as client:
-        yield committing(client, db)
+    return _client(served, db, {"Authorization": f"Bearer {keys.write}"})
 
 
 @pytest.fixture
-def admin(app, db: Session, keys: Keys) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
-    with TestClient(app, headers={"Authorization": f"Bearer {keys.admin}"}) as client:
-        yield committing(client, db)
+def admin(served: TestClient, db: Session, keys: Keys) -> TestClient:
+    return _client(served, db, {"Authorization": f"Bearer {keys.admin}"})
