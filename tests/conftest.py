@@ -1,32 +1,31 @@
 """Test fixtures. Every test that takes `db` (or anything built on it) runs once on SQLite and,
 when TEST_DATABASE_URL is set, once more on PostgreSQL. Each backend gets a fresh database per
-test session, built by the Alembic migrations (never `create_all`); each test runs inside an
-outer transaction that is rolled back at its end, the app's sessions joining it through
-savepoints."""
+test session, built by the Alembic migrations (never `create_all`). The app reads and writes it
+through the production `Database` and commits for real; a test that used the session database
+leaves it as the migrations made it, every table emptied afterwards (`empty_database`)."""
 
 from __future__ import annotations
 
 import os
+import sqlite3
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Connection, Engine, create_engine, text
+from sqlalchemy import Engine, create_engine, text, update
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from app import migrate
 from app.auth import hash_key, new_key
 from app.config import Settings, driver_url
 from app.db.database import Database
 from app.db.engine import create_engine_for
-from app.db.rows import fetch_one_sync
 from app.main import create_app
-from app.models import ApiKey
+from app.models import ApiKey, Base, RegistryVersion
 
 pytest_plugins = ["tests.browser"]
 
@@ -42,16 +41,26 @@ def _pg_admin_engine() -> Engine:
     return create_engine(driver_url(TEST_DATABASE_URL), isolation_level="AUTOCOMMIT")
 
 
-def make_database_url(kind: str, tmp: Path) -> Iterator[str]:
-    """A new, empty database of `kind`; dropped afterwards."""
+def make_database_url(kind: str, tmp: Path, *, copy_of: str | None = None) -> Iterator[str]:
+    """A new database of `kind`, empty or a copy of the database at `copy_of`; dropped afterwards."""
     if kind == "sqlite":
-        yield f"sqlite:///{tmp / f'test-{uuid.uuid4().hex[:8]}.db'}"
+        path = tmp / f"test-{uuid.uuid4().hex[:8]}.db"
+        if copy_of is not None:
+            # SQLite's backup: the whole database, its write-ahead log included.
+            source, target = sqlite3.connect(make_url(copy_of).database or ""), sqlite3.connect(path)
+            try:
+                source.backup(target)
+            finally:
+                source.close()
+                target.close()
+        yield f"sqlite:///{path}"
         return
     admin = _pg_admin_engine()
     name = f"undersigned_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    template = f' TEMPLATE "{make_url(copy_of).database}"' if copy_of else ""
     try:
         with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
+            conn.execute(text(f'CREATE DATABASE "{name}"{template}'))
     except Exception as exc:
         pytest.fail(f"TEST_DATABASE_URL is set but PostgreSQL cannot be used: {exc}", pytrace=False)
     url = make_url(driver_url(TEST_DATABASE_URL or "")).set(database=name)
@@ -69,17 +78,33 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture(scope="session")
-def database_url(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A migrated database for the whole session (one per backend)."""
-    for url in make_database_url(backend, tmp_path_factory.mktemp("db")):
+def migrated_template(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A database the migrations made and nothing ever opens afterwards: what the migrated
+    databases below are copies of, so that the migrations run once per backend and worker."""
+    for url in make_database_url(backend, tmp_path_factory.mktemp("template")):
         migrate.upgrade(url)
         yield url
 
 
+@pytest.fixture(scope="session")
+def database_url(
+    backend: str, migrated_template: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A migrated database for the whole session (one per backend)."""
+    yield from make_database_url(backend, tmp_path_factory.mktemp("db"), copy_of=migrated_template)
+
+
 @pytest.fixture
 def fresh_database_url(backend: str, tmp_path: Path) -> Iterator[str]:
-    """A new, empty (unmigrated) database for tests that need their own: CLI, migrations, servers."""
+    """A new, empty (unmigrated) database for tests that need their own: CLI, migrations."""
     yield from make_database_url(backend, tmp_path)
+
+
+@pytest.fixture
+def migrated_database_url(backend: str, migrated_template: str, tmp_path: Path) -> Iterator[str]:
+    """A new database of its own as the migrations make it, for a test that needs one: real
+    servers, other processes, writes that must not meet the session database's."""
+    yield from make_database_url(backend, tmp_path, copy_of=migrated_template)
 
 
 @pytest.fixture(scope="session")
@@ -94,53 +119,67 @@ def engine(settings: Settings) -> Iterator[Engine]:
     engine.dispose()
 
 
-class TestDatabase(Database):
-    __test__ = False  # a fixture helper, not a test class
+# The tables the migrations make beside the models' (SQLite's full-text indexes, kept by triggers).
+SQLITE_FTS_TABLES = ("letters_fts", "actors_fts")
 
-    """Sessions that join the test's outer transaction through savepoints."""
 
-    shares_one_connection = True
+def empty_database(engine: Engine, *, keep: Collection[str] = ()) -> None:
+    """Back to the migrated state: every row deleted (but those of the tables in `keep`),
+    children first (a DELETE of the few rows a test wrote is far cheaper than a TRUNCATE), and
+    the one row the migrations seed, the registry's version, kept at its first value. Sequences
+    are left as they are: no test relies on the value of an id."""
+    with engine.begin() as conn:
+        for table in reversed(Base.metadata.sorted_tables):
+            if table.name != RegistryVersion.__tablename__ and table.name not in keep:
+                conn.execute(table.delete())
+        conn.execute(update(RegistryVersion).where(RegistryVersion.id == 1).values(version=1))
+        if engine.dialect.name == "sqlite":
+            for name in SQLITE_FTS_TABLES:
+                conn.exec_driver_sql(f"DELETE FROM {name}")
 
-    def __init__(self, engine: Engine, connection: Connection) -> None:
-        self.engine = engine
-        self.connection = connection
-        self.read_sessions = sessionmaker(
-            bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint"
-        )
-        self.write_sessions = self.read_sessions
 
-    async def fetch_one(self, sql: str, params: Sequence[Any]) -> tuple[Any, ...] | None:
-        """Through the test's connection, which sees the test's uncommitted rows."""
-        return fetch_one_sync(self.connection, sql, params)
+def end_example(db: Session) -> None:
+    """Between the examples of a property test: what the example wrote (committed, so the app
+    saw it) deleted, the test's API keys kept, `db` emptied of what it held."""
+    db.rollback()
+    db.expunge_all()
+    empty_database(db.get_bind().engine, keep={ApiKey.__tablename__})
 
-    async def aclose(self) -> None:
-        pass
 
-    def dispose(self) -> None:  # the engine belongs to the test session
-        pass
+@pytest.fixture(autouse=True)
+def _empty_after(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Empty the session database after every test that could reach it (one that takes
+    `database_url` or anything built on it: `settings`, `engine`, `db`, `app`, the clients).
+    Autouse, so set up first and torn down last: after the test's clients and sessions end."""
+    if "database_url" not in request.fixturenames:
+        yield
+        return
+    engine: Engine = request.getfixturevalue("engine")
+    yield
+    empty_database(engine)
 
 
 @pytest.fixture
-def connection(engine: Engine) -> Iterator[Connection]:
-    with engine.connect() as conn:
-        outer = conn.begin()
-        try:
-            yield conn
-        finally:
-            outer.rollback()
-
-
-@pytest.fixture
-def db(connection: Connection) -> Iterator[Session]:
-    """A session for arranging and checking data directly, inside the test's transaction."""
-    session = Session(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
+def db(engine: Engine) -> Iterator[Session]:
+    """A session for arranging and checking data directly. What it writes is the test's to
+    commit; the clients below commit it before every request they send, so the app sees what
+    the test arranged and the session's next read sees what the app wrote."""
+    session = Session(engine, expire_on_commit=False)
     yield session
     session.close()
 
 
 @pytest.fixture
-def app(settings: Settings, engine: Engine, connection: Connection):  # type: ignore[no-untyped-def]
-    return create_app(settings, database=TestDatabase(engine, connection))
+def app(settings: Settings, engine: Engine):  # type: ignore[no-untyped-def]
+    """The app on the production `Database`, as its lifespan would make it, over the session's
+    engine (each app its own `Database`: its write gate, its event-loop reads)."""
+    return create_app(settings, database=Database(engine))
+
+
+def committing(client: TestClient, db: Session) -> TestClient:
+    """`client`, committing `db` before each request it sends (`db` above)."""
+    client.event_hooks["request"].append(lambda _request: db.commit())
+    return client
 
 
 @dataclass
@@ -161,20 +200,31 @@ def keys(db: Session) -> Keys:
 
 
 @pytest.fixture
-def anon(app) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
+def served(app) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
+    """The app's lifespan, run once for all of the test's clients below: they share its event
+    loop (the `Database`'s event-loop reads belong to one loop, as in production)."""
+    with TestClient(app) as base:
+        yield base
+
+
+def _client(served: TestClient, db: Session, headers: dict[str, str]) -> TestClient:
+    client = TestClient(served.app, headers=headers)
+    client.portal = served.portal  # the lifespan's loop, not one of its own per request
+    return committing(client, db)
+
+
+@pytest.fixture
+def anon(served: TestClient, db: Session) -> TestClient:
     """A client without a key."""
-    with TestClient(app, raise_server_exceptions=True) as client:
-        yield client
+    return _client(served, db, {})
 
 
 @pytest.fixture
-def client(app, keys: Keys) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
+def client(served: TestClient, db: Session, keys: Keys) -> TestClient:
     """A client that sends a write key."""
-    with TestClient(app, headers={"Authorization": f"Bearer {keys.write}"}) as client:
-        yield client
+    return _client(served, db, {"Authorization": f"Bearer {keys.write}"})
 
 
 @pytest.fixture
-def admin(app, keys: Keys) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
-    with TestClient(app, headers={"Authorization": f"Bearer {keys.admin}"}) as client:
-        yield client
+def admin(served: TestClient, db: Session, keys: Keys) -> TestClient:
+    return _client(served, db, {"Authorization": f"Bearer {keys.admin}"})

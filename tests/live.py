@@ -1,6 +1,6 @@
 """A real uvicorn serving the app on a free loopback port, for tests that need a socket:
-SSE streams, browsers, concurrent writers. It serves a database of its own (committed data,
-not the per-test transaction), migrated with Alembic, with a write key ready."""
+SSE streams, browsers, concurrent writers. It serves a migrated database (the test's own,
+`migrated_database_url`, or the session's), with a write key ready."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ import httpx
 import uvicorn
 from sqlalchemy.orm import Session
 
-from app import migrate
 from app.auth import hash_key, new_key
 from app.config import Settings
 from app.db.database import Database
@@ -43,7 +42,6 @@ class Live:
 
 @contextmanager
 def live_server(database_url: str, **settings: object) -> Iterator[Live]:
-    migrate.upgrade(database_url)
     config = Settings(database_url=database_url, **settings)  # type: ignore[arg-type]
     database = Database(create_engine_for(config))
     key, prefix = new_key()

@@ -20,6 +20,7 @@ from app import rollups
 from app.pairs import recomputed as recomputed_pairs
 from app.pairs import snapshot as kept_pairs
 from tests import builders as b
+from tests.conftest import end_example
 
 BASE = date(2020, 12, 14)  # a Monday: offsets span December, the year end, January, February
 COUNTRY = {"GB": "United Kingdom", "FR": "France", "DE": "Germany"}
@@ -387,13 +388,11 @@ def pages(client: TestClient, url: str, params: dict[str, Any]) -> list[Any]:
 )
 @given(reg=registries())
 def test_analytics_match_the_model(anon: TestClient, db: Session, reg: Registry) -> None:
-    savepoint = db.begin_nested()
     try:
         write(db, reg)
         check(anon, reg)
     finally:
-        savepoint.rollback()
-        db.expunge_all()
+        end_example(db)
 
 
 def check(anon: TestClient, reg: Registry) -> None:
@@ -541,7 +540,6 @@ def test_analytics_match_the_model_after_corrections(
 ) -> None:
     """Merges, moves and retractions leave every analytic as the model says, and the kept
     rollups and pair counts as a rebuild makes them."""
-    savepoint = db.begin_nested()
     try:
         write(db, reg)
         db.flush()
@@ -554,5 +552,4 @@ def test_analytics_match_the_model_after_corrections(
         rollups.rebuild(db)
         assert rollups.snapshot(db) == kept
     finally:
-        savepoint.rollback()
-        db.expunge_all()
+        end_example(db)

@@ -262,8 +262,8 @@ REDOC_LOGO_REFUSED = re.compile(
 
 
 @pytest.fixture
-def live(fresh_database_url: str) -> Iterator[Live]:
-    with live_server(fresh_database_url, webhook_worker=False) as server:
+def live(migrated_database_url: str) -> Iterator[Live]:
+    with live_server(migrated_database_url, webhook_worker=False) as server:
         yield server
 
 

@@ -13,7 +13,6 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from app import migrate
 from app.auth import Writer
 from app.changes import record_change
 from app.config import Settings
@@ -175,14 +174,13 @@ def test_event_types_follow_entity_and_action_generically() -> None:
 
 
 def test_a_page_never_passes_a_transaction_still_in_progress(
-    backend: str, fresh_database_url: str, tmp_path: Path
+    backend: str, migrated_database_url: str, tmp_path: Path
 ) -> None:
     """A transaction writes a change (taking the lower id) and stays open; a later one commits.
     The feed hands out nothing past the open one until it commits, then both, each once."""
     if backend != "postgresql":
         pytest.skip("SQLite commits one writer at a time, in id order")
-    migrate.upgrade(fresh_database_url)
-    settings = Settings(database_url=fresh_database_url, webhook_worker=False)
+    settings = Settings(database_url=migrated_database_url, webhook_worker=False)
     database = Database(create_engine_for(settings))
     try:
         open_session = Session(database.engine)

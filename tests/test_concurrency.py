@@ -22,7 +22,7 @@ import pytest
 from sqlalchemy import create_engine, func, make_url, select, text
 from sqlalchemy.orm import Session
 
-from app import migrate, rollups
+from app import rollups
 from app.auth import hash_key, new_key
 from app.config import Settings, driver_url
 from app.db.database import Database
@@ -42,8 +42,8 @@ def _counts(live: Live, slug: str) -> tuple[int, int]:
         return int(signatures), int(actors)
 
 
-def test_parallel_writers_of_single_signatures(fresh_database_url: str) -> None:
-    with live_server(fresh_database_url) as live, live.client() as c:
+def test_parallel_writers_of_single_signatures(migrated_database_url: str) -> None:
+    with live_server(migrated_database_url) as live, live.client() as c:
         c.post("/v1/letters", json={"slug": "busy", "title": "Busy", "published_on": "2020-09-09"})
         shared = c.post("/v1/actors", json={"kind": "person", "name": "Everyone signs me"}).json()["id"]
 
@@ -70,8 +70,8 @@ def test_parallel_writers_of_single_signatures(fresh_database_url: str) -> None:
             assert rollups.snapshot(s) == kept
 
 
-def test_the_same_actor_created_from_parallel_requests_exists_once(fresh_database_url: str) -> None:
-    with live_server(fresh_database_url) as live:
+def test_the_same_actor_created_from_parallel_requests_exists_once(migrated_database_url: str) -> None:
+    with live_server(migrated_database_url) as live:
         barrier = threading.Barrier(WRITERS)
 
         def create(_: int) -> int:
@@ -95,10 +95,10 @@ def _counts_actors(live: Live) -> int:
         return int(s.scalar(select(func.count()).select_from(Actor)) or 0)
 
 
-def test_parallel_imports_of_overlapping_lists(fresh_database_url: str) -> None:
+def test_parallel_imports_of_overlapping_lists(migrated_database_url: str) -> None:
     rng = random.Random(7)  # names far apart, so fuzzy matching takes none for another
     names = ["".join(rng.choices(string.ascii_lowercase, k=10)).title() + " Network" for _ in range(120)]
-    with live_server(fresh_database_url) as live, live.client() as c:
+    with live_server(migrated_database_url) as live, live.client() as c:
         c.post("/v1/letters", json={"slug": "joint", "title": "Joint", "published_on": "2020-09-09"})
         barrier = threading.Barrier(WRITERS)
 
@@ -149,17 +149,16 @@ def writing(database_url: str) -> bool:
 
 
 def test_sigkill_in_the_middle_of_an_import_leaves_all_or_nothing(
-    fresh_database_url: str, tmp_path: Path
+    migrated_database_url: str, tmp_path: Path
 ) -> None:
-    migrate.upgrade(fresh_database_url)
-    database = Database(create_engine_for(Settings(database_url=fresh_database_url)))
+    database = Database(create_engine_for(Settings(database_url=migrated_database_url)))
     key, prefix = new_key()
     with Session(database.engine) as s:
         s.add(ApiKey(name=f"kill-{prefix}", prefix=prefix, key_hash=hash_key(key), scope="write"))
         s.add(Letter(slug="killed", title="Killed", search_text="killed", status="published"))
         s.commit()
     port = free_port()
-    env = dict(os.environ, DATABASE_URL=fresh_database_url)
+    env = dict(os.environ, DATABASE_URL=migrated_database_url)
     log = (tmp_path / "server.log").open("w")
     proc = subprocess.Popen(
         [*_server_command(), "--port", str(port)], env=env, stdout=log, stderr=log, start_new_session=True
@@ -187,7 +186,7 @@ def test_sigkill_in_the_middle_of_an_import_leaves_all_or_nothing(
         thread = threading.Thread(target=send)
         thread.start()
         sent.wait()
-        wait_for(lambda: writing(fresh_database_url), "the import to write", timeout=30)
+        wait_for(lambda: writing(migrated_database_url), "the import to write", timeout=30)
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(10)
         thread.join(30)

@@ -16,13 +16,13 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
-from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from app.config import Settings
+from app.db.database import Database
 from app.main import create_app
 from tests import builders as b
-from tests.conftest import Keys, TestDatabase
+from tests.conftest import Keys
 from tests.test_list_pages import _list_operations, _registry
 from tests.waiting import wait_for
 
@@ -33,14 +33,10 @@ UNVALIDATED = {"list_webhooks", "list_webhook_deliveries"}
 
 
 @pytest.fixture
-def small_pages(
-    settings: Settings, engine: Engine, connection: Connection, keys: Keys
-) -> Iterator[TestClient]:
+def small_pages(settings: Settings, engine: Engine, keys: Keys) -> Iterator[TestClient]:
     """An admin client of an app whose exports read one row per page, so that every export of
     two rows or more spans several pages (and several read sessions)."""
-    app = create_app(
-        settings.model_copy(update={"export_page_rows": 1}), database=TestDatabase(engine, connection)
-    )
+    app = create_app(settings.model_copy(update={"export_page_rows": 1}), database=Database(engine))
     with TestClient(app, headers={"Authorization": f"Bearer {keys.admin}"}) as client:
         yield client
 

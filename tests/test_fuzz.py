@@ -4,7 +4,7 @@ codes, content types, response bodies and headers). `FUZZ_EXAMPLES` sets the exa
 operation (CI keeps it small; a long run is `FUZZ_EXAMPLES=500 ./dev test tests/test_fuzz.py`).
 
 The schema is read from an app built without a database (the document does not depend on
-one); each generated request goes through the per-test app, inside the test's transaction."""
+one); each generated request goes through the per-test app, on the session's database."""
 
 from __future__ import annotations
 
@@ -43,7 +43,8 @@ schema = schema.exclude(path_regex=r"/stream$")  # type: ignore[assignment]
 
 
 @schema.parametrize()
-# One client (and one rolled-back transaction) serves every example of an operation: on purpose.
+# One client (and one database, emptied after the test) serves every example of an operation: on
+# purpose.
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
 def test_no_server_error_and_responses_match_the_schema(
     case: schemathesis.Case[Any], client: TestClient

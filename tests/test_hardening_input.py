@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from app.config import Settings
 from app.main import create_app
 from tests import builders as b
-from tests.conftest import Keys
+from tests.conftest import Keys, committing
 
 PROBLEM = "application/problem+json"
 
@@ -326,12 +326,12 @@ def test_identifiers_are_checked_by_their_scheme(client: TestClient, db: Session
 
 
 @pytest.fixture
-def small_report(app: FastAPI, settings: Settings, keys: Keys) -> Iterator[TestClient]:
+def small_report(app: FastAPI, settings: Settings, db: Session, keys: Keys) -> Iterator[TestClient]:
     bounded = create_app(
         Settings(database_url=settings.database_url, import_report_rows=3), database=app.state.database
     )
     with TestClient(bounded, headers={"Authorization": f"Bearer {keys.write}"}) as http:
-        yield http
+        yield committing(http, db)
 
 
 def test_the_import_report_lists_the_first_rows_of_each_status(small_report: TestClient, db: Session) -> None:

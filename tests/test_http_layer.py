@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from app.actors.schemas import ReferenceUpdate
@@ -19,9 +19,10 @@ from app.actors.service import update_reference
 from app.auth import Writer
 from app.changes import record_change
 from app.config import Settings
+from app.db.database import Database
 from app.main import create_app
 from app.models import Party
-from tests.conftest import Keys, TestDatabase
+from tests.conftest import Keys
 from tests.live import live_server
 
 
@@ -108,9 +109,9 @@ def test_metrics_count_requests_by_route(anon: TestClient) -> None:
 
 
 def test_a_streamed_body_over_the_limit_is_cut_off_with_413(
-    settings: Settings, engine: Engine, connection: Connection, keys: Keys
+    settings: Settings, engine: Engine, keys: Keys
 ) -> None:
-    app = create_app(settings.model_copy(update={"max_body_bytes": 4096}), TestDatabase(engine, connection))
+    app = create_app(settings.model_copy(update={"max_body_bytes": 4096}), Database(engine))
     chunks = (b"name,kind\n" + b"x" * 1000 + b",organisation\n" for _ in range(10))  # no Content-Length
     with TestClient(app, headers={"Authorization": f"Bearer {keys.write}"}) as c:
         c.post("/v1/letters", json={"slug": "big", "title": "Big"})
@@ -120,12 +121,12 @@ def test_a_streamed_body_over_the_limit_is_cut_off_with_413(
         assert c.get("/v1/letters/big").json()["recorded_signatory_count"] == 0
 
 
-def test_hot_reads_on_the_event_loop_path_are_exact_and_answer_304(fresh_database_url: str) -> None:
+def test_hot_reads_on_the_event_loop_path_are_exact_and_answer_304(migrated_database_url: str) -> None:
     """The counts, badge, widget and timeline read their validator on the event loop (PostgreSQL:
-    an async pool; SQLite: the loop's own connection), not through the test's transaction: a real
-    server on a committed database. The ETag a miss renders under must be the one the loop reads
-    (else no 304 and no cache hit), and a write must show at once."""
-    with live_server(fresh_database_url) as live, live.client() as c:
+    an async pool; SQLite: the loop's own connection), here behind a real server. The ETag a
+    miss renders under must be the one the loop reads (else no 304 and no cache hit), and a
+    write must show at once."""
+    with live_server(migrated_database_url) as live, live.client() as c:
         c.post("/v1/letters", json={"slug": "hot", "title": "Hot", "published_on": "2020-09-09"})
         first = c.post("/v1/letters/hot/signatures", json={"actor": {"kind": "person", "name": "A One"}})
         assert first.status_code == 201
@@ -171,10 +172,10 @@ def _hot_reads(c: httpx.Client) -> dict[str, float]:
     return out
 
 
-def test_readers_who_miss_together_wait_for_one_rendering(fresh_database_url: str) -> None:
+def test_readers_who_miss_together_wait_for_one_rendering(migrated_database_url: str) -> None:
     """Right after a write every reader of a letter misses the rendered cache at once: one
     rendering serves them all (else a busy letter's readers recompute it N times a write)."""
-    with live_server(fresh_database_url) as live, live.client() as c:
+    with live_server(migrated_database_url) as live, live.client() as c:
         c.post("/v1/letters", json={"slug": "crowd", "title": "Crowd", "published_on": "2020-09-01"})
         rows = ["name,kind,signed_on"] + [
             f"Crowd member {n:04d},{'person' if n % 2 else 'organisation'},2020-09-{1 + n % 28:02d}"
@@ -232,8 +233,8 @@ def test_head_is_get_without_the_body(client: TestClient) -> None:
     assert "GET" not in write_only.headers["allow"]
 
 
-def test_head_of_a_streamed_export_over_a_socket_stops_it(fresh_database_url: str) -> None:
-    with live_server(fresh_database_url) as live, live.client() as c:
+def test_head_of_a_streamed_export_over_a_socket_stops_it(migrated_database_url: str) -> None:
+    with live_server(migrated_database_url) as live, live.client() as c:
         c.post("/v1/letters", json={"slug": "big-head", "title": "B", "published_on": "2020-09-09"})
         rows = ["name,kind"] + [f"Export member {n:05d},person" for n in range(3000)]
         c.post(
@@ -248,11 +249,11 @@ def test_head_of_a_streamed_export_over_a_socket_stops_it(fresh_database_url: st
         assert full.status_code == 200 and full.text.count("\n") == 3001
 
 
-def test_the_letter_list_is_kept_and_stays_exact(fresh_database_url: str) -> None:
+def test_the_letter_list_is_kept_and_stays_exact(migrated_database_url: str) -> None:
     """A page of the letter list is rendered once per state of the letters: a repeat read is
     the same bytes, a current client gets a 304, and any write moves it — even one that
     commits after a later-started write (PostgreSQL hands out change ids in insert order)."""
-    with live_server(fresh_database_url) as live, live.client() as c:
+    with live_server(migrated_database_url) as live, live.client() as c:
         for slug in ("first", "second"):
             c.post("/v1/letters", json={"slug": slug, "title": slug.title(), "published_on": "2020-09-09"})
         fresh = c.get("/v1/letters?limit=1")
@@ -278,7 +279,7 @@ def test_the_letter_list_is_kept_and_stays_exact(fresh_database_url: str) -> Non
         moved = c.get("/v1/letters?limit=1", headers={"If-None-Match": fresh.headers["etag"]})
         assert moved.status_code == 200 and moved.headers["etag"] != fresh.headers["etag"]
 
-        if not fresh_database_url.startswith("postgresql"):
+        if not migrated_database_url.startswith("postgresql"):
             return  # SQLite: one writer at a time, commits in the order writes start
         with Session(live.database.engine) as late:
             late.execute(
@@ -294,14 +295,14 @@ def test_the_letter_list_is_kept_and_stays_exact(fresh_database_url: str) -> Non
 
 
 def test_a_letter_read_moves_when_a_rename_that_started_earlier_commits_later(
-    fresh_database_url: str,
+    migrated_database_url: str,
 ) -> None:
     """A party renamed changes the labels of a letter's counts without touching the letter.
     Counts read while the rename is open, and other writes commit, must not be kept once it
     commits."""
-    if not fresh_database_url.startswith("postgresql"):
+    if not migrated_database_url.startswith("postgresql"):
         pytest.skip("SQLite holds one writer at a time: nothing else commits while the rename is open")
-    with live_server(fresh_database_url) as live, live.client() as c:
+    with live_server(migrated_database_url) as live, live.client() as c:
         c.post("/v1/bodies", json={"slug": "house", "name": "House"})
         c.post("/v1/parties", json={"slug": "blue", "name": "Blue"})
         c.post("/v1/letters", json={"slug": "hot", "title": "Hot", "published_on": "2020-09-09"})

@@ -577,22 +577,20 @@ def test_all_members_of_parliament_then_letter_130(client: TestClient, db: Sessi
 
 
 def test_cli_import_signatures(
-    fresh_database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    migrated_database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     from typer.testing import CliRunner
 
-    from app import migrate
     from app.cli import cli
     from app.config import Settings, get_settings
     from app.db.engine import create_engine_for
 
-    migrate.upgrade(fresh_database_url)
-    engine = create_engine_for(Settings(database_url=fresh_database_url))
+    engine = create_engine_for(Settings(database_url=migrated_database_url))
     try:
         with Session(engine) as s:
             b.letter(s, "global-call", published_on=date(2020, 9, 9))
             s.commit()
-        monkeypatch.setenv("DATABASE_URL", fresh_database_url)
+        monkeypatch.setenv("DATABASE_URL", migrated_database_url)
         get_settings.cache_clear()
         runner = CliRunner()
         file = str(DATA / "letter-321-signatories.csv")
@@ -616,20 +614,18 @@ def test_cli_import_signatures(
         engine.dispose()
 
 
-def test_parallel_imports_of_one_letter_write_each_actor_once(fresh_database_url: str) -> None:
+def test_parallel_imports_of_one_letter_write_each_actor_once(migrated_database_url: str) -> None:
     """Four imports of the same list at once, each in its own transaction: the letter lock
     serialises them, so one creates and the others find every row a duplicate."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from app import migrate
     from app.config import Settings
     from app.db.database import Database, session_scope
     from app.db.engine import create_engine_for
     from app.imports import service
     from app.imports.parsing import read_csv
 
-    migrate.upgrade(fresh_database_url)
-    database = Database(create_engine_for(Settings(database_url=fresh_database_url)))
+    database = Database(create_engine_for(Settings(database_url=migrated_database_url)))
     try:
         with session_scope(database.write_sessions) as s:
             b.letter(s, "l1")

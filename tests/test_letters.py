@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from fastapi.testclient import TestClient
-from sqlalchemy import Connection, event, select
+from sqlalchemy import Engine, event, select
 from sqlalchemy.orm import Session
 
 from app.changes import record_change
@@ -219,11 +219,10 @@ def test_pages_are_complete_without_repeats(client: TestClient, db: Session) -> 
     assert client.get("/v1/letters?cursor=garbage").status_code == 422
 
 
-def test_list_pages_cost_a_fixed_number_of_queries(
-    anon: TestClient, db: Session, connection: Connection
-) -> None:
+def test_list_pages_cost_a_fixed_number_of_queries(anon: TestClient, db: Session, engine: Engine) -> None:
     """Counts, campaigns, claims and sources of a page are loaded per page, never per letter."""
     camp = b.campaign(db, "c")
+    anon.get("/v1/letters")  # the app's first read opens its own connections: a cost paid once
 
     def statements_for_list(n_letters: int) -> int:
         for i in range(n_letters):
@@ -239,14 +238,14 @@ def test_list_pages_cost_a_fixed_number_of_queries(
         def count(*args: object) -> None:
             seen.append(str(args[2]))
 
-        event.listen(connection, "before_cursor_execute", count)
+        event.listen(engine, "before_cursor_execute", count)
         try:
             r = anon.get("/v1/letters?limit=1000")
         finally:
-            event.remove(connection, "before_cursor_execute", count)
+            event.remove(engine, "before_cursor_execute", count)
         assert r.status_code == 200
         assert all(item["recorded_signatory_count"] == 1 for item in r.json()["items"])
-        return len([s for s in seen if "SAVEPOINT" not in s.upper()])
+        return len(seen)
 
     assert statements_for_list(3) == statements_for_list(12)
 

@@ -25,7 +25,6 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
-from app import migrate
 from app.config import driver_url
 from app.models import Letter
 from tests import builders as b
@@ -104,10 +103,10 @@ def sign_directly(live: Live, slug: str, name: str) -> None:
         db.commit()
 
 
-def test_a_write_through_one_process_reaches_the_streams_of_another(fresh_database_url: str) -> None:
+def test_a_write_through_one_process_reaches_the_streams_of_another(migrated_database_url: str) -> None:
     with (
-        live_server(fresh_database_url, sse_poll_seconds=0.2) as live,
-        serve_process(fresh_database_url, SSE_POLL_SECONDS="0.2") as other,
+        live_server(migrated_database_url, sse_poll_seconds=0.2) as live,
+        serve_process(migrated_database_url, SSE_POLL_SECONDS="0.2") as other,
     ):
         late = seed(live, signatures=2)
         second = seed(live, slug="other-letter", signatures=1)
@@ -138,8 +137,8 @@ def test_a_write_through_one_process_reaches_the_streams_of_another(fresh_databa
         assert "Traceback" not in other.log()
 
 
-def test_a_deleted_letter_ends_all_its_streams_and_no_others(fresh_database_url: str) -> None:
-    with live_server(fresh_database_url, sse_poll_seconds=0.1) as live:
+def test_a_deleted_letter_ends_all_its_streams_and_no_others(migrated_database_url: str) -> None:
+    with live_server(migrated_database_url, sse_poll_seconds=0.1) as live:
         seed(live, slug="doomed", signatures=2)
         seed(live, slug="kept", signatures=1)
         with live.client(auth=False, timeout=10) as reader:
@@ -192,11 +191,11 @@ def terminate(url: str, pid: int) -> None:
 
 
 def test_a_change_made_while_the_listening_connection_is_down_still_arrives(
-    backend: str, fresh_database_url: str
+    backend: str, migrated_database_url: str
 ) -> None:
     if backend != "postgresql":
         pytest.skip("LISTEN/NOTIFY is PostgreSQL's")
-    with live_server(fresh_database_url, sse_poll_seconds=0.2) as live:
+    with live_server(migrated_database_url, sse_poll_seconds=0.2) as live:
         seed(live, signatures=1)
         with (
             live.client(auth=False, timeout=10) as reader,
@@ -204,21 +203,23 @@ def test_a_change_made_while_the_listening_connection_is_down_still_arrives(
         ):
             stream = events(r.iter_lines())
             assert next_counts(stream)["recorded"] == 1
-            wait_for(lambda: len(listeners(fresh_database_url)) == 1, "the watcher to LISTEN", timeout=10)
-            (first,) = listeners(fresh_database_url)
-            terminate(fresh_database_url, first)
+            wait_for(lambda: len(listeners(migrated_database_url)) == 1, "the watcher to LISTEN", timeout=10)
+            (first,) = listeners(migrated_database_url)
+            terminate(migrated_database_url, first)
             sign_directly(live, "mps", "Written While Deaf")  # its NOTIFY reaches nobody
             written = time.monotonic()
             assert next_counts(stream)["recorded"] == 2  # the fallback poll, or the resync
             assert time.monotonic() - written < 3
             # Listening again (a new connection), and changes come through it.
-            wait_for(lambda: listeners(fresh_database_url) not in ([], [first]), "a new LISTEN", timeout=10)
+            wait_for(
+                lambda: listeners(migrated_database_url) not in ([], [first]), "a new LISTEN", timeout=10
+            )
             sign_directly(live, "mps", "Heard Again")
             assert next_counts(stream)["recorded"] == 3
 
 
-def test_a_reader_that_never_reads_holds_up_no_one_and_is_dropped(fresh_database_url: str) -> None:
-    with live_server(fresh_database_url, sse_poll_seconds=0.05, sse_buffer_events=2) as live:
+def test_a_reader_that_never_reads_holds_up_no_one_and_is_dropped(migrated_database_url: str) -> None:
+    with live_server(migrated_database_url, sse_poll_seconds=0.05, sse_buffer_events=2) as live:
         # A letter whose counts document is large (a party each, with a long name), so that a
         # few events fill what the network and the server buffer for a reader.
         with Session(live.database.engine) as db:
@@ -284,18 +285,18 @@ def open_raw_streams(base_url: str, slug: str, n: int) -> list[socket.socket]:
     return sockets
 
 
-def test_many_idle_streams_cost_the_database_almost_nothing(backend: str, fresh_database_url: str) -> None:
+def test_many_idle_streams_cost_the_database_almost_nothing(backend: str, migrated_database_url: str) -> None:
     if backend != "postgresql":
         pytest.skip("counted with pg_stat_database")
     streams, seconds = 3000, 10.0
-    with live_server(fresh_database_url, sse_max_streams=streams + 10) as live:
+    with live_server(migrated_database_url, sse_max_streams=streams + 10) as live:
         seed(live, signatures=3)
         seed(live, slug="second", signatures=1)
         sockets = open_raw_streams(live.base_url, "mps", streams - 200) + open_raw_streams(
             live.base_url, "second", 200
         )
         try:
-            engine = create_engine(driver_url(fresh_database_url), isolation_level="AUTOCOMMIT")
+            engine = create_engine(driver_url(migrated_database_url), isolation_level="AUTOCOMMIT")
             stats = text("SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()")
             with engine.connect() as conn:
                 # Fixed waits on purpose. A backend reports its transactions when it goes idle, up to
@@ -314,10 +315,9 @@ def test_many_idle_streams_cost_the_database_almost_nothing(backend: str, fresh_
                 s.close()
 
 
-def test_shutdown_with_streams_open_is_graceful(fresh_database_url: str) -> None:
-    migrate.upgrade(fresh_database_url)
-    with serve_process(fresh_database_url) as server:
-        engine = create_engine(driver_url(fresh_database_url))
+def test_shutdown_with_streams_open_is_graceful(migrated_database_url: str) -> None:
+    with serve_process(migrated_database_url) as server:
+        engine = create_engine(driver_url(migrated_database_url))
         with Session(engine) as db:
             b.letter(db, "mps")
             db.commit()

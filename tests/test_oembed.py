@@ -8,12 +8,13 @@ from html import unescape
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from app.config import Settings
+from app.db.database import Database
 from app.main import create_app
 from tests import builders as b
-from tests.conftest import TestDatabase
 
 OURS = "http://testserver/embed/letters/mps"
 
@@ -98,11 +99,12 @@ def test_maxwidth_and_maxheight_are_honoured(anon: TestClient, db: Session) -> N
     assert big["width"] == 480
 
 
-def test_public_url_is_ours_too(settings: Settings, engine, connection, db: Session) -> None:  # type: ignore[no-untyped-def]
+def test_public_url_is_ours_too(settings: Settings, engine: Engine, db: Session) -> None:
     b.letter(db, "mps")
+    db.commit()
     app = create_app(
         settings.model_copy(update={"public_url": "https://letters.example"}),
-        database=TestDatabase(engine, connection),
+        database=Database(engine),
     )
     with TestClient(app) as anon:
         r = anon.get("/oembed", params={"url": "https://letters.example/embed/letters/mps"})

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from app.demo.loader import CAMPAIGN_SLUG, MPS_LETTER, UN_LETTER, load_demo
 from tests.browser import ARTIFACTS, visit
+from tests.conftest import make_database_url
 from tests.live import Live, live_server
 
 pytestmark = pytest.mark.slow
@@ -89,15 +90,18 @@ def _write(live: Live) -> None:
         assert withdrawn.status_code == 200, withdrawn.text
 
 
-@pytest.fixture
-def live(fresh_database_url: str) -> Iterator[Live]:
-    with live_server(fresh_database_url) as server:
-        with server.database.write_sessions() as session:
-            assert isinstance(session, Session)
-            load_demo(session)
-            session.commit()
-        _write(server)
-        yield server
+@pytest.fixture(scope="module")
+def live(backend: str, migrated_template: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    """One server and its data for the module's tests, which only read."""
+    where = tmp_path_factory.mktemp("browser")
+    for url in make_database_url(backend, where, copy_of=migrated_template):
+        with live_server(url) as server:
+            with server.database.write_sessions() as session:
+                assert isinstance(session, Session)
+                load_demo(session)
+                session.commit()
+            _write(server)
+            yield server
 
 
 def test_every_page_and_chart_loads_cleanly_at_both_widths(browser: Any, live: Live, backend: str) -> None:

@@ -25,6 +25,7 @@ from app.imports.dump.files import directory_source
 from app.imports.dump.load import load_registry
 from app.models import LetterPair
 from tests import builders as b
+from tests.conftest import end_example
 
 DAY0 = date(2020, 9, 1)
 
@@ -157,15 +158,13 @@ def _check(anon: TestClient, db: Session, world: World) -> None:
 def test_kept_pairs_equal_a_recomputation_after_random_writes(
     client: TestClient, admin: TestClient, anon: TestClient, db: Session, ops: list[tuple[str, int, int, int]]
 ) -> None:
-    savepoint = db.begin_nested()
     try:
         world = World()
         for op in [("letter", 0, 0, 0)] * 3 + [("actor", 0, 0, 0)] * 4 + ops:
             _apply(client, admin, world, op)
         _check(anon, db, world)
     finally:
-        savepoint.rollback()
-        db.expunge_all()
+        end_example(db)
 
 
 def test_a_bulk_load_builds_the_pairs(anon: TestClient, db: Session, tmp_path: Path) -> None:
@@ -307,17 +306,15 @@ def test_errors_are_not_kept(client: TestClient, anon: TestClient, three: dict[s
     assert anon.get("/v1/overlaps.svg", params={"campaign": "none"}).status_code == 404
 
 
-def test_cli_rebuild_reports_pair_drift(fresh_database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_rebuild_reports_pair_drift(migrated_database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     from typer.testing import CliRunner
 
-    from app import migrate
     from app.cli import cli
     from app.config import Settings, get_settings
     from app.db.database import Database, session_scope
     from app.db.engine import create_engine_for
 
-    migrate.upgrade(fresh_database_url)
-    database = Database(create_engine_for(Settings(database_url=fresh_database_url)))
+    database = Database(create_engine_for(Settings(database_url=migrated_database_url)))
     with session_scope(database.write_sessions) as session:
         letters = [b.letter(session, f"drift-{i}") for i in range(3)]
         for i in range(2):
@@ -326,7 +323,7 @@ def test_cli_rebuild_reports_pair_drift(fresh_database_url: str, monkeypatch: py
                 b.sign(session, letter, someone)
         session.execute(update(LetterPair).values(common=LetterPair.common + 1))  # damage them
     database.dispose()
-    monkeypatch.setenv("DATABASE_URL", fresh_database_url)
+    monkeypatch.setenv("DATABASE_URL", migrated_database_url)
     get_settings.cache_clear()
     try:
         result = CliRunner().invoke(cli, ["db", "rebuild-rollups"])

@@ -155,10 +155,9 @@ def test_writes_bump_the_version_of_the_letters_they_change(client: TestClient, 
     assert version("other") == other  # a letter the actor did not sign is untouched
 
 
-def test_cli_rebuild_reports_drift(fresh_database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_rebuild_reports_drift(migrated_database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     from typer.testing import CliRunner
 
-    from app import migrate
     from app.cli import cli
     from app.config import Settings, get_settings
     from app.db.database import Database, session_scope
@@ -166,8 +165,7 @@ def test_cli_rebuild_reports_drift(fresh_database_url: str, monkeypatch: pytest.
     from app.models import LetterRollup
     from tests import builders
 
-    migrate.upgrade(fresh_database_url)
-    database = Database(create_engine_for(Settings(database_url=fresh_database_url)))
+    database = Database(create_engine_for(Settings(database_url=migrated_database_url)))
     with session_scope(database.write_sessions) as session:
         letter = builders.letter(session, "drift")
         for i in range(3):
@@ -175,7 +173,7 @@ def test_cli_rebuild_reports_drift(fresh_database_url: str, monkeypatch: pytest.
         rollups.rebuild(session)
         session.execute(update(LetterRollup).values(new=LetterRollup.new + 5))  # damage them
     database.dispose()
-    monkeypatch.setenv("DATABASE_URL", fresh_database_url)
+    monkeypatch.setenv("DATABASE_URL", migrated_database_url)
     get_settings.cache_clear()
     try:
         result = CliRunner().invoke(cli, ["db", "rebuild-rollups"])

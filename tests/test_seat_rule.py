@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from app import rollups
 from tests import builders as b
+from tests.conftest import end_example
 from tests.test_pages import Tables
 
 BASE = date(2021, 3, 1)
@@ -135,13 +136,11 @@ def tally(entries: list[dict[str, Any]]) -> dict[str | None, int]:
 )
 @given(reg=registries())
 def test_every_read_uses_one_seat_per_signature(anon: TestClient, db: Session, reg: Registry) -> None:
-    savepoint = db.begin_nested()
     try:
         write(db, reg)
         check(anon, db, reg)
     finally:
-        savepoint.rollback()
-        db.expunge_all()
+        end_example(db)
 
 
 def check(anon: TestClient, db: Session, reg: Registry) -> None:

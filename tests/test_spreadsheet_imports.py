@@ -189,22 +189,20 @@ def test_errors_give_the_physical_line_and_echo_the_value(client: TestClient, db
 
 
 def test_cli_renames_aliases_lines_and_keep_dates(
-    fresh_database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    migrated_database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     from typer.testing import CliRunner
 
-    from app import migrate
     from app.cli import cli
     from app.config import Settings, get_settings
     from app.db.engine import create_engine_for
 
-    migrate.upgrade(fresh_database_url)
-    engine = create_engine_for(Settings(database_url=fresh_database_url))
+    engine = create_engine_for(Settings(database_url=migrated_database_url))
     try:
         with Session(engine) as s:
             b.letter(s, "l1", published_on=date(2020, 9, 9))
             s.commit()
-        monkeypatch.setenv("DATABASE_URL", fresh_database_url)
+        monkeypatch.setenv("DATABASE_URL", migrated_database_url)
         get_settings.cache_clear()
         runner = CliRunner()
         bad = tmp_path / "bad.csv"

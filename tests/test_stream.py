@@ -52,10 +52,10 @@ def seed(live: Live, slug: str = "mps", signatures: int = 2) -> int:
         return late.id
 
 
-def test_first_event_at_once_then_a_new_count_within_seconds(fresh_database_url: str) -> None:
+def test_first_event_at_once_then_a_new_count_within_seconds(migrated_database_url: str) -> None:
     with (
-        live_server(fresh_database_url, sse_poll_seconds=0.25) as live,
-        live_server(fresh_database_url) as other_worker,
+        live_server(migrated_database_url, sse_poll_seconds=0.25) as live,
+        live_server(migrated_database_url) as other_worker,
     ):
         late = seed(live)
         with live.client(auth=False, timeout=10) as reader:
@@ -84,8 +84,8 @@ def test_first_event_at_once_then_a_new_count_within_seconds(fresh_database_url:
                 assert second["by_kind"] == [{"key": "person", "label": "Person", "count": 3}]
 
 
-def test_heartbeat_comments_keep_an_idle_stream_open(fresh_database_url: str) -> None:
-    with live_server(fresh_database_url, sse_poll_seconds=0.1, sse_heartbeat_seconds=0.3) as live:
+def test_heartbeat_comments_keep_an_idle_stream_open(migrated_database_url: str) -> None:
+    with live_server(migrated_database_url, sse_poll_seconds=0.1, sse_heartbeat_seconds=0.3) as live:
         seed(live)
         with (
             live.client(auth=False, timeout=10) as reader,
@@ -111,8 +111,8 @@ def gauge(client: httpx.Client) -> float:
     raise AssertionError("no SSE gauge in /metrics")
 
 
-def test_open_streams_are_capped_per_process(fresh_database_url: str) -> None:
-    with live_server(fresh_database_url, sse_max_streams=2, sse_poll_seconds=0.1) as live:
+def test_open_streams_are_capped_per_process(migrated_database_url: str) -> None:
+    with live_server(migrated_database_url, sse_max_streams=2, sse_poll_seconds=0.1) as live:
         seed(live)
         with live.client(auth=False, timeout=10) as a, live.client(auth=False, timeout=10) as c:
             before = gauge(c)
@@ -135,16 +135,16 @@ def test_open_streams_are_capped_per_process(fresh_database_url: str) -> None:
                 assert next_counts(events(again.iter_lines()))["recorded"] == 2
 
 
-def test_unknown_letter_is_a_404_problem(fresh_database_url: str) -> None:
-    with live_server(fresh_database_url) as live, live.client(auth=False) as c:
+def test_unknown_letter_is_a_404_problem(migrated_database_url: str) -> None:
+    with live_server(migrated_database_url) as live, live.client(auth=False) as c:
         r = c.get("/v1/letters/nope/counts/stream")
         assert r.status_code == 404
         assert r.headers["content-type"] == "application/problem+json"
 
 
 @pytest.mark.parametrize("n", [1])
-def test_a_deleted_letter_ends_the_stream(fresh_database_url: str, n: int) -> None:
-    with live_server(fresh_database_url, sse_poll_seconds=0.1) as live:
+def test_a_deleted_letter_ends_the_stream(migrated_database_url: str, n: int) -> None:
+    with live_server(migrated_database_url, sse_poll_seconds=0.1) as live:
         seed(live, signatures=n)
         with (
             live.client(auth=False, timeout=10) as reader,
@@ -158,8 +158,8 @@ def test_a_deleted_letter_ends_the_stream(fresh_database_url: str, n: int) -> No
             assert list(stream) == []
 
 
-def test_a_stream_ends_after_its_lifetime(fresh_database_url: str) -> None:
-    with live_server(fresh_database_url, sse_poll_seconds=0.1, sse_max_seconds=0.5) as live:
+def test_a_stream_ends_after_its_lifetime(migrated_database_url: str) -> None:
+    with live_server(migrated_database_url, sse_poll_seconds=0.1, sse_max_seconds=0.5) as live:
         seed(live)
         with live.client(auth=False, timeout=10) as reader:
             started = time.monotonic()

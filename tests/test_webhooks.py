@@ -19,7 +19,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 from standardwebhooks.webhooks import Webhook as Verifier
 
-from app import migrate
 from app.auth import hash_key, new_key
 from app.config import Settings
 from app.db.engine import create_engine_for
@@ -118,9 +117,9 @@ def receiver() -> Iterator[Receiver]:
 
 
 def test_every_event_arrives_verified_in_order_through_failures_and_a_receiver_restart(
-    fresh_database_url: str, receiver: Receiver
+    migrated_database_url: str, receiver: Receiver
 ) -> None:
-    with live_server(fresh_database_url, **FAST) as live, live.client() as api:
+    with live_server(migrated_database_url, **FAST) as live, live.client() as api:
         hook = api.post("/v1/webhooks", json={"url": receiver.url, "events": ["*"], "milestones": [3]}).json()
         receiver.secret = hook["secret"]
         api.post("/v1/letters", json={"slug": "hooked", "title": "Hooked", "published_on": "2024-03-01"})
@@ -161,10 +160,10 @@ def _deliveries(api: httpx.Client, webhook_id: int) -> list[dict[str, Any]]:
 
 
 def test_a_webhook_hears_only_its_letter_and_types_and_its_own_test(
-    fresh_database_url: str, receiver: Receiver
+    migrated_database_url: str, receiver: Receiver
 ) -> None:
     receiver.fail_first = 0
-    with live_server(fresh_database_url, **FAST) as live, live.client() as api:
+    with live_server(migrated_database_url, **FAST) as live, live.client() as api:
         for slug in ("mine", "other"):
             api.post("/v1/letters", json={"slug": slug, "title": slug})
         hook = api.post(
@@ -202,20 +201,19 @@ def _serve(database_url: str, port: int) -> subprocess.Popen[bytes]:
 
 
 def test_a_server_killed_mid_delivery_delivers_again_on_restart(
-    fresh_database_url: str, receiver: Receiver
+    migrated_database_url: str, receiver: Receiver
 ) -> None:
     receiver.fail_first = 0
     receiver.hang_first = True
-    migrate.upgrade(fresh_database_url)
     key, prefix = new_key()
-    engine = create_engine_for(Settings(database_url=fresh_database_url))
+    engine = create_engine_for(Settings(database_url=migrated_database_url))
     with Session(engine) as session:
         session.add(ApiKey(name=f"kill-{prefix}", prefix=prefix, key_hash=hash_key(key), scope="admin"))
         session.commit()
     engine.dispose()
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    server = _serve(fresh_database_url, port)
+    server = _serve(migrated_database_url, port)
     try:
         with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=30) as api:
             hook = api.post("/v1/webhooks", json={"url": receiver.url}).json()
@@ -226,7 +224,7 @@ def test_a_server_killed_mid_delivery_delivers_again_on_restart(
         server.send_signal(signal.SIGKILL)
         server.wait(10)
         receiver.release.set()
-        server = _serve(fresh_database_url, port)
+        server = _serve(migrated_database_url, port)
         with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=30) as api:
             api.post("/v1/letters/killed/signatures", json={"actor": {"kind": "person", "name": "L"}})
             expected = api.get("/v1/changes?limit=1000").json()["items"]
@@ -239,7 +237,7 @@ def test_a_server_killed_mid_delivery_delivers_again_on_restart(
 
 
 def test_two_separate_webhooks_run_processes_deliver_each_event_in_order(
-    fresh_database_url: str, receiver: Receiver
+    migrated_database_url: str, receiver: Receiver
 ) -> None:
     """`undersigned webhooks run`, twice at once, with the server's own worker off: the
     webhooks are shared out (SKIP LOCKED on PostgreSQL), each one's events still in order."""
@@ -248,7 +246,7 @@ def test_two_separate_webhooks_run_processes_deliver_each_event_in_order(
     second.start()
     env = {
         **os.environ,
-        "DATABASE_URL": fresh_database_url,
+        "DATABASE_URL": migrated_database_url,
         "WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",
         "WEBHOOK_RETRY_BASE_SECONDS": "0.2",
         "WEBHOOK_POLL_SECONDS": "0.05",
@@ -259,7 +257,7 @@ def test_two_separate_webhooks_run_processes_deliver_each_event_in_order(
     workers: list[subprocess.Popen[bytes]] = []
     try:
         with (
-            live_server(fresh_database_url, **{**FAST, "webhook_worker": False}) as live,
+            live_server(migrated_database_url, **{**FAST, "webhook_worker": False}) as live,
             live.client() as api,
         ):
             for target in (receiver, second):
@@ -296,11 +294,11 @@ def test_two_separate_webhooks_run_processes_deliver_each_event_in_order(
 
 
 def test_an_event_failing_for_the_whole_window_disables_the_webhook_and_resuming_sends_it(
-    fresh_database_url: str, receiver: Receiver
+    migrated_database_url: str, receiver: Receiver
 ) -> None:
     receiver.fail_first = 10**6
     settings = {**FAST, "webhook_retry_max_seconds": 1.0, "webhook_retry_base_seconds": 0.1}
-    with live_server(fresh_database_url, **settings) as live, live.client() as api:
+    with live_server(migrated_database_url, **settings) as live, live.client() as api:
         hook = api.post("/v1/webhooks", json={"url": receiver.url}).json()
         receiver.secret = hook["secret"]
         api.post("/v1/letters", json={"slug": "stuck", "title": "Stuck"})
@@ -316,11 +314,11 @@ def test_an_event_failing_for_the_whole_window_disables_the_webhook_and_resuming
         assert tried > 2
 
 
-def test_a_target_is_checked_again_at_delivery(fresh_database_url: str) -> None:
+def test_a_target_is_checked_again_at_delivery(migrated_database_url: str) -> None:
     """Saved while its name resolved to nothing, refused at delivery: it must resolve, and to
     public addresses only (private targets are not allowed here)."""
     quick = {"webhook_poll_seconds": 0.05, "webhook_retry_base_seconds": 0.1}
-    with live_server(fresh_database_url, **quick) as live, live.client() as api:
+    with live_server(migrated_database_url, **quick) as live, live.client() as api:
         hook = api.post("/v1/webhooks", json={"url": "http://no-such-host.invalid/hook"}).json()
         assert hook["status"] == "active"
         api.post("/v1/letters", json={"slug": "ssrf", "title": "SSRF"})

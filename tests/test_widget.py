@@ -142,8 +142,10 @@ def test_widget_etag_and_304(client: TestClient, db: Session) -> None:
 
 
 @pytest.mark.parametrize(("width", "theme"), [(320, "auto"), (1280, "auto"), (320, "dark")])
-def test_widget_in_headless_chromium(browser: Any, fresh_database_url: str, width: int, theme: str) -> None:
-    with live_server(fresh_database_url) as live:
+def test_widget_in_headless_chromium(
+    browser: Any, migrated_database_url: str, width: int, theme: str
+) -> None:
+    with live_server(migrated_database_url) as live:
         with Session(live.database.engine) as db:
             parliament_letter(db, title="Letter to the ambassador <of> China & co")
             db.commit()
@@ -165,9 +167,9 @@ def test_widget_in_headless_chromium(browser: Any, fresh_database_url: str, widt
     assert shot.screenshot is not None and shot.screenshot.stat().st_size > 1000
 
 
-def test_widget_goes_live_in_chromium(browser: Any, fresh_database_url: str) -> None:
+def test_widget_goes_live_in_chromium(browser: Any, migrated_database_url: str) -> None:
     """Open the widget, add a signature through the API, and watch the number change in place."""
-    with live_server(fresh_database_url, sse_poll_seconds=0.2) as live:
+    with live_server(migrated_database_url, sse_poll_seconds=0.2) as live:
         with Session(live.database.engine) as db:
             parliament_letter(db)
             late = b.actor(db, "Late Signatory")

@@ -24,10 +24,6 @@ class Database:
     at once on SQLite, queueing on this database's `writer_gate`), plus `fetch_one`: the event
     loop's own path to one row, for the hot reads' validators."""
 
-    # True when every session shares one connection (the tests' rolled-back transaction): no
-    # background work (the webhook worker) may use it beside the requests.
-    shares_one_connection = False
-
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.writer_gate = WriterGate() if engine.dialect.name == "sqlite" else None

@@ -370,7 +370,7 @@ class DeliveryWorker:
 async def running_worker(database: Database, settings: Settings) -> AsyncIterator[DeliveryWorker | None]:
     """A delivery worker running beside the app while the block runs (when
     `WEBHOOK_WORKER` is on); stopped at its end, its posts in flight given a moment to end."""
-    if not settings.webhook_worker or database.shares_one_connection:
+    if not settings.webhook_worker:
         yield None
         return
     worker = DeliveryWorker(database, settings)
