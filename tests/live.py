@@ -44,28 +44,30 @@ class Live:
 def live_server(database_url: str, **settings: object) -> Iterator[Live]:
     config = Settings(database_url=database_url, **settings)  # type: ignore[arg-type]
     database = Database(create_engine_for(config))
-    key, prefix = new_key()
-    with Session(database.engine) as session:
-        session.add(ApiKey(name=f"live-{prefix}", prefix=prefix, key_hash=hash_key(key), scope="admin"))
-        session.commit()
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(config, database=database), host="127.0.0.1", port=port, log_level="warning"
+    try:  # (the engine is disposed whatever fails: a leaked connection would warn in a later test)
+        key, prefix = new_key()
+        with Session(database.engine) as session:
+            session.add(ApiKey(name=f"live-{prefix}", prefix=prefix, key_hash=hash_key(key), scope="admin"))
+            session.commit()
+        port = free_port()
+        server = uvicorn.Server(
+            uvicorn.Config(
+                create_app(config, database=database), host="127.0.0.1", port=port, log_level="warning"
+            )
         )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
+        thread = threading.Thread(target=server.run, daemon=True)
 
-    def started() -> bool:
-        if not thread.is_alive():
-            raise RuntimeError("uvicorn stopped before it started")
-        return server.started
+        def started() -> bool:
+            if not thread.is_alive():
+                raise RuntimeError("uvicorn stopped before it started")
+            return server.started
 
-    wait_for(started, "uvicorn to start", timeout=20)
-    try:
-        yield Live(base_url=f"http://127.0.0.1:{port}", key=key, database=database)
+        thread.start()
+        try:
+            wait_for(started, "uvicorn to start", timeout=20)
+            yield Live(base_url=f"http://127.0.0.1:{port}", key=key, database=database)
+        finally:
+            server.should_exit = True
+            thread.join(10)
     finally:
-        server.should_exit = True
-        thread.join(10)
         database.dispose()

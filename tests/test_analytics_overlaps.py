@@ -141,12 +141,12 @@ def _hot_reads(c: httpx.Client) -> dict[str, float]:
     return out
 
 
-def test_readers_of_an_overlap_who_miss_together_share_one_computation(fresh_database_url: str) -> None:
+def test_readers_of_an_overlap_who_miss_together_share_one_computation(migrated_database_url: str) -> None:
     """The exact intersections of many letters are the costliest read: 16 readers who come
     together after a write wait for one computation, and the readers after them get its bytes
     (the validator read in the computing session is the one the readers were keyed by)."""
     slugs = [f"crowd-{i}" for i in range(5)]
-    with live_server(fresh_database_url) as live, live.client() as c:
+    with live_server(migrated_database_url) as live, live.client() as c:
         for slug in slugs:
             assert c.post(
                 "/v1/letters", json={"slug": slug, "title": slug, "published_on": "2020-09-01"}
