@@ -1,8 +1,9 @@
 """Property test: on random small registries, every analytic's HTTP answer equals a plain-Python
 model of the SPEC rules written here, independently of the SQL.
 
-Each example writes its registry through the ORM builders inside a savepoint of the test's
-transaction and rolls it back afterwards, so examples never see each other's rows."""
+Each example writes its registry through the ORM builders and commits it (the app reads it
+through the production `Database`); what it wrote is deleted before the next example
+(`end_example`), so examples never see each other's rows."""
 
 from __future__ import annotations
 
