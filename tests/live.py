@@ -71,3 +71,14 @@ def live_server(database_url: str, **settings: object) -> Iterator[Live]:
             thread.join(10)
     finally:
         database.dispose()
+
+
+def hot_reads(c: httpx.Client) -> dict[str, float]:
+    """The server's hot reads so far, by outcome (rendered, joined, cached, not_modified), from
+    its `/metrics`."""
+    out = {}
+    for line in c.get("/metrics").text.splitlines():
+        if line.startswith("undersigned_hot_reads_total{"):
+            outcome = line.split('outcome="', 1)[1].split('"', 1)[0]
+            out[outcome] = float(line.rsplit(" ", 1)[1])
+    return out

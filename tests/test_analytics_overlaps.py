@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from app.models import Actor, Letter, Signature
 from tests import builders as b
-from tests.live import live_server
+from tests.live import hot_reads, live_server
 
 
 def _scenario(db: Session) -> tuple[list[Letter], list[Actor]]:
@@ -132,15 +132,6 @@ def test_intersections_equal_a_recomputation_from_the_signatures(
     assert order == sorted(order)
 
 
-def _hot_reads(c: httpx.Client) -> dict[str, float]:
-    out = {}
-    for line in c.get("/metrics").text.splitlines():
-        if line.startswith("undersigned_hot_reads_total{"):
-            outcome = line.split('outcome="', 1)[1].split('"', 1)[0]
-            out[outcome] = float(line.rsplit(" ", 1)[1])
-    return out
-
-
 def test_readers_of_an_overlap_who_miss_together_share_one_computation(migrated_database_url: str) -> None:
     """The exact intersections of many letters are the costliest read: 16 readers who come
     together after a write wait for one computation, and the readers after them get its bytes
@@ -172,10 +163,10 @@ def test_readers_of_an_overlap_who_miss_together_share_one_computation(migrated_
             assert response.status_code == 200
             return response.content
 
-        before = _hot_reads(c)
+        before = hot_reads(c)
         with ThreadPoolExecutor(readers) as pool:
             bodies = list(pool.map(read, clients))
-        after = _hot_reads(c)
+        after = hot_reads(c)
         delta = {k: after.get(k, 0) - before.get(k, 0) for k in after}
         assert len(set(bodies)) == 1 and httpx.Response(200, content=bodies[0]).json()["union"] > 0
         assert delta.get("rendered") == 1, delta
@@ -183,7 +174,7 @@ def test_readers_of_an_overlap_who_miss_together_share_one_computation(migrated_
 
         with ThreadPoolExecutor(readers) as pool:  # then every reader is answered from memory
             assert set(pool.map(read, clients)) == set(bodies)
-        again = _hot_reads(c)
+        again = hot_reads(c)
         assert again.get("rendered") == after.get("rendered"), again
         for mine in clients:
             mine.close()

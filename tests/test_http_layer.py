@@ -23,7 +23,7 @@ from app.db.database import Database
 from app.main import create_app
 from app.models import Party
 from tests.conftest import Keys
-from tests.live import live_server
+from tests.live import hot_reads, live_server
 
 
 def test_reads_carry_a_strong_etag_and_answer_304(client: TestClient) -> None:
@@ -163,15 +163,6 @@ def test_hot_reads_on_the_event_loop_path_are_exact_and_answer_304(migrated_data
         assert "nowhere" in missing.json()["detail"]
 
 
-def _hot_reads(c: httpx.Client) -> dict[str, float]:
-    out = {}
-    for line in c.get("/metrics").text.splitlines():
-        if line.startswith("undersigned_hot_reads_total{"):
-            outcome = line.split('outcome="', 1)[1].split('"', 1)[0]
-            out[outcome] = float(line.rsplit(" ", 1)[1])
-    return out
-
-
 def test_readers_who_miss_together_wait_for_one_rendering(migrated_database_url: str) -> None:
     """Right after a write every reader of a letter misses the rendered cache at once: one
     rendering serves them all (else a busy letter's readers recompute it N times a write)."""
@@ -191,7 +182,7 @@ def test_readers_who_miss_together_wait_for_one_rendering(migrated_database_url:
         clients = [live.client(auth=False) for _ in range(readers)]
         for mine in clients:  # connections open before the crowd comes
             assert mine.get("/healthz").status_code == 200
-        before = _hot_reads(c)
+        before = hot_reads(c)
         gate = threading.Barrier(readers)
 
         def read(mine: httpx.Client) -> bytes:
@@ -204,7 +195,7 @@ def test_readers_who_miss_together_wait_for_one_rendering(migrated_database_url:
             bodies = list(pool.map(read, clients))
         for mine in clients:
             mine.close()
-        after = _hot_reads(c)
+        after = hot_reads(c)
         delta = {k: after.get(k, 0) - before.get(k, 0) for k in after}
         assert len(set(bodies)) == 1 and json.loads(bodies[0])["recorded"] == 600
         assert delta.get("rendered") == 1, delta
@@ -258,14 +249,14 @@ def test_the_letter_list_is_kept_and_stays_exact(migrated_database_url: str) -> 
             c.post("/v1/letters", json={"slug": slug, "title": slug.title(), "published_on": "2020-09-09"})
         fresh = c.get("/v1/letters?limit=1")
         assert fresh.status_code == 200 and fresh.headers["link"].endswith('rel="next"')
-        before = _hot_reads(c)
+        before = hot_reads(c)
         again = c.get("/v1/letters?limit=1")
         assert (again.content, again.headers["etag"], again.headers["link"]) == (
             fresh.content,
             fresh.headers["etag"],
             fresh.headers["link"],
         )
-        assert _hot_reads(c)["cached"] == before.get("cached", 0) + 1
+        assert hot_reads(c)["cached"] == before.get("cached", 0) + 1
         assert (
             c.get("/v1/letters?limit=1", headers={"If-None-Match": fresh.headers["etag"]}).status_code == 304
         )
