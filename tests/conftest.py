@@ -169,11 +169,21 @@ def db(engine: Engine) -> Iterator[Session]:
     session.close()
 
 
-@pytest.fixture
-def app(settings: Settings, engine: Engine):  # type: ignore[no-untyped-def]
-    """The app on the production `Database`, as its lifespan would make it, over the session's
-    engine (each app its own `Database`: its write gate, its event-loop reads)."""
+@pytest.fixture(scope="session")
+def _session_app(settings: Settings, engine: Engine):  # type: ignore[no-untyped-def]
+    """One app per backend and worker. FastAPI prepares a route (its parameters' and body's
+    models) the first time an app matches a request against it, and that is most of what a
+    short test costs; so the tests share the app, and what the app keeps between requests is
+    still each test's own: its lifespan (run by every test's `served`) makes the renderings,
+    the key counter and the live hub anew, and closes the `Database`'s event-loop reads."""
     return create_app(settings, database=Database(engine))
+
+
+@pytest.fixture
+def app(_session_app):  # type: ignore[no-untyped-def]
+    """The app on the production `Database`, as its lifespan would make it, over the session's
+    engine."""
+    return _session_app
 
 
 def committing(client: TestClient, db: Session) -> TestClient:
