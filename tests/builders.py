@@ -4,8 +4,11 @@ memberships and events keep the letters' rollups and versions in step, as the se
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from app import rollups
@@ -101,8 +104,12 @@ def membership(
         end_date=end,
         constituency=constituency,
     )
-    with rollups.rewriting(db, Signature.actor_id == who.id):  # as the memberships API does
+    if db.scalar(select(exists().where(Signature.actor_id == who.id))):
+        with rollups.rewriting(db, Signature.actor_id == who.id):  # as the memberships API does
+            db.add(row)
+    else:  # (an actor who signed nothing: a rewrite would move nothing)
         db.add(row)
+    db.flush()
     return row
 
 
@@ -126,9 +133,32 @@ def sign(
         status=status,
     )
     db.add(row)
+    batch: list[Signature] | None = db.info.get(_BATCH)
+    if batch is not None:
+        batch.append(row)
+        return row
     db.flush()
-    rollups.added(db, Signature.id == row.id)  # as the signatures API does
+    rollups.signature_added(db, row.id, on.id)  # as the signatures API does
     return row
+
+
+_BATCH = "builders.signatures"
+
+
+@contextmanager
+def many_signatures(db: Session) -> Iterator[None]:
+    """The signatures `sign` makes in the block are written and counted together when it ends
+    (one flush, one `rollups.added` over all of them, as an import counts its rows), for a
+    scenario of hundreds; inside the block they have no id yet."""
+    batch: list[Signature] = []
+    db.info[_BATCH] = batch
+    try:
+        yield
+    finally:
+        del db.info[_BATCH]
+    db.flush()
+    if batch:
+        rollups.added(db, Signature.id.in_([row.id for row in batch]))
 
 
 def event(

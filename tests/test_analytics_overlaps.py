@@ -105,10 +105,11 @@ def test_intersections_equal_a_recomputation_from_the_signatures(
     rng = random.Random(n)
     letters = [b.letter(db, f"r{i:02d}") for i in range(n + 2)]  # the last two never asked for
     actors = [b.actor(db, f"Random {i}") for i in range(120)]
-    for who in actors:
-        for letter in rng.sample(letters, rng.randint(0, min(len(letters), 9))):
-            gone = date(2020, 9, 10) if rng.random() < 0.2 else None
-            b.sign(db, letter, who, date(2020, 9, 9), withdrawn_on=gone)
+    with b.many_signatures(db):
+        for who in actors:
+            for letter in rng.sample(letters, rng.randint(0, min(len(letters), 9))):
+                gone = date(2020, 9, 10) if rng.random() < 0.2 else None
+                b.sign(db, letter, who, date(2020, 9, 9), withdrawn_on=gone)
     asked = rng.sample(letters[:n], n)  # in an order of their own
     position = {letter.id: i for i, letter in enumerate(asked)}
     sets: dict[int, set[int]] = {}
