@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rapidfuzz import fuzz
-from sqlalchemy import and_, delete, func, or_, select, text, update
+from sqlalchemy import and_, delete, func, or_, select, text, union, update
 from sqlalchemy.orm import Session, aliased, selectinload
 
 from app import rollups
@@ -88,10 +88,13 @@ def same_actors(
     the rule of identity (module docstring), by name: the same normalised name or alias, the
     same kind, for organisations no different country, and no other value of a scheme given."""
     key = match_name(name)
+    # One index lookup in each table, as a union: with `match_name = … OR id IN (aliases)`
+    # PostgreSQL can use neither index and filters every actor of the registry.
+    by_name = select(Actor.id).where(Actor.match_name == key)
     by_alias = select(ActorAlias.actor_id).where(ActorAlias.match_name == key)
     stmt = (
         select(Actor)
-        .where(Actor.kind == kind, or_(Actor.match_name == key, Actor.id.in_(by_alias)))
+        .where(Actor.kind == kind, Actor.id.in_(union(by_name, by_alias)))
         .options(selectinload(Actor.identifiers))
         .order_by(Actor.id)
     )
