@@ -182,8 +182,13 @@ def distinguishing(words: set[str]) -> set[str]:
 
 def _words(name: str, kind: str) -> list[str]:
     """The words of a name with its short forms expanded (nicknames for persons)."""
+    return _key_words(match_folded(fold(name)), kind)
+
+
+def _key_words(key: str, kind: str) -> list[str]:
+    """`_words` of a name's `match_name` (`app.text.match_folded` of it folded)."""
     out: list[str] = []
-    folded = f" {match_folded(fold(name))} ".replace(" int l ", " intl ")  # "Int'l"
+    folded = f" {key} ".replace(" int l ", " intl ")  # "Int'l"
     for word in folded.split(" "):
         if not word:
             continue
@@ -195,7 +200,13 @@ def _words(name: str, kind: str) -> list[str]:
 
 def variant_key(name: str, kind: str) -> str:
     """The key under which spellings and short forms of a name meet (see the module's docstring)."""
-    words = _words(name, kind)
+    return variant_key_of_match(match_folded(fold(name)), kind)
+
+
+def variant_key_of_match(key: str, kind: str) -> str:
+    """`variant_key` of a name whose `match_name` is `key`: for a caller that has that already
+    (an import has it for every row), so the name is not folded again."""
+    words = _key_words(key, kind)
     kept = [w for w in words if w not in _SMALL] or words
     return " ".join(sorted(kept))
 

@@ -101,6 +101,29 @@ def test_resolver_lookups_of_more_values_than_one_statement_takes(db: Session) -
     assert resolver.names == {first.id: "Human Rights Watch", last.id: "Amnesty International"}
 
 
+def test_resolver_lookups_of_values_that_hold_separators(db: Session) -> None:
+    """On PostgreSQL the values of a lookup go as one string the server splits, when they can:
+    values holding a comma, quotes, braces, a backslash or the separator itself are still
+    looked up as themselves, and so are ids of any sign."""
+    odd = ["Q,1", 'Q"2', "Q\x1f3", "Q{4}", "Q\\5", "Q 6", "Q'7"]
+    actors = [
+        b.actor(db, f"Odd Value {i}", kind="organisation", identifiers={"wikidata": v})
+        for i, v in enumerate(odd)
+    ]
+    resolver = Resolver(db)
+    expected = {("wikidata", v): a.id for v, a in zip(odd, actors, strict=True)}
+    assert resolver.by_identifiers([*expected, ("wikidata", "Q")]) == expected
+    plain = {pair: i for pair, i in expected.items() if "\x1f" not in pair[1]}
+    assert resolver.by_identifiers([*plain, ("wikidata", "Q3")]) == plain
+    assert resolver.by_aliases("organisation", ["odd value 1", "nobody"]) == {}
+    ids = [-5, 0, *(a.id for a in actors)]
+    assert resolver.identifiers_of(ids) == {a.id: {"wikidata": v} for v, a in zip(odd, actors, strict=True)}
+    assert resolver.by_names_bulk("organisation", ["odd value 1", "odd value 6", "x,y"]) == {
+        "odd value 1": [actors[1].id],
+        "odd value 6": [actors[6].id],
+    }
+
+
 def test_fuzzy_scores_and_threshold(db: Session) -> None:
     amnesty = b.actor(db, "Amnesty International", kind="organisation")
     b.actor(db, "Amnesty International", kind="person")  # another kind: never a candidate

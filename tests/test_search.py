@@ -277,6 +277,58 @@ def test_the_index_follows_imports_and_any_sql_write(client: TestClient, db: Ses
     assert _actors(client, "tohti") == ["Ilham Tohti"]
 
 
+def test_imported_actors_have_the_documents_their_insert_trigger_makes(
+    client: TestClient, db: Session, backend: str
+) -> None:
+    """An import computes its new actors' search documents itself on PostgreSQL (in its INSERT,
+    so that the insert trigger skips them): each must be the document the trigger makes for
+    the same name and sort name, in both index kinds (the tsvector; SQLite's FTS5 row)."""
+    b.letter(db, "l1")
+    db.commit()
+    rows = [
+        ("Uyghur Human Rights Project", "organisation", ""),
+        ("Jane Citizén", "person", "Citizén, Jane"),
+        ("Dr. Ilham Tohti", "person", "Tohti"),
+        ("Organisation d'Aide \\ Tab\tEnd", "organisation", "Aide"),
+        ("Sayragul Sauytbay", "person", ""),
+    ]
+    body = "name,kind,sort_name\n" + "".join(f'"{n}",{k},"{s}"\n' for n, k, s in rows)
+    r = client.post(
+        "/v1/letters/l1/signatures/import",
+        content=body.encode(),
+        headers={"Content-Type": "text/csv"},
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["summary"]["created"] == len(rows)
+    imported = {a.name: a.id for a in db.scalars(select(Actor))}
+    assert len(imported) == len(rows)
+    # The same actors written by plain SQL, as any other writer: the insert trigger makes them.
+    for actor in db.scalars(select(Actor).order_by(Actor.id)).all():
+        db.execute(
+            text(
+                "INSERT INTO actors (kind, name, sort_name, match_name, search_text, variant_key, "
+                "created_at, updated_at) VALUES (:kind, :name, :sort_name, 'x', 'x', 'x', "
+                "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            ),
+            {"kind": actor.kind, "name": actor.name, "sort_name": actor.sort_name},
+        )
+    db.commit()
+    document = (
+        "select a.id, a.name, cast(a.search_vector as text) from actors a"
+        if backend == "postgresql"
+        else "select a.id, a.name, f.name || '|' || coalesce(f.aliases, '') from actors a "
+        "join actors_fts f on f.rowid = a.id"
+    )
+    by_name: dict[str, dict[bool, str]] = {}
+    for actor_id, name, doc in db.execute(text(document)):
+        by_name.setdefault(name, {})[imported[name] == actor_id] = doc
+    assert sorted(by_name) == sorted(imported)
+    for name, docs in by_name.items():
+        assert docs[True] and docs[True] == docs[False], name
+    assert _actors(client, "tohti") == ["Dr. Ilham Tohti", "Dr. Ilham Tohti"]
+    assert _actors(client, "aide") == ["Organisation d'Aide \\ Tab\tEnd"] * 2
+
+
 def test_the_home_page_finds_people_and_organisations(anon: TestClient, db: Session) -> None:
     person = b.actor(db, "Rahima Mahmut")
     org = b.actor(db, "Uyghur Human Rights Project", kind="organisation")

@@ -7,6 +7,7 @@ Python-side column defaults (created_at, …) are not applied by COPY or a hand-
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime
 from operator import itemgetter
 from typing import Any
@@ -51,10 +52,23 @@ def insert_rows(session: Session, table_name: str, rows: list[dict[str, Any]]) -
 class BulkInsert:
     """One bulk insert into a table: the rows made ready here (values converted, or the COPY
     text formatted) and sent by `run`. `columns` are the given ones;
-    Python-side defaults of the others (created_at, …) are added, the same for every row."""
+    Python-side defaults of the others (created_at, …) are added, the same for every row.
+
+    `computed` (PostgreSQL only): more columns, each an SQL expression over the given ones
+    (`{"search_vector": "actor_search_vector(name, sort_name, NULL)"}`). The rows then go by
+    COPY into a temporary table and from there into the table by one `INSERT … SELECT` that
+    computes those columns set-based: a BEFORE INSERT trigger that fills such a column only
+    when it is empty (migration 0024) then skips every row, where it would otherwise run its
+    function once per row."""
 
     def __init__(
-        self, dialect: Dialect, table_name: str, columns: list[str], rows: list[tuple[Any, ...]]
+        self,
+        dialect: Dialect,
+        table_name: str,
+        columns: list[str],
+        rows: list[tuple[Any, ...]],
+        *,
+        computed: Mapping[str, str] | None = None,
     ) -> None:
         table = Base.metadata.tables[table_name]
         defaults = column_defaults(table_name, columns)
@@ -63,8 +77,21 @@ class BulkInsert:
         self.copy: str | None = None
         self.rows: list[tuple[Any, ...]] = []
         self.postgres = dialect.name == "postgresql"
+        self.staged: tuple[str, ...] = ()
         if self.postgres:
             self.sql = f"COPY {table.name} ({', '.join(names)}) FROM STDIN"
+            if computed:
+                listed = ", ".join(names)
+                stage = f"import_staged_{table.name}"
+                self.sql = f"COPY {stage} ({listed}) FROM STDIN"
+                self.staged = (
+                    # (the given columns' types, none of the table's constraints, defaults or indexes)
+                    f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} ON COMMIT DROP AS "
+                    f"SELECT {listed} FROM {table.name} WITH NO DATA",
+                    f"INSERT INTO {table.name} ({listed}, {', '.join(computed)}) "
+                    f"SELECT {listed}, {', '.join(computed.values())} FROM {stage}",
+                    f"TRUNCATE {stage}",
+                )
             self.rows = [row + tail for row in rows]
             self.copy = copy_text(self.rows)
             return
@@ -104,12 +131,17 @@ class BulkInsert:
         raw = conn.connection.driver_connection
         assert raw is not None
         try:
-            with raw.cursor() as cursor, cursor.copy(self.sql) as copy:
-                if self.copy is not None:
-                    copy.write(self.copy)
-                else:
-                    for values in self.rows:
-                        copy.write_row(values)
+            with raw.cursor() as cursor:
+                if self.staged:
+                    cursor.execute(self.staged[0])
+                with cursor.copy(self.sql) as copy:
+                    if self.copy is not None:
+                        copy.write(self.copy)
+                    else:
+                        for values in self.rows:
+                            copy.write_row(values)
+                for statement in self.staged[1:]:
+                    cursor.execute(statement)
         except conn.dialect.loaded_dbapi.Error as exc:
             # As SQLAlchemy would raise it (IntegrityError, DataError, …), for the app's handlers.
             raise DBAPIError.instance(self.sql, None, exc, conn.dialect.loaded_dbapi.Error) from exc

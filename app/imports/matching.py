@@ -315,7 +315,8 @@ class Resolver:
         cursor = conn.connection.cursor()
         try:
             if conn.dialect.name == "postgresql":
-                cursor.execute(sql.format(mark="%s", values="= ANY(%s)"), (*params, values))
+                among, value = _pg_among(values)
+                cursor.execute(sql.format(mark="%s", values=among), (*params, value))
                 yield from cursor.fetchall()
                 return
             for part in chunks(values, IN_LIST):
@@ -513,6 +514,23 @@ class Resolver:
         block.names.append(key)
         for token in set(key.split(" ")):
             block.postings[token].append(index)
+
+
+_SEPARATOR = "\x1f"  # (the unit separator: no name or identifier holds it)
+
+
+def _pg_among(values: list[Any]) -> tuple[str, Any]:
+    """PostgreSQL: the condition "among `values`" and its one parameter. Texts and integers go
+    as one string split by the server: the driver dumps a list parameter value by value in
+    Python (0.6 s of the client's time for 100,000 names, against 0.01 s for the string). Other
+    values, or texts that are empty or hold the separator, go as an array."""
+    if all(type(v) is str for v in values):
+        joined = _SEPARATOR.join(values)
+        if all(values) and joined.count(_SEPARATOR) == len(values) - 1:
+            return "= ANY(string_to_array(%s, chr(31)))", joined
+    elif all(type(v) is int for v in values):
+        return "= ANY(CAST(string_to_array(%s, ',') AS bigint[]))", ",".join(map(str, values))
+    return "= ANY(%s)", values
 
 
 def _day(value: Any) -> date | None:
