@@ -601,6 +601,30 @@ def test_review_queue_pairs_and_decisions(client: TestClient, db: Session) -> No
     assert client.get(f"/v1/actors/{amnesty.id}").json()["aliases"] == ["Amnesty Intl"]
 
 
+def test_every_two_holders_of_one_identifier_are_a_possible_pair(client: TestClient, db: Session) -> None:
+    """Three actors with one website written three ways: three pairs, each with that evidence
+    once; an identifier of another scheme with the same value pairs no one."""
+    held = [
+        b.actor(db, name, kind="organisation", identifiers={"website": site})
+        for name, site in (
+            ("Uyghur Human Rights Project", "https://uhrp.org/"),
+            ("UHRP", "http://www.uhrp.org"),
+            ("Uyghur HR Project", "uhrp.org/"),
+        )
+    ]
+    b.actor(db, "Someone Else", kind="organisation", identifiers={"wikidata": "uhrp.org"})
+    db.commit()
+    items = client.get("/v1/review/possible-duplicates", params={"limit": 100}).json()["items"]
+    found = {
+        tuple(sorted(a["id"] for a in i["actors"])): [e for e in i["evidence"] if e.startswith("identifier")]
+        for i in items
+    }
+    ids = sorted(a.id for a in held)
+    wanted = {(ids[0], ids[1]), (ids[0], ids[2]), (ids[1], ids[2])}
+    assert {pair for pair, evidence in found.items() if evidence} == wanted
+    assert all(found[pair] == ["identifier website: uhrp.org"] for pair in wanted)
+
+
 def test_the_demo_queue_is_clean(client: TestClient, db: Session) -> None:
     from app.demo.loader import load_demo
 

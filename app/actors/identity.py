@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rapidfuzz import fuzz
-from sqlalchemy import and_, delete, func, or_, select, text, union, update
+from sqlalchemy import Text, and_, cast, delete, func, or_, select, text, union, update
 from sqlalchemy.orm import Session, aliased, selectinload
 
 from app import rollups
@@ -470,18 +470,25 @@ def possible_duplicates(session: Session, *, kind: str | None, threshold: float)
         else:
             pairs[(a, b)] = PossibleDuplicate(a, b, max(score, found.score), [*found.evidence, why])
 
+    # The identifiers that more than one actor holds once written alike, grouped: a self-join on
+    # the written-alike form cannot use an index, and SQLite compared every two identifiers
+    # (tens of seconds for the demo's 2,908).
     norm = _normalised_identifier().label("norm")
     idents = select(Identifier.actor_id, Identifier.scheme, norm).subquery()
-    other = aliased(idents)
-    for a, b, scheme, value in session.execute(
-        select(idents.c.actor_id, other.c.actor_id, idents.c.scheme, idents.c.norm).join(
-            other,
-            (other.c.scheme == idents.c.scheme)
-            & (other.c.norm == idents.c.norm)
-            & (other.c.actor_id > idents.c.actor_id),
+    shared = (
+        select(idents.c.scheme, idents.c.norm, func.group_concat(idents.c.actor_id.distinct()))
+        .group_by(idents.c.scheme, idents.c.norm)
+        .having(func.count(idents.c.actor_id.distinct()) > 1)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        shared = shared.with_only_columns(
+            idents.c.scheme, idents.c.norm, func.string_agg(cast(idents.c.actor_id, Text).distinct(), ",")
         )
-    ):
-        add(a, b, 1.0, f"identifier {scheme}: {value}")
+    for scheme, value, holders in session.execute(shared):
+        ids = sorted(int(held) for held in holders.split(","))
+        for i, a in enumerate(ids):
+            for b in ids[i + 1 :]:
+                add(a, b, 1.0, f"identifier {scheme}: {value}")
 
     left, right = aliased(Actor), aliased(Actor)
     compatible = or_(
