@@ -129,6 +129,10 @@ def empty_database(engine: Engine, *, keep: Collection[str] = ()) -> None:
     the one row the migrations seed, the registry's version, kept at its first value. Sequences
     are left as they are: no test relies on the value of an id."""
     with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            # (the app's statement timeout is for requests: emptying what a large test wrote
+            # on a loaded machine may take longer, and must not leave it for the next test)
+            conn.exec_driver_sql("SET LOCAL statement_timeout = 0")
         for table in reversed(Base.metadata.sorted_tables):
             if table.name != RegistryVersion.__tablename__ and table.name not in keep:
                 conn.execute(table.delete())
