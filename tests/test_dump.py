@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
@@ -649,6 +650,46 @@ def test_signature_ids_follow_the_file_whatever_plan_joins_the_staged_rows(
             outer.rollback()
     assert stats.row_by_row == []
     assert order == expected["signature_order"]
+
+
+@pytest.mark.parametrize("role", ["origin", "local"])
+def test_the_bulk_load_keeps_the_foreign_keys_where_it_may_turn_their_triggers_off(
+    load_engine: Engine, tmp_path: Path, role: str
+) -> None:
+    """Into an empty registry the bulk inserts of signatures and memberships take every
+    reference from a join, so their foreign keys stay in place with their triggers off for the
+    insert only (`session_replication_role`, which the superuser of the tests may set): after
+    the load the same transaction is back to `origin` and a signature of no actor is refused.
+    Where the role is not `origin` beforehand (as where it may not be set) the keys are dropped
+    and made again: the same rows, the same schema (`loaded` compares it) either way."""
+    if load_engine.dialect.name != "postgresql":
+        pytest.skip("the bulk path is PostgreSQL's")
+    dump = make_dump(tmp_path / "dump")
+    _stats, expected = loaded(load_engine, dump, bulk=False)
+    with load_engine.connect() as conn:
+        outer = conn.begin()
+        try:
+            original = schema(conn)
+            conn.execute(text(f"SET LOCAL session_replication_role = {role}"))
+            session = Session(bind=conn, join_transaction_mode="create_savepoint")
+            stats = load_registry(session, "test", directory_source(dump))
+            session.flush()
+            assert stats.row_by_row == []
+            assert conn.execute(text("SELECT current_setting('session_replication_role')")).scalar() == role
+            assert schema(conn) == original
+            assert canonical(conn) == {table: expected[table] for table in CANONICAL}
+            assert pairs.snapshot(session) == pairs.recomputed(session)
+            letter = conn.execute(text("SELECT min(id) FROM letters")).scalar()
+            with pytest.raises(IntegrityError, match="fk_signatures_actor_id_actors"), conn.begin_nested():
+                conn.execute(
+                    text(
+                        "INSERT INTO signatures (letter_id, actor_id, signed_on, status, created_at, "
+                        "updated_at) VALUES (:letter, -1, DATE '2020-02-02', 'confirmed', now(), now())"
+                    ),
+                    {"letter": letter},
+                )
+        finally:
+            outer.rollback()
 
 
 def test_a_dump_file_reads_as_csv_dictreader_gives_it(tmp_path: Path) -> None:

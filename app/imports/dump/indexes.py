@@ -10,12 +10,12 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 
-def drop_keys_and_indexes(session: Session, table: str) -> list[str]:
-    """Drop the table's indexes, its foreign keys and, on PostgreSQL, its primary key when no
-    foreign key refers to it (signatures, memberships: an index built once costs about a quarter of
-    keeping it row by row); the statements that make them again (primary key and unique
-    constraints first, foreign keys last). On SQLite only the indexes made by CREATE INDEX (a
-    constraint's index is part of its table)."""
+def drop_keys_and_indexes(session: Session, table: str, *, foreign_keys: bool = True) -> list[str]:
+    """Drop the table's indexes, its foreign keys (unless `foreign_keys` is false) and, on
+    PostgreSQL, its primary key when no foreign key refers to it (signatures, memberships: an
+    index built once costs about a quarter of keeping it row by row); the statements that make
+    them again (primary key and unique constraints first, foreign keys last). On SQLite only the
+    indexes made by CREATE INDEX (a constraint's index is part of its table)."""
     if session.get_bind().dialect.name == "sqlite":
         indexes = session.execute(
             text(
@@ -29,11 +29,12 @@ def drop_keys_and_indexes(session: Session, table: str) -> list[str]:
     constraints = session.execute(
         text(
             "SELECT conname, contype, pg_get_constraintdef(oid) FROM pg_constraint "
-            "WHERE conrelid = CAST(:t AS regclass) AND (contype IN ('u', 'f') OR contype = 'p' AND NOT EXISTS "
+            "WHERE conrelid = CAST(:t AS regclass) AND (contype = 'u' OR contype = 'f' AND :fk "
+            "OR contype = 'p' AND NOT EXISTS "
             "(SELECT 1 FROM pg_constraint r WHERE r.confrelid = CAST(:t AS regclass))) "
             "ORDER BY contype DESC, conname"
         ),
-        {"t": table},
+        {"t": table, "fk": foreign_keys},
     ).all()
     indexes = session.execute(
         text(
@@ -55,20 +56,52 @@ def drop_keys_and_indexes(session: Session, table: str) -> list[str]:
 
 
 @contextmanager
-def indexed_after(session: Session, tables: list[str], report: Callable[[], None]) -> Iterator[None]:
+def indexed_after(
+    session: Session, tables: list[str], report: Callable[[], None], *, joined: bool = False
+) -> Iterator[None]:
     """Into an empty registry, as pg_restore does: the tables' secondary indexes and foreign
     keys are dropped for the block and made again after it (an index build sorts once; a foreign
     key added afterwards is checked by one join). `report` is called before they are made. A
-    role that may not drop them loads with them in place."""
+    role that may not drop them loads with them in place.
+
+    `joined`: every row the block writes took its references from a join with the rows they
+    refer to (the bulk path's INSERT … SELECT, which raises where the join finds none), so the
+    foreign keys hold by construction. On PostgreSQL, where the role may set
+    `session_replication_role` (as `pg_restore --disable-triggers` does), the foreign keys then
+    stay in place and their triggers do not fire in the block: no check row by row, and no
+    scan of the whole table to check them again afterwards."""
     if not tables:
         yield
         return
+    trusted = joined and _triggers_off(session)
     try:
         with session.begin_nested():
-            remake = [statement for table in tables for statement in drop_keys_and_indexes(session, table)]
+            remake = [
+                statement
+                for table in tables
+                for statement in drop_keys_and_indexes(session, table, foreign_keys=not trusted)
+            ]
     except DBAPIError:  # not the tables' owner: they keep their indexes
         remake = []
     yield
+    if trusted:
+        session.execute(text("SELECT set_config('session_replication_role', 'origin', true)"))
     report()
     for statement in remake:
         session.connection().exec_driver_sql(statement)
+
+
+def _triggers_off(session: Session) -> bool:
+    """`session_replication_role` set to `replica` for the rest of the transaction (until set
+    back), if the role may and it was `origin`; whether it was. A failed block rolls back to a
+    savepoint taken before this, which sets it back too."""
+    if session.get_bind().dialect.name != "postgresql":
+        return False
+    if session.scalar(text("SELECT current_setting('session_replication_role')")) != "origin":
+        return False
+    try:
+        with session.begin_nested():
+            session.execute(text("SELECT set_config('session_replication_role', 'replica', true)"))
+    except DBAPIError:  # (a role that is not a superuser, nor granted SET on the parameter)
+        return False
+    return True

@@ -11,8 +11,9 @@ SQL costs several times the cheap scan of the file's bytes (`inspect_file`) that
 Any failure rolls the file back to a savepoint and hands it to the row-by-row path (`load`),
 which then reports the line of the bad row with the same message as always (or loads the few
 forms only it reads, such as a short row). Into an empty registry the signatures' secondary
-indexes and foreign keys are dropped before the insert and made again after it, as pg_restore
-does (`indexes`).
+indexes are dropped before the insert and made again after it, as pg_restore does (`indexes`);
+so are their foreign keys, unless the role may turn their triggers off for the insert (every
+reference of a bulk insert comes from a join, so they hold without being checked again).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from app.imports.dump.files import BATCH, COLUMNS, Progress, check_choice, check
 from app.imports.dump.indexes import indexed_after
 from app.imports.inserts import column_defaults
 from app.names import variant_key
-from app.text import match_name, search_text
+from app.text import fold, match_folded
 from app.vocabulary import ORG_TYPES
 
 if TYPE_CHECKING:
@@ -79,25 +80,33 @@ class Staged:
             return "CAST(NULL AS text)"
         return f"nullif(btrim(c{index}, :ws), '')" if self.trim else f"c{index}"
 
-    def fields(self, columns: list[str], ids: str | None = None) -> str:
+    def fields(self, columns: list[str], ids: str | None = None, dates: tuple[str, ...] = ()) -> str:
         """A subquery of the staged rows: `n` (file order) and each column's field; with `ids`
         (a sequence), also `id`, the sequence's next value for each row in file order: the
         subquery is a plain scan of one temporary table (no index, never parallel), which reads
         the rows in the order COPY wrote them, and any plan that joins it reads it once, so the
-        ids follow the file whatever order the join gives its rows in."""
+        ids follow the file whatever order the join gives its rows in.
+
+        Each column of `dates` also comes as `<column>_date`, its field cast to a date once here
+        (a text that is no date raises: the row-by-row path reports it), for `_sql_date` to check:
+        the planner does not share a cast written several times in one expression, and parsing
+        dates was the costliest part of checking a signature."""
         values = ", ".join(f"{self.value(c)} AS {c}" for c in columns)
+        values += "".join(f", CAST({self.value(c)} AS date) AS {c}_date" for c in dates)
         first = f"nextval('{ids}') AS id, " if ids else ""
         return f"(SELECT {first}ctid AS n, {values} FROM {self.table} OFFSET 0)"
 
 
 def _sql_date(expr: str, *, required: bool = False) -> str:
-    """`expr` as a date. Only YYYY-MM-DD (the ISO form PostgreSQL writes back the same, which
-    `date.fromisoformat` reads as the same day); any other form is left to the row-by-row path."""
+    """`expr` (a field of `Staged.fields` named in its `dates`) as a date. Only YYYY-MM-DD (the
+    ISO form PostgreSQL writes back the same, which `date.fromisoformat` reads as the same day);
+    any other form is left to the row-by-row path. `expr_date` is the field cast once."""
     earliest, latest = window()  # (dates, so their ISO text is safe in the statement)
+    day = f"{expr}_date"
     checked = (
-        f"CASE WHEN length({expr}) = 10 AND CAST(CAST({expr} AS date) AS text) = {expr} "
-        f"AND CAST({expr} AS date) BETWEEN DATE '{earliest.isoformat()}' AND DATE '{latest.isoformat()}' "
-        f"THEN CAST({expr} AS date) ELSE {BAD}(CAST(NULL AS date)) END"
+        f"CASE WHEN CAST({day} AS text) = {expr} "
+        f"AND {day} BETWEEN DATE '{earliest.isoformat()}' AND DATE '{latest.isoformat()}' "
+        f"THEN {day} ELSE {BAD}(CAST(NULL AS date)) END"
     )
     return checked if required else f"CASE WHEN {expr} IS NULL THEN NULL ELSE {checked} END"
 
@@ -322,6 +331,14 @@ def load_actors(loader: Loader) -> None:
         for line, row in rows:
             ref, kind, actor_name, pairs = loader.actor_fields(name, line, row)
             sort_name = row.get("sort_name")
+            # `match_name` and `search_text` from one folding of the name (and of the sort name,
+            # unless it is the name): folding was the most of this loop's time.
+            folded = fold(actor_name)
+            if sort_name:
+                folded_sort = folded if sort_name == actor_name else fold(sort_name)
+                searched = f"{folded} {folded_sort}"
+            else:
+                searched = folded
             copy.write_row(
                 (
                     ref,
@@ -330,9 +347,9 @@ def load_actors(loader: Loader) -> None:
                     sort_name,
                     check_country(name, line, row.get("country")),
                     check_choice(name, line, row, "org_type", ORG_TYPES),
-                    match_name(actor_name),
+                    match_folded(folded),
                     variant_key(actor_name, kind),
-                    search_text(actor_name, sort_name),
+                    searched,
                     ";".join([s for s, _v in pairs]) or None,
                     ";".join([v for _s, v in pairs]) or None,
                 )
@@ -387,7 +404,7 @@ def load_memberships(loader: Loader, path: Path) -> None:
     staged = stage(loader.session, path, name, "dump_memberships", loader.progress)
     loader.stats.rows[name] = staged.rows
     loader.report("memberships: inserting", 0)
-    fields = staged.fields(COLUMNS["memberships.csv"])
+    fields = staged.fields(COLUMNS["memberships.csv"], dates=("start_date", "end_date"))
     resolved = (
         f"SELECT s.n, {_sql_found('r.actor_id')} AS actor_id, {_sql_found('b.id')} AS body_id, "
         f"{_sql_found('p.id', 's.party')} AS party_id, s.constituency, "
@@ -407,7 +424,10 @@ def load_memberships(loader: Loader, path: Path) -> None:
     columns = ["actor_id", "body_id", "party_id", "constituency", "start_date", "end_date"]
     indexing = "memberships: indexing"
     with indexed_after(
-        loader.session, ["memberships"] if loader.empty else [], lambda: loader.report(indexing, 0)
+        loader.session,
+        ["memberships"] if loader.empty else [],
+        lambda: loader.report(indexing, 0),
+        joined=True,
     ):
         inserted = insert_select(loader.session, "memberships", columns, rows, {"ws": WHITESPACE})
         loader.report("memberships: inserting", inserted, inserted)
@@ -436,7 +456,7 @@ def load_signatures(loader: Loader, path: Path) -> None:
         "withdrawn_on",
         "source",
     ]
-    fields = staged.fields(COLUMNS["signatures.csv"], ids)
+    fields = staged.fields(COLUMNS["signatures.csv"], ids, dates=("signed_on", "withdrawn_on"))
     rows = (
         f"SELECT {'s.id, ' if ids else ''}{_sql_found('l.id')} AS letter_id, {_sql_found('r.actor_id')} AS actor_id, "
         f"{_sql_date('s.signed_on', required=True)} AS signed_on, s.capacity, s.affiliation, "
@@ -447,7 +467,9 @@ def load_signatures(loader: Loader, path: Path) -> None:
     )
     loader.report("signatures: inserting", 0)
     if loader.empty:  # a pair twice in the file fails the unique index: row by row skips it
-        with indexed_after(session, ["signatures"], lambda: loader.report("signatures: indexing", 0)):
+        with indexed_after(
+            session, ["signatures"], lambda: loader.report("signatures: indexing", 0), joined=True
+        ):
             inserted = insert_select(session, "signatures", columns, rows, {"ws": WHITESPACE})
             loader.report("signatures: inserting", inserted, inserted)
         loader.report("signatures: indexing", 0, 0)
