@@ -186,8 +186,14 @@ def _session_app(settings: Settings, engine: Engine):  # type: ignore[no-untyped
 @pytest.fixture
 def app(_session_app):  # type: ignore[no-untyped-def]
     """The app on the production `Database`, as its lifespan would make it, over the session's
-    engine."""
+    engine. Shared: a test that adds routes to an app takes `own_app`."""
     return _session_app
+
+
+@pytest.fixture
+def own_app(settings: Settings, engine: Engine):  # type: ignore[no-untyped-def]
+    """An app of the test's own, for a test that adds routes to it."""
+    return create_app(settings, database=Database(engine))
 
 
 def committing(client: TestClient, db: Session) -> TestClient:

@@ -139,19 +139,16 @@ def test_every_write_route_is_guarded(app: FastAPI) -> None:
     assert checked >= 4, "the walk found no write routes; is it still looking at the right table?"
 
 
-def test_the_walk_notices_an_unguarded_route(app: FastAPI) -> None:
+def test_the_walk_notices_an_unguarded_route(own_app: FastAPI) -> None:
     """The guard check itself works: a POST route without the guard is reported."""
 
     def open_door() -> dict[str, str]:
         return {"ok": "yes"}
 
-    app.add_api_route("/v1/unguarded-test-route", open_door, methods=["POST"])
-    try:
-        found = [
-            path
-            for path, _, dependant in _write_routes(app)
-            if path == "/v1/unguarded-test-route" and not _guarded(dependant)
-        ]
-        assert len(found) == 1
-    finally:
-        app.router.routes.pop()
+    own_app.add_api_route("/v1/unguarded-test-route", open_door, methods=["POST"])
+    found = [
+        path
+        for path, _, dependant in _write_routes(own_app)
+        if path == "/v1/unguarded-test-route" and not _guarded(dependant)
+    ]
+    assert len(found) == 1

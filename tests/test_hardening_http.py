@@ -170,12 +170,12 @@ def test_unknown_routes_and_methods_have_the_types_of_their_status(anon: TestCli
     assert anon.put("/v1/letters").json()["type"].endswith("/method-not-allowed")
 
 
-def test_an_unexpected_error_is_problem_json_with_the_request_id(app: FastAPI) -> None:
+def test_an_unexpected_error_is_problem_json_with_the_request_id(own_app: FastAPI) -> None:
     def broken() -> None:
         raise RuntimeError("a bug")
 
-    app.add_api_route("/v1/test-broken", broken)
-    with TestClient(app, raise_server_exceptions=False) as http:
+    own_app.add_api_route("/v1/test-broken", broken)
+    with TestClient(own_app, raise_server_exceptions=False) as http:
         for request_id in ("abc-123", None):
             headers = {"X-Request-ID": request_id} if request_id else {}
             response = http.get("/v1/test-broken", headers=headers)
