@@ -1,12 +1,14 @@
-"""The request body, read whole and checked before any route runs.
+"""The request body, read whole and checked before any route runs, and the URL checked for NUL.
 
 A body is read to its end here, within `BODY_TIMEOUT_SECONDS`, before the request reaches a
 route: so no route takes a database connection (or SQLite's one write slot) while a client
 trickles its body in. A declared Content-Length over the limit is refused at once, a streamed
 body as soon as it passes the limit (413); one that does not arrive in time is a 408; a JSON
 body nested deeper than `MAX_JSON_DEPTH` is a 422 that names the limit (the parsers recurse, so
-depth is a way to stop a worker). Every answer here is a problem document of the same types
-the routes use.
+depth is a way to stop a worker). A NUL character in the path or the query (`%00`) is a 422
+that says where: no text the registry keeps can hold one, and PostgreSQL refuses it in a
+parameter, so it is refused once here rather than by every route that looks a slug up. Every
+answer here is a problem document of the same types the routes use.
 """
 
 from __future__ import annotations
@@ -54,6 +56,12 @@ class BodyLimitMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        where = _nul_in_url(scope)
+        if where is not None:
+            detail = f"the {where} holds a NUL character (%00)"
+            errors = [{"loc": [where], "field": where, "msg": detail, "type": "nul_character"}]
+            await self._refuse(send, 422, detail, errors=errors)
             return
         content_type = b""
         for name, value in scope.get("headers", []):
@@ -119,6 +127,16 @@ class BodyLimitMiddleware:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+def _nul_in_url(scope: Scope) -> str | None:
+    """ "path" or "query" when that part of the request's URL holds a NUL once decoded."""
+    if "\x00" in scope.get("path", ""):
+        return "path"
+    query: bytes = scope.get("query_string", b"")
+    if b"%00" in query or b"\x00" in query:
+        return "query"
+    return None
 
 
 class _TooLarge(Exception):

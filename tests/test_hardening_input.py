@@ -388,3 +388,36 @@ def test_a_count_must_be_a_json_integer(client: TestClient, value: object) -> No
     assert "claimed_signatory_count" in r.json()["detail"]
     r = client.post("/v1/actors/1/merge", json={"merge": [value]})
     assert r.status_code == 422, r.text
+
+
+# Every read that takes a letter's or a campaign's slug, in its path or its query, with a NUL in
+# it: PostgreSQL refuses NUL in text, so such a URL is refused, saying where, before any SQL.
+NUL_READS = [
+    "/v1/letters/mp{nul}s/counts",
+    "/v1/letters/mp{nul}s/timeline",
+    "/v1/letters/mp{nul}s/badge.svg",
+    "/v1/letters/mp{nul}s/charts/party.svg",
+    "/v1/campaigns/camp{nul}/timeline",
+    "/v1/campaigns/camp{nul}/reach",
+    "/v1/overlaps?letters=mps,u{nul}n",
+    "/v1/overlaps?campaign=camp{nul}",
+    "/v1/overlaps/signatories?letters=mps,u{nul}n",
+    "/v1/overlaps/signatories?campaign=camp{nul}",
+    "/v1/overlaps.svg?letters=mps,u{nul}n",
+    "/v1/overlaps.svg?campaign=camp{nul}",
+    "/v1/letters/mp{nul}s",
+    "/letters/mp{nul}s",
+    "/campaigns/camp{nul}",
+]
+
+
+@pytest.mark.parametrize("path", NUL_READS)
+def test_a_nul_in_a_slug_is_a_4xx_on_every_read(anon: TestClient, db: Session, path: str) -> None:
+    camp = b.campaign(db, "camp")
+    b.letter(db, "mps", campaign=camp)
+    b.letter(db, "un", campaign=camp)
+    response = anon.get(path.format(nul="%00"))
+    assert response.status_code == 422, (path, response.status_code, response.text)
+    assert response.headers["content-type"].startswith("application/problem+json")
+    where = "query" if "?" in path else "path"
+    assert response.json()["errors"][0]["loc"] == [where]

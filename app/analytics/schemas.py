@@ -20,7 +20,12 @@ LettersQuery = Annotated[
     ),
 ]
 CampaignQuery = Annotated[
-    str | None, Query(max_length=200, description="Take the campaign's letters instead of `letters`.")
+    str | None,
+    Query(
+        max_length=200,
+        pattern=r"^[A-Za-z0-9_ -]*$",
+        description="Take the campaign's letters instead of `letters`.",
+    ),
 ]
 
 

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from app.analytics import Interval, get_letter, letter_counts, letter_timeline, overlaps, resolve_letters
 from app.analytics.overlaps import wanted_slugs
+from app.analytics.schemas import CampaignQuery, LettersQuery
 from app.analytics.validators import campaign_validator, letters_validator
 from app.breakdowns import Key
 from app.charts.svg import SVG_MEDIA_TYPE
@@ -83,12 +84,8 @@ def get_letter_timeline_chart(
 )
 async def get_overlaps_chart(
     request: Request,
-    letters: Annotated[
-        str | None, Query(max_length=10_000, description="2 to 50 letter slugs, comma-separated.")
-    ] = None,
-    campaign: Annotated[
-        str | None, Query(max_length=200, description="Take the campaign's letters instead of `letters`.")
-    ] = None,
+    letters: LettersQuery = None,
+    campaign: CampaignQuery = None,
     chart: Annotated[Literal["heatmap", "upset"], Query(description="`heatmap` or `upset`.")] = "heatmap",
 ) -> Response:
     dialect = request.app.state.database.engine.dialect.name
